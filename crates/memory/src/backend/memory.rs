@@ -1,0 +1,209 @@
+//! `memory://`: sessions in this process's RAM.
+//!
+//! This is the design ragchat replaces: fast, and gone when the process exits. It is
+//! kept for tests and for the demo that shows what is lost.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+
+use super::{now_ms, remaining_secs};
+use crate::error::Result;
+use crate::message::{millis_to_datetime, Message, MessageId, SessionKey};
+use crate::store::{
+    AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, SessionSummary,
+    StoreKind, Ttl,
+};
+
+/// Sessions held in process RAM.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    sessions: Mutex<HashMap<SessionKey, Session>>,
+}
+
+#[derive(Debug)]
+struct Session {
+    created_at_ms: i64,
+    updated_at_ms: i64,
+    expires_at_ms: Option<i64>,
+    last_seq: u64,
+    trimmed_seq: u64,
+    bytes: u64,
+    entries: VecDeque<(u64, Message)>,
+    ids: HashSet<MessageId>,
+}
+
+impl Session {
+    fn new(now: i64) -> Self {
+        Session {
+            created_at_ms: now,
+            updated_at_ms: now,
+            expires_at_ms: None,
+            last_seq: 0,
+            trimmed_seq: 0,
+            bytes: 0,
+            entries: VecDeque::new(),
+            ids: HashSet::new(),
+        }
+    }
+
+    fn meta(&self, now: i64) -> SessionMeta {
+        SessionMeta {
+            message_count: self.entries.len() as u64,
+            bytes: self.bytes,
+            created_at_ms: self.created_at_ms,
+            updated_at_ms: self.updated_at_ms,
+            last_seq: self.last_seq,
+            trimmed_seq: self.trimmed_seq,
+            ttl_remaining_secs: remaining_secs(self.expires_at_ms, now),
+        }
+    }
+
+    fn expired(&self, now: i64) -> bool {
+        self.expires_at_ms.is_some_and(|at| at <= now)
+    }
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Runs `f` on the live session (expired ones are dropped first).
+    fn with_live<T>(&self, key: &SessionKey, f: impl FnOnce(Option<&mut Session>, i64) -> T) -> T {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.get(key).is_some_and(|s| s.expired(now)) {
+            sessions.remove(key);
+        }
+        f(sessions.get_mut(key), now)
+    }
+}
+
+#[async_trait]
+impl SessionStore for MemoryStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Memory
+    }
+
+    fn describe(&self) -> String {
+        "memory://".to_string()
+    }
+
+    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.get(key).is_some_and(|s| s.expired(now)) {
+            sessions.remove(key);
+        }
+        let session = sessions
+            .entry(key.clone())
+            .or_insert_with(|| Session::new(now));
+        session.expires_at_ms = ttl.expires_at_ms(now);
+        Ok(session.meta(now))
+    }
+
+    async fn append(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        opts: AppendOptions,
+    ) -> Result<AppendOutcome> {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        if sessions.get(key).is_some_and(|s| s.expired(now)) {
+            sessions.remove(key);
+        }
+        let session = sessions
+            .entry(key.clone())
+            .or_insert_with(|| Session::new(now));
+        let mut seqs = Vec::with_capacity(messages.len());
+        for message in messages {
+            if session.ids.insert(message.id) {
+                session.last_seq += 1;
+                session.bytes += message.stored_bytes();
+                session
+                    .entries
+                    .push_back((session.last_seq, message.clone()));
+                seqs.push(Some(session.last_seq));
+            } else {
+                seqs.push(None);
+            }
+        }
+        session.updated_at_ms = now;
+        if opts.max_messages > 0 {
+            while session.entries.len() as u64 > opts.max_messages {
+                if let Some((seq, old)) = session.entries.pop_front() {
+                    session.ids.remove(&old.id);
+                    session.bytes -= old.stored_bytes();
+                    session.trimmed_seq = seq;
+                }
+            }
+        }
+        session.expires_at_ms = opts.ttl.expires_at_ms(now);
+        Ok(AppendOutcome {
+            seqs,
+            meta: session.meta(now),
+        })
+    }
+
+    async fn load(
+        &self,
+        key: &SessionKey,
+        after_seq: u64,
+        ttl: Ttl,
+    ) -> Result<Option<LoadedSession>> {
+        Ok(self.with_live(key, |session, now| {
+            let session = session?;
+            session.expires_at_ms = ttl.expires_at_ms(now);
+            let start = session
+                .entries
+                .partition_point(|(seq, _)| *seq <= after_seq);
+            Some(LoadedSession {
+                meta: session.meta(now),
+                messages: session.entries.range(start..).cloned().collect(),
+                corrupt: Vec::new(),
+            })
+        }))
+    }
+
+    async fn meta(&self, key: &SessionKey) -> Result<Option<SessionMeta>> {
+        Ok(self.with_live(key, |session, now| session.map(|s| s.meta(now))))
+    }
+
+    async fn list(&self, user: &str) -> Result<Vec<SessionSummary>> {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, s| !s.expired(now));
+        let mut out: Vec<SessionSummary> = sessions
+            .iter()
+            .filter(|(k, _)| k.user() == user)
+            .map(|(k, s)| SessionSummary {
+                session: k.session().to_string(),
+                message_count: s.entries.len() as u64,
+                bytes: s.bytes,
+                created_at: millis_to_datetime(s.created_at_ms),
+                updated_at: millis_to_datetime(s.updated_at_ms),
+                ttl_remaining_secs: remaining_secs(s.expires_at_ms, now),
+            })
+            .collect();
+        out.sort_by(|a, b| {
+            b.updated_at
+                .cmp(&a.updated_at)
+                .then(a.session.cmp(&b.session))
+        });
+        Ok(out)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        Ok(sessions.remove(key).is_some_and(|s| !s.expired(now)))
+    }
+
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+}

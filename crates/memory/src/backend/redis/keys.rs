@@ -1,0 +1,76 @@
+//! Every Redis key name ragchat uses, built in this one place.
+//!
+//! ```text
+//! ragchat:{<user>}:s:<session>:log    STREAM  one entry per message, entry id "<seq>-0"
+//! ragchat:{<user>}:s:<session>:meta   HASH    created_at, updated_at, count, bytes, seq, trimmed
+//! ragchat:{<user>}:s:<session>:ids    SET     ids of the messages in :log (idempotent appends)
+//! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing)
+//! ```
+//!
+//! The hash tag is the *user*, not the user and session that DESIGN.md first proposed.
+//! With it, the session index lives in the same Redis Cluster slot as the sessions, so
+//! the append script updates log, meta, dedupe set, TTLs and index in one atomic
+//! command: an append is one round trip and the index can never miss a session that a
+//! crash left half-written. Per-user work (list, export, erase) stays in one slot too.
+//! The price is that one user's sessions cannot spread across cluster nodes, which no
+//! single user's conversations need.
+//!
+//! User and session ids are validated to `[A-Za-z0-9._-]`, so they can hold neither
+//! `{`, `}` nor `:` and no key can collide with another's.
+
+use crate::message::SessionKey;
+
+const PREFIX: &str = "ragchat";
+
+/// The keys of one session, in the order the scripts take them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionKeys {
+    /// STREAM of messages.
+    pub log: String,
+    /// HASH of counters and timestamps.
+    pub meta: String,
+    /// SET of stored message ids.
+    pub ids: String,
+    /// ZSET of the user's sessions.
+    pub index: String,
+}
+
+impl SessionKeys {
+    /// The keys for `key`.
+    pub fn new(key: &SessionKey) -> Self {
+        let base = format!("{PREFIX}:{{{}}}:s:{}", key.user(), key.session());
+        SessionKeys {
+            log: format!("{base}:log"),
+            meta: format!("{base}:meta"),
+            ids: format!("{base}:ids"),
+            index: user_index(key.user()),
+        }
+    }
+
+    /// All four, in script order.
+    pub fn all(&self) -> [&str; 4] {
+        [&self.log, &self.meta, &self.ids, &self.index]
+    }
+}
+
+/// The ZSET listing a user's sessions.
+pub fn user_index(user: &str) -> String {
+    format!("{PREFIX}:{{{user}}}:sessions")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn all_keys_of_a_user_share_one_hash_tag() {
+        let k = SessionKeys::new(&SessionKey::new("alice", "s1").unwrap());
+        assert_eq!(k.log, "ragchat:{alice}:s:s1:log");
+        assert_eq!(k.meta, "ragchat:{alice}:s:s1:meta");
+        assert_eq!(k.ids, "ragchat:{alice}:s:s1:ids");
+        assert_eq!(k.index, "ragchat:{alice}:sessions");
+        for key in k.all() {
+            assert!(key.contains("{alice}"));
+        }
+    }
+}

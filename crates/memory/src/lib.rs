@@ -1,0 +1,30 @@
+//! ragchat-memory: conversation memory for LLM apps that never loses a conversation.
+//!
+//! A [`SessionManager`] keeps recent conversations in a bounded RAM cache and writes
+//! through to a [`SessionStore`] chosen by URL, with a sliding expiry:
+//!
+//! - [`message`]: `Message`, `Role`, `SourceRef`, `SessionKey` and id validation.
+//! - [`store`]: the `SessionStore` contract, `open_store(url)`, shared result types.
+//! - [`backend`]: `memory://`, `sqlite://PATH`, `redis://` / `rediss://` implementations.
+//! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
+//! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
+//! - [`error`]: `MemoryError` and the `Result` alias.
+//! - `testing` (feature `test-utils`): the conformance suite every backend must pass.
+
+#![warn(missing_docs)]
+
+pub mod backend;
+pub mod context;
+pub mod error;
+pub mod manager;
+pub mod message;
+pub mod store;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod testing;
+
+pub use error::{MemoryError, Result};
+pub use manager::{History, ManagerConfig, SessionManager, SessionStats};
+pub use message::{
+    Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,
+};
+pub use store::{open_store, SessionStore, SessionSummary, StoreKind, StoreOptions, Ttl};

@@ -1,0 +1,324 @@
+//! `SessionStore`: the contract every storage backend keeps, and `open_store` to pick one by URL.
+//!
+//! | URL | backend | pick it when |
+//! |---|---|---|
+//! | `memory://` | [`MemoryStore`](crate::backend::memory::MemoryStore) | tests and demos: process RAM, gone when the process exits |
+//! | `sqlite://PATH` | [`SqliteStore`](crate::backend::sqlite::SqliteStore) | one machine, no services: durable, embedded (the default) |
+//! | `redis://`, `rediss://` | [`RedisStore`](crate::backend::redis::RedisStore) | several app servers sharing conversations |
+//!
+//! Every store numbers the messages of a session with a per-session sequence (`seq`,
+//! starting at 1, never reused while the session lives). Readers that cache a session
+//! ask only for entries after the last `seq` they hold, which is what keeps a cached
+//! read to one small round trip however long the conversation is.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::{MemoryError, Result};
+use crate::message::{Message, SessionKey};
+
+/// Which kind of backend a store is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Process RAM (`memory://`).
+    Memory,
+    /// Embedded SQLite file (`sqlite://`).
+    Sqlite,
+    /// Redis (`redis://`, `rediss://`).
+    Redis,
+}
+
+impl StoreKind {
+    /// Whether sessions outlive the process.
+    pub fn is_durable(self) -> bool {
+        !matches!(self, StoreKind::Memory)
+    }
+}
+
+/// Expiry policy applied by a write or a read: every key of the session gets
+/// `ttl_secs` again (0 = never expire).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ttl {
+    /// Seconds of idleness after which the session is gone; 0 = never.
+    pub secs: u64,
+}
+
+impl Ttl {
+    /// Sessions never expire.
+    pub const NEVER: Ttl = Ttl { secs: 0 };
+
+    /// Expire after `secs` idle seconds (0 = never).
+    pub fn secs(secs: u64) -> Self {
+        Ttl { secs }
+    }
+
+    /// The expiry instant for a session touched at `now_ms`, if any.
+    pub(crate) fn expires_at_ms(self, now_ms: i64) -> Option<i64> {
+        (self.secs > 0).then(|| now_ms.saturating_add((self.secs as i64).saturating_mul(1000)))
+    }
+}
+
+/// Options of one append.
+#[derive(Clone, Copy, Debug)]
+pub struct AppendOptions {
+    /// TTL to (re)apply to the whole session.
+    pub ttl: Ttl,
+    /// Keep at most this many messages; the oldest are trimmed in the same atomic
+    /// step (0 = unbounded).
+    pub max_messages: u64,
+}
+
+/// What a store knows about a session, returned by every append and read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionMeta {
+    /// Messages currently stored.
+    pub message_count: u64,
+    /// Sum of [`Message::stored_bytes`] over stored messages.
+    pub bytes: u64,
+    /// When the session was created (milliseconds since the epoch).
+    pub created_at_ms: i64,
+    /// When a message was last appended.
+    pub updated_at_ms: i64,
+    /// The highest `seq` given out so far.
+    pub last_seq: u64,
+    /// Every `seq` up to and including this one has been trimmed away.
+    pub trimmed_seq: u64,
+    /// Seconds until the session expires; `None` = never.
+    pub ttl_remaining_secs: Option<u64>,
+}
+
+/// Result of an append.
+#[derive(Clone, Debug)]
+pub struct AppendOutcome {
+    /// For each message given, in order: `Some(seq)` when it was stored now, `None`
+    /// when a message with that id was already there (an idempotent replay).
+    pub seqs: Vec<Option<u64>>,
+    /// The session after the append.
+    pub meta: SessionMeta,
+}
+
+impl AppendOutcome {
+    /// How many of the messages were stored by this append.
+    pub fn stored(&self) -> usize {
+        self.seqs.iter().filter(|s| s.is_some()).count()
+    }
+}
+
+/// A stored entry that could not be decoded and was skipped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CorruptEntry {
+    /// Its position in the session, if that much could be read.
+    pub seq: Option<u64>,
+    /// What was wrong with it.
+    pub reason: String,
+}
+
+/// Result of a read: the session's metadata and the entries asked for.
+#[derive(Clone, Debug)]
+pub struct LoadedSession {
+    /// The session as it is now.
+    pub meta: SessionMeta,
+    /// `(seq, message)` for every entry with `seq > after`, in `seq` order.
+    pub messages: Vec<(u64, Message)>,
+    /// Entries in range that could not be decoded (skipped, never fatal).
+    pub corrupt: Vec<CorruptEntry>,
+}
+
+/// One line of a user's session list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionSummary {
+    /// The session id.
+    pub session: String,
+    /// Messages stored.
+    pub message_count: u64,
+    /// Stored bytes.
+    pub bytes: u64,
+    /// Creation time.
+    pub created_at: DateTime<Utc>,
+    /// Last append.
+    pub updated_at: DateTime<Utc>,
+    /// Seconds until expiry; `None` = never.
+    pub ttl_remaining_secs: Option<u64>,
+}
+
+/// A conversation store.
+///
+/// The contract, which `testing::conformance` checks for every backend:
+/// - `append` is atomic and idempotent by message id: messages whose id is already
+///   stored are skipped; the rest get consecutive `seq`s after the session's last one;
+///   the session's meta and TTL are updated and, beyond `max_messages`, the oldest
+///   entries are trimmed, all in one step (one round trip for remote stores).
+/// - `load` refreshes the TTL of the whole session and returns entries after a `seq`,
+///   in one round trip; `None` when the session does not exist (or expired).
+/// - `stats` and `list` do not refresh TTLs: looking is not using.
+/// - a corrupt entry is skipped and reported; it never fails the read.
+#[async_trait]
+pub trait SessionStore: Send + Sync + std::fmt::Debug {
+    /// The backend kind.
+    fn kind(&self) -> StoreKind;
+
+    /// The store's URL with any password removed, for logs and stats.
+    fn describe(&self) -> String;
+
+    /// Creates the session if it does not exist (no messages) and applies the TTL.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta>;
+
+    /// Appends messages (see the trait docs for the guarantees).
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached: then nothing was stored, or
+    /// everything was (retrying with the same ids is always safe).
+    async fn append(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        opts: AppendOptions,
+    ) -> Result<AppendOutcome>;
+
+    /// Entries with `seq > after_seq`, and the session's meta; refreshes the TTL.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn load(
+        &self,
+        key: &SessionKey,
+        after_seq: u64,
+        ttl: Ttl,
+    ) -> Result<Option<LoadedSession>>;
+
+    /// The session's meta without touching its TTL.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn meta(&self, key: &SessionKey) -> Result<Option<SessionMeta>>;
+
+    /// The user's live sessions, most recently updated first.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn list(&self, user: &str) -> Result<Vec<SessionSummary>>;
+
+    /// Removes every key of the session. Returns whether it existed.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn delete(&self, key: &SessionKey) -> Result<bool>;
+
+    /// Checks that the store answers.
+    ///
+    /// # Errors
+    /// `Unavailable` when it does not.
+    async fn ping(&self) -> Result<()>;
+}
+
+/// Options for opening a store.
+#[derive(Clone, Debug)]
+pub struct StoreOptions {
+    /// Connect timeout for network stores.
+    pub connect_timeout: Duration,
+    /// Per-command timeout for network stores.
+    pub command_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            connect_timeout: Duration::from_secs(2),
+            command_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Opens the store a URL names: `memory://`, `sqlite://PATH`, `redis://...` or `rediss://...`.
+///
+/// `sqlite://` takes a file path after the scheme: `sqlite:///var/lib/ragchat/s.db`
+/// (absolute) or `sqlite://data/s.db` (relative to the working directory).
+///
+/// # Errors
+/// `InvalidInput` for an unknown scheme or a malformed URL; `Unavailable` when the
+/// store cannot be opened or reached.
+pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn SessionStore>> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(MemoryError::invalid(format!(
+            "store URL {url:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT"
+        )));
+    };
+    match scheme {
+        "memory" => {
+            if !rest.is_empty() {
+                return Err(MemoryError::invalid(format!(
+                    "memory:// takes nothing after the scheme, got {url:?}"
+                )));
+            }
+            Ok(Arc::new(crate::backend::memory::MemoryStore::new()))
+        }
+        "sqlite" => {
+            if rest.is_empty() {
+                return Err(MemoryError::invalid(
+                    "sqlite:// needs a file path, e.g. sqlite:///var/lib/ragchat/sessions.db",
+                ));
+            }
+            let store = crate::backend::sqlite::SqliteStore::open(rest).await?;
+            Ok(Arc::new(store))
+        }
+        "redis" | "rediss" => {
+            let store = crate::backend::redis::RedisStore::connect(url, opts).await?;
+            Ok(Arc::new(store))
+        }
+        other => Err(MemoryError::invalid(format!(
+            "unknown store scheme {other:?} in {url:?}; use memory://, sqlite://PATH, redis:// or rediss://"
+        ))),
+    }
+}
+
+/// The URL with any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Unparseable: hide everything between the scheme and the last '@'.
+        Err(_) => match (url.find("://"), url.rfind('@')) {
+            (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &url[..s + 3], &url[at..]),
+            _ => url.to_string(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unknown_schemes_are_rejected_clearly() {
+        for url in ["postgres://x", "foo", "", "memory://x", "sqlite://"] {
+            let err = open_store(url, &StoreOptions::default()).await.unwrap_err();
+            assert!(matches!(err, MemoryError::InvalidInput(_)), "{url}: {err}");
+        }
+        let err = open_store("mongo://h", &StoreOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown store scheme \"mongo\""), "{err}");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("redis://:secret@host:6379/1"),
+            "redis://:***@host:6379/1"
+        );
+        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
+        assert_eq!(redact_url("redis://:pw@[bad"), "redis://***@[bad");
+    }
+}

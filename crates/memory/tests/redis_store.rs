@@ -1,0 +1,349 @@
+//! The conformance suite on a real `redis-server` started by the harness, plus the
+//! Redis specifics: persistence across a restart, many writers on two managers, round
+//! trips per operation, and corrupt entries planted with redis-cli.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use ragchat_memory::backend::redis::keys::SessionKeys;
+use ragchat_memory::backend::redis::RedisStore;
+use ragchat_memory::testing::{self, assert_writer_order, unique_key, StoreFixture};
+use ragchat_memory::{
+    ManagerConfig, Message, SessionKey, SessionManager, SessionStore, StoreOptions,
+};
+use ragchat_testkit::{redis_or_skip, RedisServer};
+
+struct Fixture {
+    server: RedisServer,
+}
+
+#[async_trait]
+impl StoreFixture for Fixture {
+    async fn open(&self) -> Arc<dyn SessionStore> {
+        Arc::new(connect(&self.server).await)
+    }
+
+    async fn plant_corrupt(&self, key: &SessionKey) -> bool {
+        let keys = SessionKeys::new(key);
+        let seq: u64 = self
+            .server
+            .cli(&["HGET", &keys.meta, "seq"])
+            .parse()
+            .unwrap();
+        let next = seq + 1;
+        let id = format!("{next}-0");
+        let reply = self.server.cli(&[
+            "XADD", &keys.log, &id, "id", "garbage", "role", "robot", "content", "x",
+        ]);
+        assert_eq!(reply, id, "planting failed: {reply}");
+        self.server
+            .cli(&["HSET", &keys.meta, "seq", &next.to_string()]);
+        self.server.cli(&["HINCRBY", &keys.meta, "count", "1"]);
+        true
+    }
+}
+
+async fn connect(server: &RedisServer) -> RedisStore {
+    RedisStore::connect(&server.url(), &StoreOptions::default())
+        .await
+        .expect("connect to the harness redis")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    testing::run_all(&Fixture { server }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_survives_a_restart_with_appendonly() {
+    let Some(mut server) = RedisServer::builder()
+        .appendonly(true)
+        .appendfsync("always")
+        .start_or_skip()
+    else {
+        return;
+    };
+    let key = unique_key("aof");
+    {
+        let manager =
+            SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+        for i in 0..20 {
+            manager
+                .append(
+                    &key,
+                    vec![
+                        Message::user(format!("q{i}")),
+                        Message::assistant(format!("a{i}")),
+                    ],
+                )
+                .await
+                .unwrap();
+        }
+    }
+    server.restart();
+    let manager = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let history = manager.history(&key).await.unwrap();
+    assert_eq!(history.len(), 40);
+    assert_eq!(history.iter().next().unwrap().content, "q0");
+    assert_eq!(history.last().unwrap().content, "a19");
+    let stats = manager.stats(&key).await.unwrap().unwrap();
+    assert_eq!(stats.message_count, 40);
+    assert!(stats.ttl_remaining_secs.unwrap() > 3500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_managers_four_writers_each_keep_every_message_once() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let a = Arc::new(SessionManager::new(
+        Arc::new(connect(&server).await),
+        ManagerConfig::default(),
+    ));
+    let b = Arc::new(SessionManager::new(
+        Arc::new(connect(&server).await),
+        ManagerConfig::default(),
+    ));
+    let key = unique_key("race");
+    let per_task = 250;
+    let mut handles = Vec::new();
+    for t in 0..8 {
+        let manager = if t < 4 { a.clone() } else { b.clone() };
+        let key = key.clone();
+        handles.push(tokio::spawn(async move {
+            for i in 0..per_task {
+                manager
+                    .append(&key, vec![Message::user(format!("task {t} msg {i}"))])
+                    .await
+                    .expect("append");
+                if i % 50 == 0 {
+                    // Interleave reads so the caches are exercised while writers race.
+                    manager.history(&key).await.expect("history");
+                }
+            }
+        }));
+    }
+    for h in handles {
+        h.await.unwrap();
+    }
+    let ha = a.history(&key).await.unwrap().to_vec();
+    let hb = b.history(&key).await.unwrap().to_vec();
+    assert_eq!(ha.len(), 2000);
+    assert_eq!(ha, hb, "the two managers' cached views differ");
+    assert_writer_order(&ha, 8, per_task);
+    let fresh = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    assert_eq!(fresh.history(&key).await.unwrap().to_vec(), ha);
+    assert_eq!(
+        fresh.stats(&key).await.unwrap().unwrap().message_count,
+        2000
+    );
+}
+
+/// Watches a server with `MONITOR` and counts the commands clients send it; commands
+/// that scripts run inside Redis are not client calls and are not counted.
+struct CallCounter {
+    child: std::process::Child,
+    lines: Arc<std::sync::Mutex<Vec<String>>>,
+    port: u16,
+}
+
+impl CallCounter {
+    fn start(server: &RedisServer) -> Self {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("redis-cli")
+            .args(["-p", &server.port().to_string(), "MONITOR"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("redis-cli MONITOR");
+        let stdout = child.stdout.take().unwrap();
+        let lines = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        let counter = CallCounter {
+            child,
+            lines,
+            port: server.port(),
+        };
+        counter.wait_for("OK");
+        counter
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !self
+            .lines
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.contains(needle))
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "MONITOR never showed {needle:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
+    /// Client commands seen since the last call, by name (lowercase).
+    fn take(&self, server: &RedisServer) -> HashMap<String, u64> {
+        let marker = format!("marker-{}", ragchat_memory::MessageId::new());
+        server.cli(&["ECHO", &marker]);
+        self.wait_for(&marker);
+        let lines: Vec<String> = std::mem::take(&mut *self.lines.lock().unwrap());
+        let mut calls = HashMap::new();
+        for line in lines.iter().filter(|l| !l.contains(&marker) && l != &"OK") {
+            // 1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" "..." ; script calls say [0 lua]
+            if line.contains(" lua] ") {
+                continue;
+            }
+            let name = line.split('"').nth(1).unwrap_or("?").to_lowercase();
+            *calls.entry(name).or_insert(0) += 1;
+        }
+        let _ = self.port;
+        calls
+    }
+}
+
+impl Drop for CallCounter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn count_calls<F, Fut>(
+    counter: &CallCounter,
+    server: &RedisServer,
+    f: F,
+) -> HashMap<String, u64>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    counter.take(server);
+    f().await;
+    counter.take(server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_and_a_cached_read_are_one_call_each() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let manager = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let key = unique_key("calls");
+    // Warm up: load the scripts and the cache.
+    manager
+        .append(&key, vec![Message::user("warm"), Message::assistant("up")])
+        .await
+        .unwrap();
+    manager.history(&key).await.unwrap();
+    let counter = CallCounter::start(&server);
+
+    let calls = count_calls(&counter, &server, || async {
+        manager
+            .append(&key, vec![Message::user("q"), Message::assistant("a")])
+            .await
+            .unwrap();
+    })
+    .await;
+    assert_eq!(
+        calls,
+        HashMap::from([("evalsha".to_string(), 1)]),
+        "an append"
+    );
+
+    let calls = count_calls(&counter, &server, || async {
+        let h = manager.history(&key).await.unwrap();
+        assert_eq!(h.len(), 4);
+    })
+    .await;
+    assert_eq!(
+        calls,
+        HashMap::from([("evalsha".to_string(), 1)]),
+        "a cached read"
+    );
+
+    // Whatever the conversation's length, a cached read transfers only what is new:
+    // the reply of a read with nothing new stays the same size.
+    for i in 0..200 {
+        manager
+            .append(&key, vec![Message::user(format!("more {i}"))])
+            .await
+            .unwrap();
+    }
+    let calls = count_calls(&counter, &server, || async {
+        assert_eq!(manager.history(&key).await.unwrap().len(), 204);
+    })
+    .await;
+    assert_eq!(
+        calls,
+        HashMap::from([("evalsha".to_string(), 1)]),
+        "a cached read of a long session"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ttl_is_applied_to_every_key_of_the_session() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let config = ManagerConfig {
+        ttl: ragchat_memory::Ttl::secs(100),
+        ..ManagerConfig::default()
+    };
+    let manager = SessionManager::new(Arc::new(connect(&server).await), config);
+    let key = unique_key("ttlkeys");
+    manager
+        .append(&key, vec![Message::user("x")])
+        .await
+        .unwrap();
+    let keys = SessionKeys::new(&key);
+    for k in keys.all() {
+        let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
+        assert!((95..=100).contains(&ttl), "{k}: ttl {ttl}");
+    }
+    // Nothing else was written: every key ragchat made is one of the session's four.
+    let all = server.cli(&["KEYS", "*"]);
+    let mut listed: Vec<&str> = all.lines().collect();
+    listed.sort();
+    let mut expected = keys.all().to_vec();
+    expected.sort();
+    assert_eq!(listed, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_redis_is_a_clear_unavailable_error() {
+    let port = ragchat_testkit::free_port();
+    let opts = StoreOptions {
+        connect_timeout: std::time::Duration::from_millis(300),
+        command_timeout: std::time::Duration::from_millis(300),
+    };
+    let started = std::time::Instant::now();
+    let err = ragchat_memory::open_store(&format!("redis://127.0.0.1:{port}"), &opts)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains(&port.to_string()), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let err = ragchat_memory::open_store("redis://:pw@[bad", &opts)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ragchat_memory::MemoryError::InvalidInput(_)),
+        "{err}"
+    );
+    assert!(!err.to_string().contains("pw@"), "password leaked: {err}");
+}
