@@ -10,11 +10,13 @@ local max = tonumber(ARGV[3])
 local session = ARGV[4]
 local n = tonumber(ARGV[5])
 
-if redis.call('EXISTS', meta) == 0 then
-  redis.call('HSET', meta, 'created_at', now, 'updated_at', now, 'count', 0, 'bytes', 0, 'seq', 0, 'trimmed', 0)
-end
-local seq = tonumber(redis.call('HGET', meta, 'seq')) or 0
-local added, added_bytes = 0, 0
+local m = redis.call('HMGET', meta, 'created_at', 'count', 'bytes', 'seq', 'trimmed')
+local created = m[1] or now
+local count = tonumber(m[2]) or 0
+local bytes = tonumber(m[3]) or 0
+local seq = tonumber(m[4]) or 0
+local trimmed = tonumber(m[5]) or 0
+
 local out = {}
 for i = 0, n - 1 do
   local b = 6 + i * 6
@@ -22,17 +24,14 @@ for i = 0, n - 1 do
     seq = seq + 1
     redis.call('XADD', log, seq .. '-0', 'id', ARGV[b], 'role', ARGV[b + 1], 'content', ARGV[b + 2],
       'sources', ARGV[b + 3], 'ts', ARGV[b + 4], 'status', ARGV[b + 5])
-    added = added + 1
-    added_bytes = added_bytes + #ARGV[b + 2] + #ARGV[b + 3]
+    count = count + 1
+    bytes = bytes + #ARGV[b + 2] + #ARGV[b + 3]
     out[i + 1] = seq
   else
     out[i + 1] = 0
   end
 end
 
-local count = tonumber(redis.call('HINCRBY', meta, 'count', added))
-local bytes = tonumber(redis.call('HINCRBY', meta, 'bytes', added_bytes))
-local trimmed = tonumber(redis.call('HGET', meta, 'trimmed')) or 0
 if max > 0 and count > max then
   -- Trim the oldest entries and forget their ids, so the dedupe set stays as small as the log.
   local old = redis.call('XRANGE', log, '-', '+', 'COUNT', count - max)
@@ -50,20 +49,20 @@ if max > 0 and count > max then
     trimmed = tonumber(string.match(entry[1], '^(%d+)'))
     count = count - 1
   end
-  redis.call('HSET', meta, 'count', count, 'bytes', bytes, 'trimmed', trimmed)
 end
-redis.call('HSET', meta, 'seq', seq, 'updated_at', now)
+redis.call('HSET', meta, 'created_at', created, 'updated_at', now, 'count', count, 'bytes', bytes,
+  'seq', seq, 'trimmed', trimmed)
 redis.call('ZADD', index, now, session)
 
+local pttl = -1
 if ttl > 0 then
   redis.call('EXPIRE', log, ttl)
   redis.call('EXPIRE', meta, ttl)
   redis.call('EXPIRE', ids, ttl)
-  -- The index lives as long as the longest-lived session it lists (sessions share one TTL policy).
-  local index_ttl = redis.call('TTL', index)
-  if index_ttl < ttl then
-    redis.call('EXPIRE', index, ttl)
-  end
+  -- Every session of the user follows the same TTL policy, and this one was touched
+  -- last, so the index must live exactly as long as it does.
+  redis.call('EXPIRE', index, ttl)
+  pttl = ttl * 1000
 else
   redis.call('PERSIST', log)
   redis.call('PERSIST', meta)
@@ -71,7 +70,7 @@ else
   redis.call('PERSIST', index)
 end
 
-local result = {count, bytes, redis.call('HGET', meta, 'created_at'), now, seq, trimmed, redis.call('PTTL', meta)}
+local result = {count, bytes, created, now, seq, trimmed, pttl}
 for i = 1, n do
   result[7 + i] = out[i]
 end

@@ -1,0 +1,297 @@
+//! `ragchat sessions`: inspect and manage stored conversations from the shell.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use ragchat_memory::{MemoryError, Role, SessionKey, DEFAULT_SESSION};
+use ragchat_memory::{Message, SessionSummary};
+use serde::Serialize;
+
+use crate::config::GlobalArgs;
+use crate::output;
+
+/// Which conversation a command is about.
+#[derive(Debug, Clone, Args)]
+pub struct KeyArgs {
+    /// User id ([A-Za-z0-9._-], 1-64 chars).
+    #[arg(long, short)]
+    pub user: String,
+    /// Session id ([A-Za-z0-9._-], 1-64 chars).
+    #[arg(long, short, default_value = DEFAULT_SESSION)]
+    pub session: String,
+}
+
+impl KeyArgs {
+    fn key(&self) -> Result<SessionKey> {
+        Ok(SessionKey::new(&self.user, &self.session)?)
+    }
+}
+
+/// `ragchat sessions ...`
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// Append one message to a conversation.
+    Add {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Who wrote it.
+        #[arg(long, value_parser = ["user", "assistant", "system"], default_value = "user")]
+        role: String,
+        /// The message text; "-" reads it from standard input.
+        text: String,
+        /// Print the stored message as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a conversation's messages.
+    Show {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// JSON: {"user","session","messages":[...]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Message count, bytes, TTL remaining and timestamps of a conversation.
+    Stats {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// JSON: {"user","session","message_count","bytes","ttl_remaining_secs","created_at","updated_at","store"}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A user's conversations, most recent activity first.
+    List {
+        /// User id.
+        #[arg(long, short)]
+        user: String,
+        /// JSON: {"sessions":[{"session","message_count","updated_at","ttl_remaining_secs",...}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a conversation (every key of it, everywhere).
+    Delete {
+        #[command(flatten)]
+        key: KeyArgs,
+        /// JSON: {"deleted": bool}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Export every conversation of a user as JSON.
+    Export {
+        /// User id.
+        #[arg(long, short)]
+        user: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Serialize)]
+struct ShowJson<'a> {
+    user: &'a str,
+    session: &'a str,
+    messages: Vec<&'a Message>,
+}
+
+#[derive(Serialize)]
+struct ListJson<'a> {
+    user: &'a str,
+    sessions: &'a [SessionSummary],
+}
+
+#[derive(Serialize)]
+struct DeleteJson<'a> {
+    user: &'a str,
+    session: &'a str,
+    deleted: bool,
+}
+
+/// Runs a `sessions` subcommand.
+pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCode> {
+    // Validate ids before touching any store, so bad input never opens a connection.
+    match &command {
+        SessionsCommand::Add { key, .. }
+        | SessionsCommand::Show { key, .. }
+        | SessionsCommand::Stats { key, .. }
+        | SessionsCommand::Delete { key, .. } => {
+            key.key()?;
+        }
+        SessionsCommand::List { user, .. } | SessionsCommand::Export { user, .. } => {
+            ragchat_memory::message::validate_id("user", user)?;
+        }
+    }
+    let manager = global.open_manager().await?;
+    match command {
+        SessionsCommand::Add {
+            key,
+            role,
+            text,
+            json,
+        } => {
+            let text = if text == "-" {
+                let mut buf = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut buf)
+                    .context("reading the message from standard input")?;
+                buf
+            } else {
+                text
+            };
+            let role: Role = role.parse()?;
+            let message = manager
+                .add_message(&key.key()?, role, text, Vec::new())
+                .await?;
+            if json {
+                output::json_line(&message)?;
+            } else {
+                println!(
+                    "stored {} message {} in {}/{}",
+                    message.role, message.id, key.user, key.session
+                );
+            }
+        }
+        SessionsCommand::Show { key, json } => {
+            let history = manager.history(&key.key()?).await?;
+            if json {
+                output::json_line(&ShowJson {
+                    user: &key.user,
+                    session: &key.session,
+                    messages: history.iter().collect(),
+                })?;
+            } else if history.is_empty() {
+                println!("{}/{}: no messages", key.user, key.session);
+            } else {
+                for m in history.iter() {
+                    let status = match m.status {
+                        ragchat_memory::MessageStatus::Complete => "",
+                        ragchat_memory::MessageStatus::Incomplete => " (incomplete)",
+                    };
+                    println!("[{}] {}{}:", output::time(m.created_at), m.role, status);
+                    for line in m.content.lines() {
+                        println!("  {line}");
+                    }
+                    for (i, s) in m.sources.iter().enumerate() {
+                        let heading = s
+                            .heading
+                            .as_deref()
+                            .map(|h| format!(" > {h}"))
+                            .unwrap_or_default();
+                        println!("    [{}] {}{}", i + 1, s.path, heading);
+                    }
+                }
+                if history.corrupt_skipped() > 0 {
+                    eprintln!(
+                        "warning: {} stored message(s) could not be read and were skipped",
+                        history.corrupt_skipped()
+                    );
+                }
+            }
+        }
+        SessionsCommand::Stats { key, json } => {
+            let Some(stats) = manager.stats(&key.key()?).await? else {
+                return Err(
+                    MemoryError::NotFound(format!("session {}/{}", key.user, key.session)).into(),
+                );
+            };
+            if json {
+                output::json_line(&stats)?;
+            } else {
+                let mut t = output::table(&["", ""]);
+                t.set_header(vec![
+                    "session",
+                    &format!("{}/{}", stats.user, stats.session),
+                ]);
+                t.add_row(vec![
+                    "messages".to_string(),
+                    stats.message_count.to_string(),
+                ]);
+                t.add_row(vec!["size".to_string(), output::bytes(stats.bytes)]);
+                t.add_row(vec![
+                    "expires in".to_string(),
+                    output::ttl(stats.ttl_remaining_secs),
+                ]);
+                t.add_row(vec![
+                    "created".to_string(),
+                    format!(
+                        "{} ({})",
+                        output::time(stats.created_at),
+                        output::ago(stats.created_at)
+                    ),
+                ]);
+                t.add_row(vec![
+                    "last message".to_string(),
+                    format!(
+                        "{} ({})",
+                        output::time(stats.updated_at),
+                        output::ago(stats.updated_at)
+                    ),
+                ]);
+                t.add_row(vec!["store".to_string(), stats.store]);
+                println!("{t}");
+            }
+        }
+        SessionsCommand::List { user, json } => {
+            let sessions = manager.list_sessions(&user).await?;
+            if json {
+                output::json_line(&ListJson {
+                    user: &user,
+                    sessions: &sessions,
+                })?;
+            } else if sessions.is_empty() {
+                println!("{user} has no conversations in {}", manager.store_url());
+            } else {
+                let mut t =
+                    output::table(&["session", "messages", "size", "last message", "expires in"]);
+                for s in &sessions {
+                    t.add_row(vec![
+                        s.session.clone(),
+                        s.message_count.to_string(),
+                        output::bytes(s.bytes),
+                        output::ago(s.updated_at),
+                        output::ttl(s.ttl_remaining_secs),
+                    ]);
+                }
+                println!("{t}");
+            }
+        }
+        SessionsCommand::Delete { key, json } => {
+            let deleted = manager.delete(&key.key()?).await?;
+            if json {
+                output::json_line(&DeleteJson {
+                    user: &key.user,
+                    session: &key.session,
+                    deleted,
+                })?;
+            } else if deleted {
+                println!("deleted {}/{}", key.user, key.session);
+            } else {
+                println!(
+                    "{}/{} does not exist; nothing deleted",
+                    key.user, key.session
+                );
+            }
+        }
+        SessionsCommand::Export { user, output: path } => {
+            let export = manager.export(&user).await?;
+            let text = serde_json::to_string_pretty(&export)?;
+            match path {
+                Some(path) => {
+                    std::fs::write(&path, text + "\n")
+                        .with_context(|| format!("writing {}", path.display()))?;
+                    let n: usize = export.sessions.iter().map(|s| s.messages.len()).sum();
+                    eprintln!(
+                        "exported {} session(s), {n} message(s) to {}",
+                        export.sessions.len(),
+                        path.display()
+                    );
+                }
+                None => println!("{text}"),
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,187 @@
+//! Options every command shares (store, TTL, data dir, limits), resolved once into a
+//! typed `MemorySettings`. Precedence: flags > `RAGCHAT_*` environment > defaults.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use ragchat_memory::manager::{
+    DEFAULT_CACHE_BYTES, DEFAULT_MAX_CONTENT_BYTES, DEFAULT_MAX_MESSAGES, DEFAULT_TTL_SECS,
+};
+use ragchat_memory::{open_store, ManagerConfig, SessionManager, StoreOptions, Ttl};
+
+/// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
+pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+
+/// Lets `--redis URL` work beside `--redis=URL` and a bare `--redis`.
+///
+/// `--redis` takes an optional value, which on its own would swallow whatever follows
+/// (`ragchat --redis sessions list`). So the value is only taken when the next word
+/// looks like a Redis URL; everything else stays a separate argument.
+pub fn normalize_redis_flag(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+) -> Vec<std::ffi::OsString> {
+    let mut out: Vec<std::ffi::OsString> = Vec::new();
+    let mut args = args.into_iter().peekable();
+    while let Some(arg) = args.next() {
+        if arg == "--redis" {
+            let next_is_url = args
+                .peek()
+                .and_then(|a| a.to_str())
+                .is_some_and(|a| a.starts_with("redis://") || a.starts_with("rediss://"));
+            if next_is_url {
+                let url = args.next().unwrap_or_default();
+                let mut joined = std::ffi::OsString::from("--redis=");
+                joined.push(url);
+                out.push(joined);
+                continue;
+            }
+        }
+        out.push(arg);
+    }
+    out
+}
+
+/// Options accepted before or after any subcommand.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Conversation store: memory://, sqlite://PATH, redis://[user:pass@]host:port[/db], rediss://...
+    /// [env: RAGCHAT_STORE] [default: sqlite://<data dir>/sessions.db]
+    #[arg(long, global = true, value_name = "URL")]
+    pub store: Option<String>,
+
+    /// Use Redis: shorthand for --store URL; URL defaults to $RAGCHAT_REDIS_URL, else redis://127.0.0.1:6379.
+    #[arg(long, global = true, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub redis: Option<String>,
+
+    /// Seconds an idle conversation is kept (sliding; 0 = forever).
+    #[arg(long, global = true, env = "RAGCHAT_TTL", value_name = "SECS", default_value_t = DEFAULT_TTL_SECS)]
+    pub ttl: u64,
+
+    /// Where ragchat keeps its files (embedded store, indexes).
+    /// [default: the platform data directory, e.g. ~/.local/share/ragchat]
+    #[arg(long, global = true, env = "RAGCHAT_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+
+    /// Messages kept per conversation; older ones are trimmed (0 = unbounded).
+    #[arg(long, global = true, env = "RAGCHAT_MAX_MESSAGES", value_name = "N", default_value_t = DEFAULT_MAX_MESSAGES)]
+    pub max_messages: u64,
+
+    /// Largest accepted message, in bytes.
+    #[arg(long, global = true, env = "RAGCHAT_MAX_MESSAGE_BYTES", value_name = "BYTES", default_value_t = DEFAULT_MAX_CONTENT_BYTES)]
+    pub max_message_bytes: usize,
+
+    /// RAM cache budget for recent conversations, in MiB (0 disables it).
+    #[arg(long, global = true, env = "RAGCHAT_CACHE_MB", value_name = "MIB", default_value_t = DEFAULT_CACHE_BYTES / (1024 * 1024))]
+    pub cache_mb: u64,
+
+    /// Timeout for connecting to and each command on a network store, in ms.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGCHAT_STORE_TIMEOUT_MS",
+        value_name = "MS",
+        default_value_t = 2000
+    )]
+    pub store_timeout_ms: u64,
+}
+
+impl GlobalArgs {
+    /// The data directory: `--data-dir`, `RAGCHAT_DATA_DIR`, else the platform's.
+    pub fn data_dir(&self) -> PathBuf {
+        self.data_dir.clone().unwrap_or_else(|| {
+            dirs::data_dir()
+                .map(|d| d.join("ragchat"))
+                .unwrap_or_else(|| PathBuf::from(".ragchat"))
+        })
+    }
+
+    /// The store URL after applying precedence: `--store`, `--redis`, `RAGCHAT_STORE`, default.
+    pub fn store_url(&self) -> String {
+        if let Some(url) = &self.store {
+            return url.clone();
+        }
+        if let Some(url) = &self.redis {
+            if !url.is_empty() {
+                return url.clone();
+            }
+            return std::env::var("RAGCHAT_REDIS_URL")
+                .ok()
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| DEFAULT_REDIS_URL.to_string());
+        }
+        if let Ok(url) = std::env::var("RAGCHAT_STORE") {
+            if !url.is_empty() {
+                return url;
+            }
+        }
+        format!("sqlite://{}", self.data_dir().join("sessions.db").display())
+    }
+
+    /// The manager configuration these options describe.
+    pub fn manager_config(&self) -> ManagerConfig {
+        ManagerConfig {
+            ttl: Ttl::secs(self.ttl),
+            cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
+            max_messages: self.max_messages,
+            max_content_bytes: self.max_message_bytes,
+        }
+    }
+
+    /// Store connection options.
+    pub fn store_options(&self) -> StoreOptions {
+        let t = Duration::from_millis(self.store_timeout_ms.max(1));
+        StoreOptions {
+            connect_timeout: t,
+            command_timeout: t,
+        }
+    }
+
+    /// Opens the store and builds the manager.
+    ///
+    /// # Errors
+    /// When the URL is invalid or the store cannot be opened.
+    pub async fn open_manager(&self) -> Result<Arc<SessionManager>> {
+        let url = self.store_url();
+        let store = open_store(&url, &self.store_options())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the conversation store {}",
+                    ragchat_memory::store::redact_url(&url)
+                )
+            })?;
+        Ok(Arc::new(SessionManager::new(store, self.manager_config())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(args: &[&str]) -> Vec<String> {
+        normalize_redis_flag(args.iter().map(std::ffi::OsString::from))
+            .into_iter()
+            .map(|a| a.into_string().unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn redis_flag_takes_only_urls() {
+        assert_eq!(
+            norm(&["r", "--redis", "sessions"]),
+            ["r", "--redis", "sessions"]
+        );
+        assert_eq!(
+            norm(&["r", "--redis", "redis://h:1"]),
+            ["r", "--redis=redis://h:1"]
+        );
+        assert_eq!(norm(&["r", "x", "--redis"]), ["r", "x", "--redis"]);
+        assert_eq!(
+            norm(&["r", "--redis=rediss://h"]),
+            ["r", "--redis=rediss://h"]
+        );
+    }
+}
