@@ -10,7 +10,7 @@ use clap::Args;
 use ragchat_memory::manager::{
     DEFAULT_CACHE_BYTES, DEFAULT_MAX_CONTENT_BYTES, DEFAULT_MAX_MESSAGES, DEFAULT_TTL_SECS,
 };
-use ragchat_memory::{open_store, ManagerConfig, SessionManager, StoreOptions, Ttl};
+use ragchat_memory::{open_store, JournalConfig, ManagerConfig, SessionManager, StoreOptions, Ttl};
 
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -77,15 +77,26 @@ pub struct GlobalArgs {
     #[arg(long, global = true, env = "RAGCHAT_CACHE_MB", value_name = "MIB", default_value_t = DEFAULT_CACHE_BYTES / (1024 * 1024))]
     pub cache_mb: u64,
 
-    /// Timeout for connecting to and each command on a network store, in ms.
+    /// Timeout for connecting to and each command on a network store, in ms; past it
+    /// the store counts as down and appends go to the local journal.
     #[arg(
         long,
         global = true,
         env = "RAGCHAT_STORE_TIMEOUT_MS",
         value_name = "MS",
-        default_value_t = 2000
+        default_value_t = 250
     )]
     pub store_timeout_ms: u64,
+
+    /// Largest size of the local journal that keeps appends while Redis is down, in MiB.
+    #[arg(
+        long,
+        global = true,
+        env = "RAGCHAT_JOURNAL_MAX_MB",
+        value_name = "MIB",
+        default_value_t = 1024
+    )]
+    pub journal_max_mb: u64,
 }
 
 impl GlobalArgs {
@@ -120,13 +131,26 @@ impl GlobalArgs {
         format!("sqlite://{}", self.data_dir().join("sessions.db").display())
     }
 
+    /// Whether the store is shared over the network, and so backed by the journal.
+    pub fn store_is_remote(&self) -> bool {
+        let url = self.store_url();
+        url.starts_with("redis://") || url.starts_with("rediss://")
+    }
+
     /// The manager configuration these options describe.
     pub fn manager_config(&self) -> ManagerConfig {
+        let journal = self.store_is_remote().then(|| JournalConfig {
+            path: self.data_dir().join("journal.db"),
+            max_bytes: self.journal_max_mb.saturating_mul(1024 * 1024),
+        });
         ManagerConfig {
             ttl: Ttl::secs(self.ttl),
             cache_bytes: self.cache_mb.saturating_mul(1024 * 1024),
             max_messages: self.max_messages,
             max_content_bytes: self.max_message_bytes,
+            journal,
+            store_timeout: Duration::from_millis(self.store_timeout_ms.max(1)),
+            ..ManagerConfig::default()
         }
     }
 
@@ -136,24 +160,45 @@ impl GlobalArgs {
         StoreOptions {
             connect_timeout: t,
             command_timeout: t,
+            lazy: self.store_is_remote(),
         }
     }
 
-    /// Opens the store and builds the manager.
+    /// Opens the store and builds the manager. A remote store gets the local journal,
+    /// and whatever an earlier process left in it is replayed first.
     ///
     /// # Errors
-    /// When the URL is invalid or the store cannot be opened.
+    /// When the URL is invalid or the store (or journal) cannot be opened.
     pub async fn open_manager(&self) -> Result<Arc<SessionManager>> {
+        self.open_manager_with(true).await
+    }
+
+    /// Like [`GlobalArgs::open_manager`]; `replay_now = false` leaves the journal for
+    /// the caller to replay (and report on).
+    ///
+    /// # Errors
+    /// As [`GlobalArgs::open_manager`].
+    pub async fn open_manager_with(&self, replay_now: bool) -> Result<Arc<SessionManager>> {
         let url = self.store_url();
+        let redacted = ragchat_memory::store::redact_url(&url);
         let store = open_store(&url, &self.store_options())
             .await
-            .with_context(|| {
-                format!(
-                    "cannot open the conversation store {}",
-                    ragchat_memory::store::redact_url(&url)
-                )
-            })?;
-        Ok(Arc::new(SessionManager::new(store, self.manager_config())))
+            .with_context(|| format!("cannot open the conversation store {redacted}"))?;
+        let config = self.manager_config();
+        if config.journal.is_none() {
+            return Ok(Arc::new(SessionManager::new(store, config)));
+        }
+        let manager =
+            SessionManager::with_journal(store, config).context("cannot open the local journal")?;
+        if replay_now && manager.status().await?.pending_sync > 0 {
+            let report = manager.replay_journal().await?;
+            tracing::info!(
+                replayed = report.replayed,
+                remaining = report.remaining,
+                "replayed the local journal"
+            );
+        }
+        Ok(Arc::new(manager))
     }
 }
 

@@ -63,6 +63,26 @@ pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints a one-line warning on stderr when memory ran degraded or has messages
+/// waiting in the local journal.
+pub async fn warn_if_degraded(manager: &ragchat_memory::SessionManager) {
+    let Ok(status) = manager.status().await else {
+        return;
+    };
+    if status.mode == ragchat_memory::Mode::Normal && status.pending_sync == 0 {
+        return;
+    }
+    let journal = status
+        .journal
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    eprintln!(
+        "warning: {} is unreachable; {} message(s) are kept in the local journal {journal} and will be replayed when it answers (or run `ragchat sessions sync`)",
+        status.store, status.pending_sync
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -39,21 +39,41 @@ fn json(out: Output) -> Value {
 fn history_across_processes(store: Option<&str>, durable: bool) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    ok(ragchat(d, store, &["sessions", "add", "--user", "alice", "What is ML?"]));
+    ok(ragchat(
+        d,
+        store,
+        &["sessions", "add", "--user", "alice", "What is ML?"],
+    ));
     let added = json(ragchat(
         d,
         store,
-        &["sessions", "add", "--user", "alice", "--role", "assistant", "--json", "Machine learning is ..."],
+        &[
+            "sessions",
+            "add",
+            "--user",
+            "alice",
+            "--role",
+            "assistant",
+            "--json",
+            "Machine learning is ...",
+        ],
     ));
     assert_eq!(added["role"], "assistant");
     assert_eq!(added["status"], "complete");
 
-    let shown = json(ragchat(d, store, &["sessions", "show", "--user", "alice", "--json"]));
+    let shown = json(ragchat(
+        d,
+        store,
+        &["sessions", "show", "--user", "alice", "--json"],
+    ));
     assert_eq!(shown["user"], "alice");
     assert_eq!(shown["session"], "default");
     let messages = shown["messages"].as_array().unwrap();
     if !durable {
-        assert!(messages.is_empty(), "memory:// must not outlive its process: {shown}");
+        assert!(
+            messages.is_empty(),
+            "memory:// must not outlive its process: {shown}"
+        );
         return;
     }
     assert_eq!(messages.len(), 2, "{shown}");
@@ -64,35 +84,85 @@ fn history_across_processes(store: Option<&str>, durable: bool) {
         assert!(messages[0].get(field).is_some(), "missing {field}: {shown}");
     }
 
-    let stats = json(ragchat(d, store, &["sessions", "stats", "--user", "alice", "--json"]));
+    let stats = json(ragchat(
+        d,
+        store,
+        &["sessions", "stats", "--user", "alice", "--json"],
+    ));
     assert_eq!(stats["message_count"], 2);
-    assert_eq!(stats["bytes"], ("What is ML?".len() + "Machine learning is ...".len()) as u64);
+    assert_eq!(
+        stats["bytes"],
+        ("What is ML?".len() + "Machine learning is ...".len()) as u64
+    );
     let ttl = stats["ttl_remaining_secs"].as_u64().unwrap();
     assert!((3590..=3600).contains(&ttl), "{stats}");
     for field in ["user", "session", "created_at", "updated_at", "store"] {
         assert!(stats.get(field).is_some(), "missing {field}: {stats}");
     }
 
-    ok(ragchat(d, store, &["sessions", "add", "-u", "alice", "-s", "work", "second session"]));
-    let list = json(ragchat(d, store, &["sessions", "list", "--user", "alice", "--json"]));
+    ok(ragchat(
+        d,
+        store,
+        &[
+            "sessions",
+            "add",
+            "-u",
+            "alice",
+            "-s",
+            "work",
+            "second session",
+        ],
+    ));
+    let list = json(ragchat(
+        d,
+        store,
+        &["sessions", "list", "--user", "alice", "--json"],
+    ));
     let sessions = list["sessions"].as_array().unwrap();
-    let names: Vec<&str> = sessions.iter().map(|s| s["session"].as_str().unwrap()).collect();
+    let names: Vec<&str> = sessions
+        .iter()
+        .map(|s| s["session"].as_str().unwrap())
+        .collect();
     assert_eq!(names, ["work", "default"], "newest first: {list}");
-    for field in ["session", "message_count", "updated_at", "ttl_remaining_secs"] {
+    for field in [
+        "session",
+        "message_count",
+        "updated_at",
+        "ttl_remaining_secs",
+    ] {
         assert!(sessions[0].get(field).is_some(), "missing {field}: {list}");
     }
 
-    let export = json(ragchat(d, store, &["sessions", "export", "--user", "alice"]));
+    let export = json(ragchat(
+        d,
+        store,
+        &["sessions", "export", "--user", "alice"],
+    ));
     assert_eq!(export["sessions"].as_array().unwrap().len(), 2, "{export}");
 
     let people = ok(ragchat(d, store, &["sessions", "list", "--user", "alice"]));
-    assert!(people.contains("work") && people.contains("default"), "{people}");
+    assert!(
+        people.contains("work") && people.contains("default"),
+        "{people}"
+    );
 
-    let deleted = json(ragchat(d, store, &["sessions", "delete", "--user", "alice", "--json"]));
+    let deleted = json(ragchat(
+        d,
+        store,
+        &["sessions", "delete", "--user", "alice", "--json"],
+    ));
     assert_eq!(deleted["deleted"], true);
     let out = ragchat(d, store, &["sessions", "stats", "--user", "alice"]);
-    assert_eq!(out.status.code(), Some(3), "stats of a deleted session is 'not found'");
-    let list = json(ragchat(d, store, &["sessions", "list", "--user", "alice", "--json"]));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "stats of a deleted session is 'not found'"
+    );
+    let list = json(ragchat(
+        d,
+        store,
+        &["sessions", "list", "--user", "alice", "--json"],
+    ));
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
 }
 
@@ -103,7 +173,9 @@ fn sqlite_default_keeps_history_across_processes() {
 
 #[test]
 fn redis_keeps_history_across_processes() {
-    let Some(server) = redis_or_skip() else { return };
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
     history_across_processes(Some(&server.url()), true);
 }
 
@@ -114,7 +186,9 @@ fn memory_store_forgets_when_the_process_exits() {
 
 #[test]
 fn redis_flag_uses_redis_url_env() {
-    let Some(server) = redis_or_skip() else { return };
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_ragchat"))
@@ -127,7 +201,15 @@ fn redis_flag_uses_redis_url_env() {
     };
     ok(run(&["--redis", "sessions", "add", "-u", "bob", "hello"]));
     ok(run(&["sessions", "add", "-u", "bob", "again", "--redis"]));
-    let stats = json(run(&["sessions", "stats", "-u", "bob", "--json", "--redis", &server.url()]));
+    let stats = json(run(&[
+        "sessions",
+        "stats",
+        "-u",
+        "bob",
+        "--json",
+        "--redis",
+        &server.url(),
+    ]));
     assert_eq!(stats["message_count"], 2);
     assert!(stats["store"].as_str().unwrap().starts_with("redis://"));
     // Nothing went to the embedded default.
@@ -145,7 +227,11 @@ fn bad_input_is_refused_and_writes_nothing() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("user id"), "{err}");
     }
-    let out = ragchat(d, None, &["sessions", "add", "--user", "ok", "--session", "a/b", "hi"]);
+    let out = ragchat(
+        d,
+        None,
+        &["sessions", "add", "--user", "ok", "--session", "a/b", "hi"],
+    );
     assert_eq!(out.status.code(), Some(2));
     let out = ragchat(d, None, &["sessions", "add", "--user", "ok", "   "]);
     assert_eq!(out.status.code(), Some(2));
@@ -154,13 +240,32 @@ fn bad_input_is_refused_and_writes_nothing() {
     let out = ragchat(d, None, &["sessions", "add", "--user", "ok", &big]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("limit"));
-    let out = ragchat(d, None, &["--max-message-bytes", "10", "sessions", "add", "--user", "ok", "eleven char"]);
+    let out = ragchat(
+        d,
+        None,
+        &[
+            "--max-message-bytes",
+            "10",
+            "sessions",
+            "add",
+            "--user",
+            "ok",
+            "eleven char",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     let out = ragchat(d, Some("nosql://x"), &["sessions", "list", "--user", "ok"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown store scheme"));
-    let list = json(ragchat(d, None, &["sessions", "list", "--user", "ok", "--json"]));
-    assert!(list["sessions"].as_array().unwrap().is_empty(), "something was written: {list}");
+    let list = json(ragchat(
+        d,
+        None,
+        &["sessions", "list", "--user", "ok", "--json"],
+    ));
+    assert!(
+        list["sessions"].as_array().unwrap().is_empty(),
+        "something was written: {list}"
+    );
 }
 
 #[test]
@@ -168,7 +273,11 @@ fn unreachable_redis_fails_fast_with_exit_code_4() {
     let dir = tempfile::tempdir().unwrap();
     let port = ragchat_testkit::free_port();
     let url = format!("redis://127.0.0.1:{port}");
-    let out = ragchat(dir.path(), Some(&url), &["--store-timeout-ms", "300", "sessions", "list", "-u", "a"]);
+    let out = ragchat(
+        dir.path(),
+        Some(&url),
+        &["--store-timeout-ms", "300", "sessions", "list", "-u", "a"],
+    );
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unavailable"));
 }
@@ -179,9 +288,26 @@ fn bench_memory_reports_json() {
     let out = json(ragchat(
         dir.path(),
         Some("memory://"),
-        &["bench", "memory", "--history", "10", "--turns", "50", "--warmup", "5", "--json"],
+        &[
+            "bench",
+            "memory",
+            "--history",
+            "10",
+            "--turns",
+            "50",
+            "--warmup",
+            "5",
+            "--json",
+        ],
     ));
-    for field in ["store", "history", "turns", "turns_per_s", "p50_ms", "p99_ms"] {
+    for field in [
+        "store",
+        "history",
+        "turns",
+        "turns_per_s",
+        "p50_ms",
+        "p99_ms",
+    ] {
         assert!(out.get(field).is_some(), "missing {field}: {out}");
     }
     assert_eq!(out["history"], 10);

@@ -7,6 +7,7 @@
 //! - [`store`]: the `SessionStore` contract, `open_store(url)`, shared result types.
 //! - [`backend`]: `memory://`, `sqlite://PATH`, `redis://` / `rediss://` implementations.
 //! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
+//! - [`journal`]: the local durable journal that takes appends while the store is down.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
 //! - [`error`]: `MemoryError` and the `Result` alias.
 //! - `testing` (feature `test-utils`): the conformance suite every backend must pass.
@@ -16,6 +17,7 @@
 pub mod backend;
 pub mod context;
 pub mod error;
+pub mod journal;
 pub mod manager;
 pub mod message;
 pub mod store;
@@ -23,7 +25,11 @@ pub mod store;
 pub mod testing;
 
 pub use error::{MemoryError, Result};
-pub use manager::{History, ManagerConfig, SessionManager, SessionStats};
+pub use journal::JournalConfig;
+pub use manager::{
+    AppendReceipt, History, ManagerConfig, MemoryStatus, Mode, ReplayReport, SessionManager,
+    SessionStats,
+};
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,
 };

@@ -226,6 +226,9 @@ pub struct StoreOptions {
     pub connect_timeout: Duration,
     /// Per-command timeout for network stores.
     pub command_timeout: Duration,
+    /// Connect on first use instead of now, so that a store that is down at startup
+    /// is not an error (the manager's journal takes over).
+    pub lazy: bool,
 }
 
 impl Default for StoreOptions {
@@ -233,6 +236,7 @@ impl Default for StoreOptions {
         StoreOptions {
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(2),
+            lazy: false,
         }
     }
 }

@@ -330,6 +330,7 @@ async fn unreachable_redis_is_a_clear_unavailable_error() {
     let opts = StoreOptions {
         connect_timeout: std::time::Duration::from_millis(300),
         command_timeout: std::time::Duration::from_millis(300),
+        lazy: false,
     };
     let started = std::time::Instant::now();
     let err = ragchat_memory::open_store(&format!("redis://127.0.0.1:{port}"), &opts)

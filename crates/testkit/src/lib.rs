@@ -14,6 +14,7 @@
 //! Modules:
 //! - `server`: [`RedisServer`]: process lifecycle (start, crash, shutdown, restart), `redis-cli`, log.
 //! - `builder`: [`RedisServerBuilder`]: persistence, password and extra directives; the command line.
+//! - `proxy`: [`TcpProxy`]: a loopback relay a test can cut, to partition one client from a server.
 //! - `probe`: the few raw RESP exchanges the harness needs (readiness `PING`, graceful `SHUTDOWN`).
 //!
 //! ```no_run
@@ -31,12 +32,14 @@
 
 mod builder;
 mod probe;
+mod proxy;
 mod server;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 
 pub use builder::RedisServerBuilder;
+pub use proxy::TcpProxy;
 pub use server::RedisServer;
 
 /// The port of the Redis the developer may already run; the harness never hands it out.
@@ -44,6 +47,10 @@ const DEFAULT_REDIS_PORT: u16 = 6379;
 
 /// Name of the server binary, looked up on `PATH`.
 pub(crate) const REDIS_SERVER_BIN: &str = "redis-server";
+
+/// Ports [`free_port`] has returned in this process.
+static HANDED_OUT: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
 
 /// Name of the command-line client, looked up on `PATH`.
 pub(crate) const REDIS_CLI_BIN: &str = "redis-cli";
@@ -74,7 +81,9 @@ pub fn redis_or_skip() -> Option<RedisServer> {
 ///
 /// Binds `127.0.0.1:0`, reads the port the kernel chose and releases it. Another process can take
 /// the port before it is used again; [`RedisServer::start`] handles that race by retrying on a new
-/// port. Never returns 6379.
+/// port. Never returns 6379, and never returns the same port twice in one process: a server
+/// that a test stopped keeps its port free for `start_again`, and no other test's server may
+/// take it meanwhile (a client of the stopped server would silently talk to the wrong one).
 ///
 /// # Panics
 ///
@@ -87,7 +96,8 @@ pub fn free_port() -> u16 {
             .local_addr()
             .unwrap_or_else(|e| panic!("cannot read the address of a bound socket: {e}"))
             .port();
-        if port != DEFAULT_REDIS_PORT {
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if port != DEFAULT_REDIS_PORT && handed_out.insert(port) {
             return port;
         }
     }
@@ -114,5 +124,11 @@ mod tests {
         let port = free_port();
         assert_ne!(port, DEFAULT_REDIS_PORT);
         TcpListener::bind((Ipv4Addr::LOCALHOST, port)).expect("port should still be free");
+    }
+
+    #[test]
+    fn free_port_never_repeats_in_a_process() {
+        let ports: std::collections::HashSet<u16> = (0..200).map(|_| free_port()).collect();
+        assert_eq!(ports.len(), 200);
     }
 }

@@ -78,6 +78,9 @@ pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode>
                 bail!("--turns must be at least 1");
             }
             let manager = global.open_manager().await?;
+            if manager.status().await?.pending_sync > 0 {
+                eprintln!("note: the store is unreachable; measuring degraded mode (appends go to the local journal)");
+            }
             let mut results = Vec::new();
             for n in history {
                 if !json {

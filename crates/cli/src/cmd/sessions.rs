@@ -79,6 +79,12 @@ pub enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Replay messages kept in the local journal (while Redis was down) to the store now.
+    Sync {
+        /// JSON: {"sessions","replayed","already_stored","remaining","error"}.
+        #[arg(long)]
+        json: bool,
+    },
     /// Export every conversation of a user as JSON.
     Export {
         /// User id.
@@ -95,6 +101,16 @@ struct ShowJson<'a> {
     user: &'a str,
     session: &'a str,
     messages: Vec<&'a Message>,
+    /// True when the store was unreachable and this is what this machine kept.
+    partial: bool,
+}
+
+#[derive(Serialize)]
+struct AddJson<'a> {
+    #[serde(flatten)]
+    message: &'a Message,
+    /// True when the store was unreachable and the local journal took the message.
+    journaled: bool,
 }
 
 #[derive(Serialize)]
@@ -123,8 +139,19 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
         SessionsCommand::List { user, .. } | SessionsCommand::Export { user, .. } => {
             ragchat_memory::message::validate_id("user", user)?;
         }
+        SessionsCommand::Sync { .. } => {}
     }
-    let manager = global.open_manager().await?;
+    let replay_now = !matches!(command, SessionsCommand::Sync { .. });
+    let manager = global.open_manager_with(replay_now).await?;
+    let result = run_with(&manager, command).await;
+    output::warn_if_degraded(&manager).await;
+    result
+}
+
+async fn run_with(
+    manager: &ragchat_memory::SessionManager,
+    command: SessionsCommand,
+) -> Result<ExitCode> {
     match command {
         SessionsCommand::Add {
             key,
@@ -142,11 +169,20 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
                 text
             };
             let role: Role = role.parse()?;
-            let message = manager
-                .add_message(&key.key()?, role, text, Vec::new())
+            let receipt = manager
+                .append(&key.key()?, vec![ragchat_memory::Message::new(role, text)])
                 .await?;
+            let message = &receipt.messages[0];
             if json {
-                output::json_line(&message)?;
+                output::json_line(&AddJson {
+                    message,
+                    journaled: receipt.journaled,
+                })?;
+            } else if receipt.journaled {
+                println!(
+                    "kept {} message {} for {}/{} in the local journal (the store is unreachable)",
+                    message.role, message.id, key.user, key.session
+                );
             } else {
                 println!(
                     "stored {} message {} in {}/{}",
@@ -161,6 +197,7 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
                     user: &key.user,
                     session: &key.session,
                     messages: history.iter().collect(),
+                    partial: history.is_partial(),
                 })?;
             } else if history.is_empty() {
                 println!("{}/{}: no messages", key.user, key.session);
@@ -182,6 +219,9 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
                             .unwrap_or_default();
                         println!("    [{}] {}{}", i + 1, s.path, heading);
                     }
+                }
+                if history.is_partial() {
+                    eprintln!("warning: the store is unreachable; this history is what this machine kept and may be partial");
                 }
                 if history.corrupt_skipped() > 0 {
                     eprintln!(
@@ -231,6 +271,16 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
                     ),
                 ]);
                 t.add_row(vec!["store".to_string(), stats.store]);
+                t.add_row(vec![
+                    "mode".to_string(),
+                    format!("{:?}", stats.mode).to_lowercase(),
+                ]);
+                if stats.pending_sync > 0 {
+                    t.add_row(vec![
+                        "waiting in journal".to_string(),
+                        stats.pending_sync.to_string(),
+                    ]);
+                }
                 println!("{t}");
             }
         }
@@ -273,6 +323,29 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
                     "{}/{} does not exist; nothing deleted",
                     key.user, key.session
                 );
+            }
+        }
+        SessionsCommand::Sync { json } => {
+            let report = manager.replay_journal().await?;
+            if json {
+                output::json_line(&report)?;
+            } else if manager.journal().is_none() {
+                println!("{} needs no journal; nothing to sync", manager.store_url());
+            } else {
+                println!(
+                    "replayed {} message(s) from {} session(s) to {} ({} were already there); {} still waiting",
+                    report.replayed,
+                    report.sessions,
+                    manager.store_url(),
+                    report.already_stored,
+                    report.remaining
+                );
+                if let Some(e) = &report.error {
+                    println!("stopped early: {e}");
+                }
+            }
+            if report.remaining > 0 {
+                return Ok(ExitCode::from(4));
             }
         }
         SessionsCommand::Export { user, output: path } => {

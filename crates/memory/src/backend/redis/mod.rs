@@ -52,11 +52,11 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to the Redis at `url` and loads the scripts.
+    /// Connects to the Redis at `url` (at once, or on first use with `opts.lazy`).
     ///
     /// # Errors
     /// `InvalidInput` for a malformed URL; `Unavailable` when Redis does not answer
-    /// within the connect timeout.
+    /// within the connect timeout (never with `opts.lazy`).
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self> {
         let redacted = redact_url(url);
         let client = Client::open(url).map_err(|e| {
@@ -67,16 +67,21 @@ impl RedisStore {
             .set_response_timeout(Some(opts.command_timeout))
             .set_number_of_retries(1)
             .set_max_delay(Duration::from_millis(500));
-        let conn = tokio::time::timeout(
-            opts.connect_timeout + opts.command_timeout,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| MemoryError::Unavailable {
-            store: redacted.clone(),
-            reason: format!("no answer within {:?}", opts.connect_timeout),
-        })?
-        .map_err(|e| classify(&redacted, e))?;
+        let conn = if opts.lazy {
+            ConnectionManager::new_lazy_with_config(client, config)
+                .map_err(|e| classify(&redacted, e))?
+        } else {
+            tokio::time::timeout(
+                opts.connect_timeout + opts.command_timeout,
+                ConnectionManager::new_with_config(client, config),
+            )
+            .await
+            .map_err(|_| MemoryError::Unavailable {
+                store: redacted.clone(),
+                reason: format!("no answer within {:?}", opts.connect_timeout),
+            })?
+            .map_err(|e| classify(&redacted, e))?
+        };
         let store = RedisStore {
             conn,
             url: redacted,
@@ -86,7 +91,9 @@ impl RedisStore {
                 delete: Script::new(include_str!("delete.lua")),
             },
         };
-        store.ping().await?;
+        if !opts.lazy {
+            store.ping().await?;
+        }
         Ok(store)
     }
 
@@ -168,7 +175,7 @@ impl RedisStore {
 fn classify(store: &str, e: RedisError) -> MemoryError {
     let transient_code = matches!(
         e.code(),
-        Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "READONLY")
+        Some("LOADING" | "BUSY" | "MASTERDOWN" | "TRYAGAIN" | "CLUSTERDOWN" | "READONLY" | "OOM")
     );
     if e.is_io_error()
         || e.is_timeout()

@@ -1,0 +1,187 @@
+//! Reading a session: coherent cached reads, full rebuilds, and degraded reads from
+//! the cache and the journal while the store is unreachable.
+
+use std::sync::{Arc, Mutex};
+
+use super::cache::Cached;
+use super::{lock, History, SessionManager};
+use crate::context;
+use crate::error::Result;
+use crate::message::{Message, SessionKey};
+use crate::store::LoadedSession;
+
+impl SessionManager {
+    /// The session's messages in conversation order (empty when it does not exist).
+    ///
+    /// Served from the cache after one round trip that fetches only entries newer than
+    /// the cached tail; refreshes the TTL. Corrupt stored entries are skipped (and
+    /// logged), never fatal. With a journal and the store unreachable, serves the cache
+    /// and the journal, flagging a history this process had not seen as partial.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached and there is no journal.
+    pub async fn history(&self, key: &SessionKey) -> Result<History> {
+        self.sync(key).await
+    }
+
+    /// The most recent whole messages that fit `token_budget`, oldest first.
+    ///
+    /// # Errors
+    /// As [`SessionManager::history`].
+    pub async fn context_window(
+        &self,
+        key: &SessionKey,
+        token_budget: usize,
+    ) -> Result<Vec<Message>> {
+        let history = self.history(key).await?;
+        Ok(context::select_recent(history.iter(), token_budget)
+            .into_iter()
+            .cloned()
+            .collect())
+    }
+
+    /// The most recent turns that fit `token_budget`, rendered as an LLM-ready
+    /// transcript (`User: ...` / `Assistant: ...`), oldest dropped first.
+    ///
+    /// # Errors
+    /// As [`SessionManager::history`].
+    pub async fn format_history_as_context(
+        &self,
+        key: &SessionKey,
+        token_budget: usize,
+    ) -> Result<String> {
+        let history = self.history(key).await?;
+        let window = context::select_recent(history.iter(), token_budget);
+        Ok(context::render(&window))
+    }
+
+    /// Brings the cached session up to date with the store.
+    async fn sync(&self, key: &SessionKey) -> Result<History> {
+        if self.pending_for(key) > 0 {
+            // Put this session's journaled messages in the store before reading it.
+            self.replay_session_if_idle(key).await;
+        }
+        let cached = if self.inner.config.cache_bytes > 0 {
+            self.inner.cache.get(key)
+        } else {
+            None
+        };
+        let clean_tail = cached.as_ref().and_then(|e| {
+            let c = lock(e);
+            c.is_clean().then_some(c.last_seq)
+        });
+        let loaded = match self
+            .call(
+                self.inner
+                    .store
+                    .load(key, clean_tail.unwrap_or(0), self.inner.config.ttl),
+            )
+            .await
+        {
+            Ok(loaded) => loaded,
+            Err(e) if e.is_retryable() && self.inner.journal.is_some() => {
+                return self.degraded_read(key).await
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(loaded) = loaded else {
+            self.inner.cache.invalidate(key);
+            if self.pending_for(key) > 0 {
+                return self.rebuild(key, None).await;
+            }
+            return Ok(History::default());
+        };
+        if let (Some(entry), Some(_)) = (&cached, clean_tail) {
+            let same_session = lock(entry).created_at_ms == loaded.meta.created_at_ms;
+            if same_session {
+                let history = {
+                    let mut c = lock(entry);
+                    c.corrupt_skipped += loaded.corrupt.len();
+                    c.merge(loaded.messages, &loaded.meta);
+                    History {
+                        messages: c.snapshot(),
+                        corrupt_skipped: c.corrupt_skipped,
+                        partial: false,
+                    }
+                };
+                self.inner.cache.insert(key.clone(), Arc::clone(entry));
+                return Ok(history);
+            }
+            // Deleted and recreated since we cached it: start over from a full load.
+            self.inner.cache.invalidate(key);
+            let full = self
+                .call(self.inner.store.load(key, 0, self.inner.config.ttl))
+                .await?;
+            return self.rebuild(key, full).await;
+        }
+        self.rebuild(key, Some(loaded)).await
+    }
+
+    /// Caches a session from a full load plus whatever of it is still only journaled.
+    async fn rebuild(&self, key: &SessionKey, full: Option<LoadedSession>) -> Result<History> {
+        let journaled = match (&self.inner.journal, self.pending_for(key)) {
+            (Some(journal), n) if n > 0 => journal.messages(key).await?,
+            _ => Vec::new(),
+        };
+        let mut cached = match full {
+            Some(loaded) => Cached::from_load(loaded),
+            None if journaled.is_empty() => return Ok(History::default()),
+            None => Cached::from_journal(Vec::new()),
+        };
+        if !journaled.is_empty() {
+            let stored: std::collections::HashSet<_> =
+                cached.snapshot().iter().map(|m| m.id).collect();
+            cached.add_unsynced(
+                journaled
+                    .into_iter()
+                    .filter(|m| !stored.contains(&m.id))
+                    .collect(),
+            );
+        }
+        let history = History {
+            messages: cached.snapshot(),
+            corrupt_skipped: cached.corrupt_skipped,
+            partial: cached.partial,
+        };
+        if self.inner.config.cache_bytes > 0 {
+            self.inner
+                .cache
+                .insert(key.clone(), Arc::new(Mutex::new(cached)));
+        }
+        Ok(history)
+    }
+
+    /// What this process knows of a session while the store is unreachable.
+    pub(super) async fn degraded_read(&self, key: &SessionKey) -> Result<History> {
+        if let Some(entry) = self.inner.cache.get(key) {
+            let c = lock(&entry);
+            return Ok(History {
+                messages: c.snapshot(),
+                corrupt_skipped: c.corrupt_skipped,
+                partial: c.partial,
+            });
+        }
+        let journaled = match &self.inner.journal {
+            Some(journal) => journal.messages(key).await?,
+            None => Vec::new(),
+        };
+        if journaled.is_empty() {
+            return Ok(History {
+                partial: true,
+                ..History::default()
+            });
+        }
+        let cached = Cached::from_journal(journaled);
+        let history = History {
+            messages: cached.snapshot(),
+            corrupt_skipped: 0,
+            partial: true,
+        };
+        if self.inner.config.cache_bytes > 0 {
+            self.inner
+                .cache
+                .insert(key.clone(), Arc::new(Mutex::new(cached)));
+        }
+        Ok(history)
+    }
+}

@@ -1,0 +1,236 @@
+//! The manager's public configuration and result types.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::breaker::BreakerConfig;
+use crate::journal::JournalConfig;
+use crate::message::Message;
+use crate::store::Ttl;
+
+/// Default sliding TTL: one hour of idleness.
+pub const DEFAULT_TTL_SECS: u64 = 3600;
+/// Default RAM cache size: 64 MiB.
+pub const DEFAULT_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Default cap on messages kept per session.
+pub const DEFAULT_MAX_MESSAGES: u64 = 10_000;
+/// Default limit on one message's content: 64 KiB.
+pub const DEFAULT_MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Default bound on one call to a shared store when a journal backs it up.
+pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// How a `SessionManager` behaves.
+#[derive(Clone, Debug)]
+pub struct ManagerConfig {
+    /// Sliding expiry of idle sessions (0 = never).
+    pub ttl: Ttl,
+    /// RAM cache budget in bytes (0 disables the cache).
+    pub cache_bytes: u64,
+    /// Messages kept per session; older ones are trimmed on append (0 = unbounded).
+    pub max_messages: u64,
+    /// Longest accepted message content, in bytes.
+    pub max_content_bytes: usize,
+    /// Local journal that takes appends while the store is unreachable (degraded
+    /// mode). `None`: store failures are returned to the caller.
+    pub journal: Option<JournalConfig>,
+    /// With a journal: the longest any store call may take before it counts as a
+    /// failure and the journal takes over.
+    pub store_timeout: Duration,
+    /// With a journal: when to stop calling the store and when to probe it again.
+    pub breaker: BreakerConfig,
+    /// With a journal: how often the background task looks for entries to replay.
+    pub replay_interval: Duration,
+    /// With a journal: replay in a background task (`false`: only when asked, through
+    /// `replay_journal`, and before reading a session with journaled messages).
+    pub background_replay: bool,
+}
+
+impl Default for ManagerConfig {
+    fn default() -> Self {
+        ManagerConfig {
+            ttl: Ttl::secs(DEFAULT_TTL_SECS),
+            cache_bytes: DEFAULT_CACHE_BYTES,
+            max_messages: DEFAULT_MAX_MESSAGES,
+            max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
+            journal: None,
+            store_timeout: DEFAULT_STORE_TIMEOUT,
+            breaker: BreakerConfig::default(),
+            replay_interval: Duration::from_millis(500),
+            background_replay: true,
+        }
+    }
+}
+
+/// Whether the shared store is answering.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Reads and appends go to the store.
+    Normal,
+    /// The store is unreachable: appends go to the local journal, reads to the cache
+    /// and the journal.
+    Degraded,
+}
+
+/// Health of conversation memory, for `/readyz`, stats and the CLI.
+#[derive(Clone, Debug, Serialize)]
+pub struct MemoryStatus {
+    /// Normal or degraded.
+    pub mode: Mode,
+    /// The store (redacted URL).
+    pub store: String,
+    /// Messages waiting in the local journal for the store.
+    pub pending_sync: u64,
+    /// Bytes waiting in the journal.
+    pub pending_bytes: u64,
+    /// Age of the oldest waiting message.
+    pub oldest_pending_secs: Option<u64>,
+    /// The last store error seen, if the store has failed since it last answered.
+    pub last_error: Option<String>,
+    /// The journal file, when there is one.
+    pub journal: Option<PathBuf>,
+}
+
+/// A session's figures, as `ragchat sessions stats` shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SessionStats {
+    /// The user id.
+    pub user: String,
+    /// The session id.
+    pub session: String,
+    /// Messages stored (in degraded mode: known to this process).
+    pub message_count: u64,
+    /// Bytes stored (content plus encoded sources).
+    pub bytes: u64,
+    /// Seconds until the session expires if left idle; `None` = never (or unknown
+    /// while degraded).
+    pub ttl_remaining_secs: Option<u64>,
+    /// When the session was created.
+    pub created_at: DateTime<Utc>,
+    /// When a message was last appended.
+    pub updated_at: DateTime<Utc>,
+    /// The store, as a redacted URL.
+    pub store: String,
+    /// Whether the store answered.
+    pub mode: Mode,
+    /// Messages of this session waiting in the local journal.
+    pub pending_sync: u64,
+}
+
+/// A snapshot of a session's messages in conversation order (oldest first).
+///
+/// Cheap to take: it shares the cached messages instead of copying them. Drop it
+/// before appending to the same session, or the next append copies the cache once.
+#[derive(Clone, Debug, Default)]
+pub struct History {
+    pub(crate) messages: Arc<VecDeque<Message>>,
+    pub(crate) corrupt_skipped: usize,
+    pub(crate) partial: bool,
+}
+
+impl History {
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// Messages, oldest first.
+    pub fn iter(&self) -> std::collections::vec_deque::Iter<'_, Message> {
+        self.messages.iter()
+    }
+
+    /// The newest message.
+    pub fn last(&self) -> Option<&Message> {
+        self.messages.back()
+    }
+
+    /// Stored entries that could not be decoded (skipped and logged).
+    pub fn corrupt_skipped(&self) -> usize {
+        self.corrupt_skipped
+    }
+
+    /// True when the store was unreachable and this history comes from what this
+    /// process had cached or journaled: older messages may be missing.
+    pub fn is_partial(&self) -> bool {
+        self.partial
+    }
+
+    /// Copies the messages out.
+    pub fn to_vec(&self) -> Vec<Message> {
+        self.messages.iter().cloned().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a History {
+    type Item = &'a Message;
+    type IntoIter = std::collections::vec_deque::Iter<'a, Message>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.messages.iter()
+    }
+}
+
+/// What an append did.
+#[derive(Clone, Debug)]
+pub struct AppendReceipt {
+    /// The messages given.
+    pub messages: Vec<Message>,
+    /// How many were new to the store (all of them, when journaled).
+    pub stored: usize,
+    /// How many were already stored (same id) and skipped.
+    pub duplicates: usize,
+    /// True when the store was unreachable and the local journal took the messages:
+    /// acknowledged locally, to be replayed to the store.
+    pub journaled: bool,
+}
+
+/// What a replay moved from the journal to the store.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReplayReport {
+    /// Sessions that had pending entries.
+    pub sessions: usize,
+    /// Entries acknowledged by the store and removed from the journal.
+    pub replayed: u64,
+    /// Of those, entries the store already had (a repeated replay; not doubled).
+    pub already_stored: u64,
+    /// Entries still pending.
+    pub remaining: u64,
+    /// Why the replay stopped early, if it did.
+    pub error: Option<String>,
+}
+
+/// Every session of one user, for data portability.
+#[derive(Clone, Debug, Serialize)]
+pub struct UserExport {
+    /// The user id.
+    pub user: String,
+    /// When the export was made.
+    pub exported_at: DateTime<Utc>,
+    /// The store it came from.
+    pub store: String,
+    /// Each session with its full history.
+    pub sessions: Vec<SessionExport>,
+}
+
+/// One session in an export.
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionExport {
+    /// The session id.
+    pub session: String,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When a message was last appended.
+    pub updated_at: DateTime<Utc>,
+    /// Its messages, in conversation order.
+    pub messages: Vec<Message>,
+}
