@@ -29,6 +29,19 @@ CREATE TABLE IF NOT EXISTS journal (
     journaled_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS journal_by_session ON journal (user, session, seq);
+-- Running total of journal.bytes, kept by triggers so that the size check of an
+-- append costs the same however full the journal is.
+CREATE TABLE IF NOT EXISTS journal_size (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    entries INTEGER NOT NULL,
+    bytes   INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO journal_size (id, entries, bytes)
+    SELECT 1, count(*), coalesce(sum(bytes), 0) FROM journal;
+CREATE TRIGGER IF NOT EXISTS journal_size_add AFTER INSERT ON journal
+    BEGIN UPDATE journal_size SET entries = entries + 1, bytes = bytes + NEW.bytes WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS journal_size_remove AFTER DELETE ON journal
+    BEGIN UPDATE journal_size SET entries = entries - 1, bytes = bytes - OLD.bytes WHERE id = 1; END;
 CREATE TABLE IF NOT EXISTS journal_rejects (
     seq     INTEGER PRIMARY KEY,
     user    TEXT,
@@ -162,7 +175,7 @@ impl Journal {
             let err = |e| Self::sql_error(&describe, e);
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
             let used: i64 = tx
-                .query_row("SELECT coalesce(sum(bytes), 0) FROM journal", [], |r| r.get(0))
+                .query_row("SELECT bytes FROM journal_size WHERE id = 1", [], |r| r.get(0))
                 .map_err(err)?;
             let adding: u64 = encoded.iter().map(|(_, b)| b).sum();
             if used as u64 + adding > config.max_bytes {
@@ -326,7 +339,8 @@ impl Journal {
         let describe = self.describe();
         self.run(move |conn, _| {
             conn.query_row(
-                "SELECT count(*), coalesce(sum(bytes), 0), min(journaled_at) FROM journal",
+                "SELECT entries, bytes, (SELECT journaled_at FROM journal ORDER BY seq LIMIT 1)
+                   FROM journal_size WHERE id = 1",
                 [],
                 |r| {
                     Ok(JournalStats {

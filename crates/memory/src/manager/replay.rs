@@ -73,6 +73,17 @@ impl SessionManager {
             return Ok(ReplayReport::default());
         };
         let _guard = self.inner.replay_lock.lock().await;
+        if self.mode() == Mode::Degraded {
+            // Probe with a PING (refused at once while the breaker is open) before
+            // scanning the journal for nothing.
+            if let Err(e) = self.call(self.inner.store.ping()).await {
+                return Ok(ReplayReport {
+                    error: Some(e.to_string()),
+                    remaining: journal.stats().await?.entries,
+                    ..ReplayReport::default()
+                });
+            }
+        }
         let sessions = journal.pending_sessions().await?;
         {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
@@ -83,14 +94,6 @@ impl SessionManager {
             sessions: sessions.len(),
             ..ReplayReport::default()
         };
-        if !sessions.is_empty() && self.mode() == Mode::Degraded {
-            // Probe with a PING before reading batches out of the journal for nothing.
-            if let Err(e) = self.call(self.inner.store.ping()).await {
-                report.error = Some(e.to_string());
-                report.remaining = journal.stats().await?.entries;
-                return Ok(report);
-            }
-        }
         for (key, _) in &sessions {
             if let Err(e) = self.replay_session(key, &mut report).await {
                 let retryable = e.is_retryable();

@@ -1,0 +1,125 @@
+//! Answering: turn a question, the conversation so far and retrieved hits into a cited answer.
+//!
+//! [`Answerer`] is the provider contract. Pick an implementation by what is available:
+//!
+//! - [`ExtractiveAnswerer`]: offline, no model. Quotes the most relevant sentences of the hits with
+//!   `[n]` citations and says so honestly when nothing relevant was found. The default.
+//! - [`OpenAiAnswerer`]: any chat-completions endpoint (OpenAI, Ollama, vLLM, llama.cpp server),
+//!   streamed. Writes fluent answers; needs a model and costs a network round trip.
+
+mod extractive;
+mod openai;
+mod prompt;
+mod sse;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+use crate::retrieve::{HistoryTurn, Hit};
+
+pub use extractive::{
+    ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
+};
+pub use openai::{OpenAiAnswerer, OpenAiConfig};
+pub use prompt::{build_messages, CharEstimate, PromptMessage, TokenCounter, SYSTEM_PROMPT};
+
+/// What an answerer needs: the question, the conversation before it, and the retrieved hits.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AnswerRequest {
+    /// The user's new message.
+    pub question: String,
+    /// Earlier turns, oldest first (without the new message).
+    pub history: Vec<HistoryTurn>,
+    /// Retrieved chunks, best first; an answer cites them as `[1]`, `[2]`, ... in this order.
+    pub hits: Vec<Hit>,
+}
+
+/// A cited source of an answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Source {
+    /// Document path relative to the corpus root.
+    pub path: String,
+    /// Heading path of the cited section.
+    pub heading: String,
+    /// Retrieval score of the cited hit.
+    pub score: f32,
+    /// First cited line (1-based).
+    pub line_start: u32,
+    /// Last cited line (1-based, inclusive).
+    pub line_end: u32,
+}
+
+impl From<&Hit> for Source {
+    fn from(hit: &Hit) -> Self {
+        Source {
+            path: hit.path.clone(),
+            heading: hit.heading.clone(),
+            score: hit.score,
+            line_start: hit.line_start,
+            line_end: hit.line_end,
+        }
+    }
+}
+
+/// A complete answer: its text (with `[n]` markers) and the sources, where `sources[n - 1]` is
+/// what `[n]` cites.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The answer text.
+    pub text: String,
+    /// Cited sources in citation-number order.
+    pub sources: Vec<Source>,
+}
+
+/// Something that answers questions from retrieved hits. Object safe: share as `Arc<dyn Answerer>`.
+#[async_trait]
+pub trait Answerer: Send + Sync {
+    /// A short description for logs and health output (`extractive`, `openai:llama3.2`).
+    fn describe(&self) -> String;
+
+    /// Answers `request`, passing text deltas to `sink` as they are produced.
+    ///
+    /// The concatenation of everything passed to `sink` equals the returned [`Answer::text`].
+    ///
+    /// # Errors
+    /// Implementation specific: [`crate::RagError::Unavailable`], [`crate::RagError::Timeout`] or
+    /// [`crate::RagError::Llm`] for a remote model. Check [`crate::RagError::is_retryable`].
+    async fn answer(
+        &self,
+        request: &AnswerRequest,
+        sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Answer>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn answerers_work_as_shared_trait_objects() {
+        let answerers: Vec<Arc<dyn Answerer>> = vec![
+            Arc::new(ExtractiveAnswerer::new()),
+            Arc::new(
+                OpenAiAnswerer::new(OpenAiConfig::new("http://127.0.0.1:9/v1", "m"))
+                    .expect("valid config"),
+            ),
+        ];
+        let names: Vec<String> = answerers.iter().map(|a| a.describe()).collect();
+        assert_eq!(names[0], "extractive");
+        assert!(names[1].starts_with("openai:m at http://127.0.0.1:9/v1"));
+        let request = AnswerRequest {
+            question: "Continue".into(),
+            ..AnswerRequest::default()
+        };
+        let mut streamed = String::new();
+        let answer = answerers[0]
+            .answer(&request, &mut |delta| streamed.push_str(delta))
+            .await
+            .expect("extractive never fails");
+        assert_eq!(answer.text, NO_CONVERSATION_REPLY);
+        assert_eq!(streamed, answer.text);
+    }
+}

@@ -1,0 +1,173 @@
+//! Prompt assembly for chat-completions models: instructions, a token-budgeted history window,
+//! numbered sources and the question.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+
+use super::AnswerRequest;
+use crate::retrieve::Role;
+
+/// The system instructions sent with every LLM request.
+pub const SYSTEM_PROMPT: &str = "You are ragchat, an assistant that answers questions about the \
+user's documents. Answer only from the numbered sources in the user's message and the \
+conversation so far. Cite every statement that comes from a source with its number in square \
+brackets, like [1] or [2][3]. If the sources do not contain the answer, say plainly that the \
+documents don't cover it instead of guessing. Be concise: a few sentences unless asked for more.";
+
+/// Per-message overhead of the chat format (role markers), in tokens.
+const MESSAGE_OVERHEAD_TOKENS: usize = 4;
+
+/// Counts tokens of a text, to fit history into a model's context budget.
+///
+/// [`CharEstimate`] is the built-in, tokenizer-free estimate; plug in an exact tokenizer for a
+/// specific model when the budget is tight.
+pub trait TokenCounter: Send + Sync {
+    /// The number of tokens `text` takes.
+    fn count(&self, text: &str) -> usize;
+}
+
+/// Estimates one token per four characters (rounded up): close for English with BPE tokenizers.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CharEstimate;
+
+impl TokenCounter for CharEstimate {
+    fn count(&self, text: &str) -> usize {
+        text.chars().count().div_ceil(4)
+    }
+}
+
+/// One message of a chat-completions prompt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptMessage {
+    /// Who speaks.
+    pub role: Role,
+    /// What is said.
+    pub content: String,
+}
+
+/// Builds the chat messages for `request`.
+///
+/// Order: [`SYSTEM_PROMPT`]; the most recent history turns, whole, oldest first, as many as fit
+/// in `history_token_budget` tokens by `counter` (a turn that does not fit ends the window);
+/// then one user message with the numbered sources (`[n] path — heading (lines a-b)` and the
+/// text) followed by the question.
+pub fn build_messages(
+    request: &AnswerRequest,
+    history_token_budget: usize,
+    counter: &dyn TokenCounter,
+) -> Vec<PromptMessage> {
+    let mut window = Vec::new();
+    let mut used = 0;
+    for turn in request.history.iter().rev() {
+        let cost = counter.count(&turn.content) + MESSAGE_OVERHEAD_TOKENS;
+        if used + cost > history_token_budget {
+            break;
+        }
+        used += cost;
+        window.push(PromptMessage {
+            role: turn.role,
+            content: turn.content.clone(),
+        });
+    }
+    window.reverse();
+
+    let mut messages = Vec::with_capacity(window.len() + 2);
+    messages.push(PromptMessage {
+        role: Role::System,
+        content: SYSTEM_PROMPT.to_owned(),
+    });
+    messages.extend(window);
+    messages.push(PromptMessage {
+        role: Role::User,
+        content: sources_and_question(request),
+    });
+    messages
+}
+
+fn sources_and_question(request: &AnswerRequest) -> String {
+    let mut content = String::from("Sources:\n");
+    if request.hits.is_empty() {
+        content.push_str("(no relevant passages were found in the documents)\n");
+    }
+    for (i, hit) in request.hits.iter().enumerate() {
+        // Writing to a String cannot fail.
+        let _ = writeln!(
+            content,
+            "\n[{}] {} — {} (lines {}-{})\n{}",
+            i + 1,
+            hit.path,
+            hit.heading,
+            hit.line_start,
+            hit.line_end,
+            hit.text.trim()
+        );
+    }
+    let _ = write!(content, "\nQuestion: {}", request.question.trim());
+    content
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::{HistoryTurn, Hit};
+
+    fn request(history: Vec<HistoryTurn>) -> AnswerRequest {
+        AnswerRequest {
+            question: "How does it learn?".into(),
+            history,
+            hits: vec![Hit {
+                path: "how-models-learn.md".into(),
+                title: "How Models Learn".into(),
+                heading: "How Models Learn > Loss".into(),
+                line_start: 11,
+                line_end: 15,
+                text: "The loss measures error.".into(),
+                score: 3.5,
+            }],
+        }
+    }
+
+    #[test]
+    fn char_estimate_rounds_up() {
+        assert_eq!(CharEstimate.count(""), 0);
+        assert_eq!(CharEstimate.count("abcde"), 2);
+        assert_eq!(CharEstimate.count("éééé"), 1);
+    }
+
+    #[test]
+    fn prompt_has_instructions_history_sources_and_question() {
+        let history = vec![
+            HistoryTurn::user("What is machine learning?"),
+            HistoryTurn::assistant("Learning from data [1]."),
+        ];
+        let messages = build_messages(&request(history), 1000, &CharEstimate);
+        let roles: Vec<Role> = messages.iter().map(|m| m.role).collect();
+        assert_eq!(
+            roles,
+            vec![Role::System, Role::User, Role::Assistant, Role::User]
+        );
+        assert_eq!(messages[1].content, "What is machine learning?");
+        assert_eq!(
+            messages[3].content,
+            "Sources:\n\n[1] how-models-learn.md — How Models Learn > Loss (lines 11-15)\n\
+             The loss measures error.\n\nQuestion: How does it learn?"
+        );
+    }
+
+    #[test]
+    fn history_window_keeps_the_most_recent_whole_turns_within_budget() {
+        let history: Vec<HistoryTurn> = (0..10)
+            .map(|i| HistoryTurn::user(format!("turn {i} {}", "x".repeat(32))))
+            .collect();
+        // Each turn costs ceil(39/4) + 4 = 14 tokens: a budget of 30 fits two.
+        let messages = build_messages(&request(history), 30, &CharEstimate);
+        let window: Vec<&str> = messages[1..messages.len() - 1]
+            .iter()
+            .map(|m| &m.content[..6])
+            .collect();
+        assert_eq!(window, vec!["turn 8", "turn 9"]);
+        let none = build_messages(&request(vec![HistoryTurn::user("hi")]), 0, &CharEstimate);
+        assert_eq!(none.len(), 2);
+    }
+}

@@ -1,0 +1,52 @@
+//! ragchat-rag: documents -> chunks -> BM25 index -> history-aware retrieval -> cited answers.
+//!
+//! - `corpus`    reading a folder (or the bundled articles) into documents; skipped-file reasons
+//! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
+//! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
+//! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
+//! - `error`     `RagError` and `Result`
+//!
+//! A chat turn with this crate:
+//!
+//! ```no_run
+//! # async fn turn() -> ragchat_rag::Result<()> {
+//! use ragchat_rag::*;
+//! let (index, report) = Index::open_or_build(
+//!     std::path::Path::new("/tmp/ragchat"),
+//!     &CorpusSource::Bundled,
+//!     &IngestOptions::default(),
+//!     &|_progress| {},
+//! )?;
+//! let history = vec![HistoryTurn::user("What is machine learning?")];
+//! let retrieval = index.retriever().search("How does it learn?", &history, 3)?;
+//! let request = AnswerRequest { question: "How does it learn?".into(), history, hits: retrieval.hits };
+//! let answer = ExtractiveAnswerer::new().answer(&request, &mut |delta| print!("{delta}")).await?;
+//! # Ok(()) }
+//! ```
+
+mod answer;
+mod chunk;
+mod corpus;
+mod error;
+mod index;
+mod retrieve;
+mod text;
+
+pub use answer::{
+    build_messages, Answer, AnswerRequest, Answerer, CharEstimate, ExtractiveAnswerer,
+    ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source, TokenCounter,
+    NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+};
+pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
+pub use corpus::{
+    bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,
+    LoadedCorpus, SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES,
+};
+pub use error::{RagError, Result};
+pub use index::{Index, IngestProgress};
+pub use retrieve::{
+    classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
+    Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
+};
