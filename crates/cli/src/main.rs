@@ -3,6 +3,7 @@
 
 mod cmd;
 mod config;
+mod engine_setup;
 mod output;
 
 use std::process::ExitCode;
@@ -24,6 +25,14 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Chat with your documents (interactive in a terminal; one message per line from a pipe).
+    Chat(cmd::chat::ChatArgs),
+    /// Index a folder of documents ahead of time.
+    Ingest(cmd::ingest::IngestArgs),
+    /// Serve the HTTP API and the web chat page.
+    Serve(cmd::serve::ServeArgs),
+    /// The before/after story: a conversation across a restart, in RAM and in a durable store.
+    Demo(cmd::demo::DemoArgs),
     /// Inspect and manage stored conversations.
     #[command(subcommand)]
     Sessions(cmd::sessions::SessionsCommand),
@@ -37,10 +46,18 @@ fn main() -> ExitCode {
     init_logging();
     // Client commands run on one thread: a single conversation gains nothing from a
     // second worker, and cross-thread wake-ups would add to every store round trip.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    // The server and the HTTP load generator use every core.
+    let multi_thread = matches!(cli.command, Command::Serve(_))
+        || matches!(
+            cli.command,
+            Command::Bench(cmd::bench::BenchCommand::Http(_))
+        );
+    let mut builder = if multi_thread {
+        tokio::runtime::Builder::new_multi_thread()
+    } else {
+        tokio::runtime::Builder::new_current_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -49,6 +66,10 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
+            Command::Chat(a) => cmd::chat::run(&cli.global, a).await,
+            Command::Ingest(a) => cmd::ingest::run(&cli.global, a).await,
+            Command::Serve(a) => cmd::serve::run(&cli.global, a).await,
+            Command::Demo(a) => cmd::demo::run(&cli.global, a).await,
             Command::Sessions(c) => cmd::sessions::run(&cli.global, c).await,
             Command::Bench(c) => cmd::bench::run(&cli.global, c).await,
         }

@@ -339,6 +339,37 @@ mod tests {
     }
 
     #[test]
+    fn arbitrary_text_never_breaks_the_chunker() {
+        // Deterministic pseudo-random documents built from the characters the parsers react to.
+        const ALPHABET: &[&str] = &[
+            "#", "# ", "## ", "=", "===\n", "---\n", "-", "```\n", "~~~", "\n", "\n\n", "\r\n",
+            ".", ". ", "? ", "A", "b", "é", "✓", " ", "   ", "1. ", "- ", ":", "WORD", "e.g. ",
+        ];
+        let mut state: u64 = 1;
+        let options = ChunkOptions {
+            target_chars: 80,
+            overlap_chars: 20,
+        };
+        for round in 0..500 {
+            let mut text = String::new();
+            for _ in 0..(round % 97) * 3 {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1);
+                text.push_str(ALPHABET[(state >> 33) as usize % ALPHABET.len()]);
+            }
+            let lines = text.lines().count().max(1) as u32;
+            for path in ["x.md", "x.rst", "x.txt"] {
+                for chunk in chunk_document(&doc(path, &text), &options) {
+                    assert!(!chunk.text.trim().is_empty(), "{text:?}");
+                    assert!(chunk.line_start >= 1 && chunk.line_start <= chunk.line_end);
+                    assert!(chunk.line_end <= lines + 1, "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn one_huge_line_is_bounded() {
         let text = "x".repeat(50_000);
         let chunks = chunk_document(&doc("blob.txt", &text), &ChunkOptions::default());

@@ -14,7 +14,8 @@ pub type Result<T, E = RagError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RagError {
-    /// The caller passed something unusable (an empty base URL, a corpus path that is not a folder).
+    /// The caller passed something unusable (an empty model name, a corpus path that is not a
+    /// folder).
     #[error("invalid input: {0}")]
     InvalidInput(String),
 
@@ -38,7 +39,7 @@ pub enum RagError {
     },
 
     /// The LLM endpoint answered with an error, or with something that is not a chat completion.
-    #[error("LLM endpoint {endpoint}: {}{message}", status.map(|s| format!("HTTP {s}: ")).unwrap_or_default())]
+    #[error("LLM endpoint {endpoint}: {}{message}", http_prefix(*status))]
     Llm {
         /// The endpoint URL that was called.
         endpoint: String,
@@ -67,6 +68,10 @@ pub enum RagError {
         /// How long we waited.
         after: Duration,
     },
+}
+
+fn http_prefix(status: Option<u16>) -> String {
+    status.map(|s| format!("HTTP {s}: ")).unwrap_or_default()
 }
 
 impl RagError {

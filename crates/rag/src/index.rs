@@ -325,21 +325,8 @@ fn build(
         .tokenizers()
         .register(ANALYZER_NAME, english_analyzer());
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    let heap: usize = std::env::var("XHEAP")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(64)
-        * 1024
-        * 1024;
-    let threads: usize = std::env::var("XTHREADS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(threads);
-    let mut writer: IndexWriter = index.writer_with_num_threads(threads, threads * heap)?;
-    if std::env::var("XNOMERGE").is_ok() {
-        writer.set_merge_policy(Box::new(tantivy::indexer::NoMergePolicy));
-    }
-    let t0 = std::time::Instant::now();
+    let mut writer: IndexWriter =
+        index.writer_with_num_threads(threads, threads * WRITER_HEAP_PER_THREAD)?;
 
     let bytes_total = documents.iter().map(|d| d.text.len() as u64).sum();
     let mut bytes_done = 0;
@@ -366,16 +353,8 @@ fn build(
         });
     }
     progress(IngestProgress::Committing);
-    let t1 = std::time::Instant::now();
     writer.commit()?;
-    let t2 = std::time::Instant::now();
     writer.wait_merging_threads()?;
-    eprintln!(
-        "XTIME add {:?} commit {:?} merge {:?}",
-        t1 - t0,
-        t2 - t1,
-        t2.elapsed()
-    );
     Ok(chunks)
 }
 
@@ -424,7 +403,7 @@ fn remove_other_generations(root: &Path, keep: &str) {
         let name = name.to_string_lossy();
         if name.starts_with("gen-") && name != keep {
             if let Err(error) = fs::remove_dir_all(entry.path()) {
-                tracing::debug!(%error, generation = %name, "could not remove old index generation");
+                tracing::debug!(%error, generation = %name, "cannot remove old index generation");
             }
         }
     }

@@ -1,6 +1,6 @@
 //! ragchat-rag: documents -> chunks -> BM25 index -> history-aware retrieval -> cited answers.
 //!
-//! - `corpus`    reading a folder (or the bundled articles) into documents; skipped-file reasons
+//! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
@@ -21,7 +21,8 @@
 //! )?;
 //! let history = vec![HistoryTurn::user("What is machine learning?")];
 //! let retrieval = index.retriever().search("How does it learn?", &history, 3)?;
-//! let request = AnswerRequest { question: "How does it learn?".into(), history, hits: retrieval.hits };
+//! let question = "How does it learn?".to_owned();
+//! let request = AnswerRequest { question, history, hits: retrieval.hits };
 //! let answer = ExtractiveAnswerer::new().answer(&request, &mut |delta| print!("{delta}")).await?;
 //! # Ok(()) }
 //! ```

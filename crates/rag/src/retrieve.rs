@@ -1,8 +1,8 @@
 //! History-aware retrieval: a message plus recent turns becomes a weighted BM25 query.
 //!
 //! A follow-up such as "How does it learn?" or "What about neural networks?" says little on its
-//! own. [`plan_query`] classifies the message ([`MessageKind`]); a follow-up borrows the topic terms
-//! of recent user turns, back to the last self-contained question, at weights below the message's
+//! own. [`plan_query`] classifies the message ([`MessageKind`]); a follow-up borrows the topic
+//! terms of recent user turns, back to the last self-contained question, at weights below the message's
 //! own terms, so the new words steer and the history only breaks ties. With the index at hand,
 //! [`Retriever::search`] borrows only specific terms (the rarest few of each turn, none that most
 //! chunks share) and treats a message made only of generic words ("Can you give me an example?")

@@ -118,10 +118,59 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     static FILLER: OnceLock<HashSet<String>> = OnceLock::new();
     let filler = FILLER.get_or_init(|| QUERY_FILLER.iter().flat_map(|w| analyze(w)).collect());
     let mut seen = HashSet::new();
-    analyze(text)
+    analyze(&expand_acronyms(text))
         .into_iter()
         .filter(|term| !filler.contains(term) && seen.insert(term.clone()))
         .collect()
+}
+
+/// Acronyms people type in questions ("What is ML?"), with the words the documents use.
+const ACRONYMS: &[(&str, &str)] = &[
+    ("AI", "artificial intelligence"),
+    ("ML", "machine learning"),
+    ("DL", "deep learning"),
+    ("NN", "neural network"),
+    ("ANN", "artificial neural network"),
+    ("CNN", "convolutional neural network"),
+    ("RNN", "recurrent neural network"),
+    ("LSTM", "long short-term memory recurrent"),
+    ("LLM", "large language model"),
+    ("RAG", "retrieval-augmented generation"),
+    ("NLP", "natural language processing"),
+    ("RL", "reinforcement learning"),
+    ("SVM", "support vector machine"),
+    ("KNN", "k-nearest neighbors"),
+    ("PCA", "principal component analysis"),
+    ("GD", "gradient descent"),
+    ("SGD", "stochastic gradient descent"),
+    ("MSE", "mean squared error"),
+    ("MAE", "mean absolute error"),
+];
+
+/// `text` followed by the expansion of every acronym it contains (as written, upper case,
+/// optionally plural: "LLMs"), so that questions match documents that spell them out.
+pub(crate) fn expand_acronyms(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut expanded = String::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        let singular = word
+            .strip_suffix('s')
+            .filter(|w| w.len() >= 2)
+            .unwrap_or(word);
+        let key = if singular.eq_ignore_ascii_case("knn") {
+            "KNN"
+        } else {
+            singular
+        };
+        if let Some((_, words)) = ACRONYMS.iter().find(|(acronym, _)| *acronym == key) {
+            expanded.push(' ');
+            expanded.push_str(words);
+        }
+    }
+    if expanded.is_empty() {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(format!("{text}{expanded}"))
+    }
 }
 
 /// Lowercased words of `text` (letters, digits and apostrophes), without any filtering: for
@@ -313,6 +362,26 @@ mod tests {
         assert_eq!(analyze("learning learned learns"), vec!["learn"; 3]);
         assert_eq!(analyze("Naïve networks"), vec!["naiv", "network"]);
         assert!(analyze("what is it").is_empty());
+    }
+
+    #[test]
+    fn acronyms_are_expanded_in_queries() {
+        assert_eq!(
+            expand_acronyms("What is ML?"),
+            "What is ML? machine learning"
+        );
+        assert_eq!(
+            expand_acronyms("LLMs and kNN"),
+            "LLMs and kNN large language model k-nearest neighbors"
+        );
+        assert_eq!(
+            expand_acronyms("html is not an acronym here"),
+            "html is not an acronym here"
+        );
+        assert!(
+            query_terms("What is ML?").contains(&"machin".to_string())
+                || query_terms("What is ML?").len() >= 2
+        );
     }
 
     #[test]

@@ -142,7 +142,8 @@ async fn recall_at_3_on_the_eval_set() {
 
     println!("recall@{K}");
     println!("  single questions    {single_found}/{single_total}");
-    println!("  conversation turns  {conv_found}/{conv_total} (follow-ups {follow_found}/{follow_total})");
+    println!("  conversation turns  {conv_found}/{conv_total}");
+    println!("    of which follow-ups {follow_found}/{follow_total}");
     println!("  overall             {all_found}/{all_total} = {overall:.3}");
     for miss in outcomes.iter().filter(|o| !o.found()) {
         println!(

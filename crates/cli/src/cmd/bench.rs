@@ -19,6 +19,8 @@ use crate::output;
 /// `ragchat bench ...`
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
+    /// Load a running `ragchat serve` over HTTP: turns/s, p50, p99, errors.
+    Http(super::bench_http::HttpBenchArgs),
     /// Time memory turns (read history + append two messages) at several conversation lengths.
     Memory {
         /// Messages already in the session before timing; comma-separated for several runs.
@@ -67,6 +69,7 @@ pub struct MemoryBenchResult {
 /// Runs a `bench` subcommand.
 pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode> {
     match command {
+        BenchCommand::Http(args) => super::bench_http::run(global, args).await,
         BenchCommand::Memory {
             history,
             turns,

@@ -492,7 +492,12 @@ impl SessionManager {
         }
     }
 
-    fn validate(&self, m: &Message) -> Result<()> {
+    /// Checks a message against the limits an append enforces (empty or oversized
+    /// content), without writing anything.
+    ///
+    /// # Errors
+    /// `InvalidInput` saying what is wrong.
+    pub fn validate(&self, m: &Message) -> Result<()> {
         if m.content.trim().is_empty() {
             return Err(MemoryError::invalid("message content is empty"));
         }
@@ -534,6 +539,35 @@ impl SessionManager {
         }
         self.inner.cache.invalidate(key);
         Ok(existed || journaled > 0)
+    }
+
+    /// Erases every session of `user` from the store, the journal and the cache.
+    /// Returns how many sessions were deleted.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid user id; `Unavailable` when the store cannot be
+    /// reached (sessions deleted before the failure stay deleted).
+    pub async fn delete_user(&self, user: &str) -> Result<usize> {
+        let mut keys: Vec<SessionKey> = self
+            .list_sessions(user)
+            .await?
+            .into_iter()
+            .map(|s| SessionKey::new(user, s.session.as_str()))
+            .collect::<Result<_>>()?;
+        if let Some(journal) = &self.inner.journal {
+            for (key, _) in journal.pending_sessions().await? {
+                if key.user() == user && !keys.contains(&key) {
+                    keys.push(key);
+                }
+            }
+        }
+        let mut deleted = 0;
+        for key in &keys {
+            if self.delete(key).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
     }
 
     /// Every session of `user` with its full history, in conversation order.

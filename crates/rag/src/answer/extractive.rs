@@ -97,9 +97,10 @@ impl ExtractiveAnswerer {
             let asked = last_topic_question(&request.history);
             match request.hits.first() {
                 Some(hit) => {
+                    let title = &hit.title;
                     preamble = format!(
-                        "We were talking about {} (you asked: \"{asked}\"). Picking up from there: ",
-                        hit.title
+                        "We were talking about {title} (you asked: \"{asked}\"). \
+                         Picking up from there: "
                     );
                 }
                 None => {

@@ -238,7 +238,9 @@ impl OpenAiAnswerer {
                 .map_err(|e| self.transport_error(&e))?;
             let completion = self.parse_completion(&bytes)?;
             let text = completion.content();
-            sink(&text);
+            if !text.is_empty() {
+                sink(&text);
+            }
             return Ok(text);
         }
         self.stream(response, sink).await
@@ -259,9 +261,10 @@ impl OpenAiAnswerer {
                 Ok(Some(Err(e))) => return Err(self.interrupted(self.transport_error(&e), &text)),
                 Ok(Some(Ok(bytes))) => decoder.push(&bytes),
                 Ok(None) => {
-                    let last = decoder.finish();
-                    for data in last.iter() {
-                        self.on_event(data, &mut text, sink)?;
+                    // Some servers end without `[DONE]`, or without a final blank line.
+                    if let Some(data) = decoder.finish() {
+                        self.on_event(&data, &mut text, sink)
+                            .map_err(|e| self.interrupted(e.error, &text))?;
                     }
                     return Ok(text);
                 }
@@ -439,7 +442,12 @@ impl Answerer for OpenAiAnswerer {
                         return Err(failure.error);
                     }
                     let delay = self.retry_delay(retry, failure.retry_after);
-                    tracing::warn!(error = %failure.error, ?delay, retry = retry + 1, "retrying LLM request");
+                    tracing::warn!(
+                        error = %failure.error,
+                        ?delay,
+                        retry = retry + 1,
+                        "retrying LLM request"
+                    );
                     tokio::time::sleep(delay).await;
                     retry += 1;
                 }

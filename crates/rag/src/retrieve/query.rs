@@ -210,8 +210,11 @@ pub(crate) fn plan_with_stats(
             if let Some(stats) = stats {
                 // Absent terms match nothing; generic ones ("learn" in a corpus about machine
                 // learning) pull towards whatever mentions them most, not towards the topic.
-                candidates
-                    .retain(|term| (stats.doc_freq)(term) > 0 && !stats.is_generic(term, config));
+                // "Continue" must find the topic even when every word of it is common.
+                let keep_generic = matches!(kind, MessageKind::Continue | MessageKind::More);
+                candidates.retain(|term| {
+                    (stats.doc_freq)(term) > 0 && (keep_generic || !stats.is_generic(term, config))
+                });
                 candidates.sort_by_key(|term| (stats.doc_freq)(term));
                 candidates.truncate(config.borrowed_terms_per_turn);
             }

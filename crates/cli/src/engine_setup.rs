@@ -1,0 +1,157 @@
+//! Options shared by the commands that answer questions (`chat`, `serve`, `demo`):
+//! which documents, which answerer; and building the `ChatEngine` from them.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use ragchat_rag::{
+    Answerer, CorpusSource, ExtractiveAnswerer, Index, IngestOptions, IngestProgress, IngestReport,
+    OpenAiAnswerer, OpenAiConfig,
+};
+use ragchat_server::{ChatEngine, EngineConfig};
+
+use crate::config::GlobalArgs;
+
+/// Documents and answerer options.
+#[derive(Debug, Clone, Args)]
+pub struct EngineArgs {
+    /// Folder of documents to answer from (.md, .markdown, .txt, .rst) [default: the bundled
+    /// machine-learning articles].
+    #[arg(long, env = "RAGCHAT_DOCS", value_name = "DIR")]
+    pub docs: Option<PathBuf>,
+
+    /// OpenAI-compatible endpoint (OpenAI, Ollama, vLLM, llama.cpp server), e.g.
+    /// http://localhost:11434/v1. Without it answers are extractive and offline.
+    #[arg(long, env = "RAGCHAT_LLM_URL", value_name = "URL")]
+    pub llm_url: Option<String>,
+
+    /// Model name for --llm-url.
+    #[arg(
+        long,
+        env = "RAGCHAT_LLM_MODEL",
+        value_name = "NAME",
+        default_value = "gpt-4o-mini"
+    )]
+    pub model: String,
+
+    /// API key for --llm-url.
+    #[arg(
+        long,
+        env = "OPENAI_API_KEY",
+        value_name = "KEY",
+        hide_env_values = true
+    )]
+    pub api_key: Option<String>,
+
+    /// Seconds to wait for the LLM before giving up on a turn.
+    #[arg(
+        long,
+        env = "RAGCHAT_LLM_TIMEOUT",
+        value_name = "SECS",
+        default_value_t = 60
+    )]
+    pub llm_timeout: u64,
+
+    /// Document passages retrieved per question.
+    #[arg(long, env = "RAGCHAT_TOP_K", value_name = "N", default_value_t = 3)]
+    pub top_k: usize,
+}
+
+impl EngineArgs {
+    /// The corpus these options name.
+    pub fn corpus(&self) -> CorpusSource {
+        match &self.docs {
+            Some(dir) => CorpusSource::Dir(dir.clone()),
+            None => CorpusSource::Bundled,
+        }
+    }
+
+    /// The answerer these options name.
+    ///
+    /// # Errors
+    /// When the LLM client cannot be built (e.g. a malformed URL).
+    pub fn answerer(&self) -> Result<Arc<dyn Answerer>> {
+        match &self.llm_url {
+            None => Ok(Arc::new(ExtractiveAnswerer::new())),
+            Some(url) => {
+                let mut config = OpenAiConfig::new(url.clone(), self.model.clone());
+                config.api_key = self.api_key.clone().filter(|k| !k.is_empty());
+                config.timeout = Duration::from_secs(self.llm_timeout.max(1));
+                Ok(Arc::new(
+                    OpenAiAnswerer::new(config).context("cannot set up the LLM client")?,
+                ))
+            }
+        }
+    }
+}
+
+/// Opens (building when needed) the index of `source` under the data dir, with a
+/// progress bar on a terminal.
+///
+/// # Errors
+/// When the folder does not exist or the index cannot be written.
+pub fn open_index(
+    global: &GlobalArgs,
+    source: &CorpusSource,
+    show_progress: bool,
+) -> Result<(Index, IngestReport)> {
+    let data_dir = global.data_dir();
+    let bar = show_progress.then(|| {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} {msg} [{bar:30}] {bytes}/{total_bytes} ({eta})",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_message(format!("indexing {source}"));
+        bar
+    });
+    let progress = |p: IngestProgress| {
+        let Some(bar) = &bar else { return };
+        match p {
+            IngestProgress::Scanned { bytes, .. } => bar.set_length(bytes),
+            IngestProgress::Indexed { bytes_done, .. } => bar.set_position(bytes_done),
+            _ => {}
+        }
+    };
+    let result = Index::open_or_build(&data_dir, source, &IngestOptions::default(), &progress)
+        .with_context(|| format!("cannot index {source}"));
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    result
+}
+
+/// Builds the chat engine: memory from the global options, documents and answerer
+/// from `args`.
+///
+/// # Errors
+/// When the store, the index or the answerer cannot be set up.
+pub async fn build_engine(
+    global: &GlobalArgs,
+    args: &EngineArgs,
+    show_progress: bool,
+) -> Result<(ChatEngine, IngestReport)> {
+    let memory = global.open_manager().await?;
+    let source = args.corpus();
+    let (index, report) = {
+        let global = global.clone();
+        tokio::task::spawn_blocking(move || open_index(&global, &source, show_progress)).await??
+    };
+    let engine = ChatEngine::new(
+        (*memory).clone(),
+        index,
+        args.answerer()?,
+        EngineConfig {
+            top_k: args.top_k.max(1),
+            ..EngineConfig::default()
+        },
+    );
+    Ok((engine, report))
+}
