@@ -5,6 +5,7 @@
 //! | `memory://` | [`MemoryStore`](crate::backend::memory::MemoryStore) | tests and demos: process RAM, gone when the process exits |
 //! | `sqlite://PATH` | [`SqliteStore`](crate::backend::sqlite::SqliteStore) | one machine, no services: durable, embedded (the default) |
 //! | `redis://`, `rediss://` | [`RedisStore`](crate::backend::redis::RedisStore) | several app servers sharing conversations |
+//! | `redis+cluster://h1:p1,h2:p2` | [`RedisStore`](crate::backend::redis::RedisStore) | more than one Redis can hold |
 //!
 //! Every store numbers the messages of a session with a per-session sequence (`seq`,
 //! starting at 1, never reused while the session lives). Readers that cache a session
@@ -273,12 +274,12 @@ pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn Sessio
             let store = crate::backend::sqlite::SqliteStore::open(rest).await?;
             Ok(Arc::new(store))
         }
-        "redis" | "rediss" => {
+        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
             let store = crate::backend::redis::RedisStore::connect(url, opts).await?;
             Ok(Arc::new(store))
         }
         other => Err(MemoryError::invalid(format!(
-            "unknown store scheme {other:?} in {url:?}; use memory://, sqlite://PATH, redis:// or rediss://"
+            "unknown store scheme {other:?} in {url:?}; use memory://, sqlite://PATH, redis://, rediss:// or redis+cluster://"
         ))),
     }
 }

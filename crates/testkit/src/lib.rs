@@ -14,6 +14,7 @@
 //! Modules:
 //! - `server`: [`RedisServer`]: process lifecycle (start, crash, shutdown, restart), `redis-cli`, log.
 //! - `builder`: [`RedisServerBuilder`]: persistence, password and extra directives; the command line.
+//! - `cluster`: [`RedisCluster`]: three (or more) masters joined into a real Redis Cluster.
 //! - `proxy`: [`TcpProxy`]: a loopback relay a test can cut, to partition one client from a server.
 //! - `probe`: the few raw RESP exchanges the harness needs (readiness `PING`, graceful `SHUTDOWN`).
 //!
@@ -31,6 +32,7 @@
 //! ```
 
 mod builder;
+mod cluster;
 mod probe;
 mod proxy;
 mod server;
@@ -39,6 +41,7 @@ use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
 
 pub use builder::RedisServerBuilder;
+pub use cluster::RedisCluster;
 pub use proxy::TcpProxy;
 pub use server::RedisServer;
 

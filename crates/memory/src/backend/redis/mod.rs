@@ -11,12 +11,16 @@
 //! One [`redis::aio::ConnectionManager`] is created per store and cloned per call: it
 //! multiplexes, reconnects, and applies the connect and response timeouts.
 
+mod conn;
 pub mod keys;
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+
+use self::conn::{cluster_nodes, Conn, LazyCluster, Target};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::{user_index, SessionKeys};
@@ -28,10 +32,11 @@ use crate::store::{
     SessionStore, SessionSummary, StoreKind, StoreOptions, Ttl,
 };
 
-/// Sessions in Redis (single node).
+/// Sessions in Redis: a single node (`redis://`, `rediss://`) or a Redis Cluster
+/// (`redis+cluster://h1:p1,h2:p2`, `rediss+cluster://...`).
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
+    target: Target,
     url: String,
     scripts: Scripts,
 }
@@ -41,6 +46,16 @@ struct Scripts {
     append: Script,
     load: Script,
     delete: Script,
+}
+
+impl Scripts {
+    fn load() -> Self {
+        Scripts {
+            append: Script::new(include_str!("append.lua")),
+            load: Script::new(include_str!("load.lua")),
+            delete: Script::new(include_str!("delete.lua")),
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -59,6 +74,9 @@ impl RedisStore {
     /// within the connect timeout (never with `opts.lazy`).
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self> {
         let redacted = redact_url(url);
+        if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+            return Self::connect_cluster(url, &redacted, opts).await;
+        }
         let client = Client::open(url).map_err(|e| {
             MemoryError::invalid(format!("cannot parse Redis URL {redacted:?}: {e}"))
         })?;
@@ -83,18 +101,44 @@ impl RedisStore {
             .map_err(|e| classify(&redacted, e))?
         };
         let store = RedisStore {
-            conn,
+            target: Target::Single(conn),
             url: redacted,
-            scripts: Scripts {
-                append: Script::new(include_str!("append.lua")),
-                load: Script::new(include_str!("load.lua")),
-                delete: Script::new(include_str!("delete.lua")),
-            },
+            scripts: Scripts::load(),
         };
         if !opts.lazy {
             store.ping().await?;
         }
         Ok(store)
+    }
+
+    async fn connect_cluster(url: &str, redacted: &str, opts: &StoreOptions) -> Result<Self> {
+        let nodes = cluster_nodes(url)
+            .map_err(|e| MemoryError::invalid(format!("{e}; got {redacted:?}")))?;
+        let client = ClusterClient::builder(nodes)
+            .connection_timeout(opts.connect_timeout)
+            .response_timeout(opts.command_timeout)
+            .retries(2)
+            .build()
+            .map_err(|e| {
+                MemoryError::invalid(format!("cannot parse Redis Cluster URL {redacted:?}: {e}"))
+            })?;
+        let store = RedisStore {
+            target: Target::Cluster(std::sync::Arc::new(LazyCluster::new(
+                client,
+                opts.connect_timeout + opts.command_timeout,
+            ))),
+            url: redacted.to_string(),
+            scripts: Scripts::load(),
+        };
+        if !opts.lazy {
+            store.ping().await?;
+        }
+        Ok(store)
+    }
+
+    /// A connection for one call.
+    async fn connection(&self) -> Result<Conn> {
+        self.target.connection().await.map_err(|e| self.err(e))
     }
 
     fn err(&self, e: RedisError) -> MemoryError {
@@ -115,7 +159,7 @@ impl RedisStore {
         }
         inv.arg(after).arg(ttl);
         let value: Value = inv
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.connection().await?)
             .await
             .map_err(|e| self.err(e))?;
         let items = match value {
@@ -344,7 +388,7 @@ impl SessionStore for RedisStore {
                 .arg(m.status.as_str());
         }
         let value: Value = inv
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.connection().await?)
             .await
             .map_err(|e| self.err(e))?;
         let Value::Array(items) = value else {
@@ -382,7 +426,7 @@ impl SessionStore for RedisStore {
 
     async fn list(&self, user: &str) -> Result<Vec<SessionSummary>> {
         let index = user_index(user);
-        let mut conn = self.conn.clone();
+        let mut conn = self.connection().await?;
         let members: Vec<String> = redis::cmd("ZREVRANGE")
             .arg(&index)
             .arg(0)
@@ -458,7 +502,7 @@ impl SessionStore for RedisStore {
         }
         inv.arg(key.session());
         let existed: i64 = inv
-            .invoke_async(&mut self.conn.clone())
+            .invoke_async(&mut self.connection().await?)
             .await
             .map_err(|e| self.err(e))?;
         Ok(existed == 1)
@@ -466,7 +510,7 @@ impl SessionStore for RedisStore {
 
     async fn ping(&self) -> Result<()> {
         let _: String = redis::cmd("PING")
-            .query_async(&mut self.conn.clone())
+            .query_async(&mut self.connection().await?)
             .await
             .map_err(|e| self.err(e))?;
         Ok(())

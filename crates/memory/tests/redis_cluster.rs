@@ -1,0 +1,174 @@
+//! The conformance suite on a real three-master Redis Cluster started by the harness:
+//! every key of a session (and the user's index) shares one slot, so the scripts never
+//! hit CROSSSLOT; plus a master restarted under load with the journal taking over.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ragchat_memory::backend::redis::keys::SessionKeys;
+use ragchat_memory::backend::redis::RedisStore;
+use ragchat_memory::journal::JournalConfig;
+use ragchat_memory::testing::{self, unique_key, StoreFixture};
+use ragchat_memory::{
+    ManagerConfig, Message, Mode, SessionKey, SessionManager, SessionStore, StoreOptions,
+};
+use ragchat_testkit::RedisCluster;
+
+struct Fixture {
+    cluster: RedisCluster,
+}
+
+#[async_trait]
+impl StoreFixture for Fixture {
+    async fn open(&self) -> Arc<dyn SessionStore> {
+        Arc::new(
+            RedisStore::connect(&self.cluster.url(), &StoreOptions::default())
+                .await
+                .expect("connect to the harness cluster"),
+        )
+    }
+
+    async fn plant_corrupt(&self, key: &SessionKey) -> bool {
+        let keys = SessionKeys::new(key);
+        let node = &self.cluster.nodes()[self.cluster.node_for_key(&keys.meta)];
+        let seq: u64 = node.cli(&["HGET", &keys.meta, "seq"]).parse().unwrap();
+        let id = format!("{}-0", seq + 1);
+        assert_eq!(
+            node.cli(&["XADD", &keys.log, &id, "id", "garbage", "role", "robot"]),
+            id
+        );
+        node.cli(&["HSET", &keys.meta, "seq", &(seq + 1).to_string()]);
+        node.cli(&["HINCRBY", &keys.meta, "count", "1"]);
+        true
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_on_a_cluster() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    testing::run_all(&Fixture { cluster }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_spread_over_the_masters() {
+    let Some(cluster) = RedisCluster::start_or_skip() else {
+        return;
+    };
+    let store: Arc<dyn SessionStore> = Arc::new(
+        RedisStore::connect(&cluster.url(), &StoreOptions::default())
+            .await
+            .unwrap(),
+    );
+    let manager = SessionManager::new(store, ManagerConfig::default());
+    for u in 0..30 {
+        let key = SessionKey::new(format!("user{u}"), "s").unwrap();
+        manager
+            .append(&key, vec![Message::user("hi")])
+            .await
+            .unwrap();
+    }
+    let per_node: Vec<u64> = cluster
+        .nodes()
+        .iter()
+        .map(|n| n.cli(&["DBSIZE"]).parse().unwrap())
+        .collect();
+    assert_eq!(
+        per_node.iter().sum::<u64>(),
+        30 * 4,
+        "four keys per session: {per_node:?}"
+    );
+    assert!(
+        per_node.iter().filter(|n| **n > 0).count() >= 2,
+        "users should spread: {per_node:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_master_restarted_under_load_loses_nothing_acknowledged() {
+    let Some(mut cluster) =
+        RedisCluster::start_with_or_skip(3, |b| b.appendonly(true).appendfsync("always"))
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = ragchat_memory::open_store(
+        &cluster.url(),
+        &StoreOptions {
+            connect_timeout: Duration::from_millis(500),
+            command_timeout: Duration::from_millis(500),
+            lazy: true,
+        },
+    )
+    .await
+    .unwrap();
+    let manager = Arc::new(
+        SessionManager::with_journal(
+            store,
+            ManagerConfig {
+                journal: Some(JournalConfig {
+                    path: dir.path().join("journal.db"),
+                    max_bytes: 1 << 30,
+                }),
+                store_timeout: Duration::from_millis(500),
+                replay_interval: Duration::from_millis(100),
+                ..ManagerConfig::default()
+            },
+        )
+        .unwrap(),
+    );
+    let key = unique_key("cluster-restart");
+    let victim = cluster.node_for_key(&SessionKeys::new(&key).meta);
+    let writer = {
+        let manager = manager.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for i in 0..150 {
+                let m = Message::user(format!("task 0 msg {i}"));
+                manager
+                    .append(&key, vec![m.clone()])
+                    .await
+                    .expect("acknowledged or journaled");
+                acknowledged.push(m);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            acknowledged
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::task::block_in_place(|| {
+        cluster.node_mut(victim).stop();
+        std::thread::sleep(Duration::from_millis(500));
+        cluster.node_mut(victim).start_again();
+        cluster.wait_ok(Duration::from_secs(20));
+    });
+    let acknowledged = writer.await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = manager.status().await.unwrap();
+        if status.pending_sync == 0 && status.mode == Mode::Normal {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "journal not drained: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let fresh = SessionManager::new(
+        Arc::new(
+            RedisStore::connect(&cluster.url(), &StoreOptions::default())
+                .await
+                .unwrap(),
+        ),
+        ManagerConfig::default(),
+    );
+    let stored = fresh.history(&key).await.unwrap().to_vec();
+    assert_eq!(
+        stored, acknowledged,
+        "every acknowledged message, once, in order"
+    );
+}
