@@ -211,27 +211,46 @@ impl Journal {
     /// `Unavailable` when the journal cannot be read.
     pub async fn pending_sessions(&self) -> Result<Vec<(SessionKey, u64)>> {
         let describe = self.describe();
-        self.run(move |conn, _| {
-            let err = |e| Self::sql_error(&describe, e);
-            let mut stmt = conn
-                .prepare_cached(
-                    "SELECT user, session, count(*), min(seq) AS first FROM journal GROUP BY user, session ORDER BY first",
-                )
-                .map_err(err)?;
-            let rows = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))
-                .map_err(err)?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (user, session, n) = row.map_err(err)?;
-                match SessionKey::new(user.as_str(), session.as_str()) {
-                    Ok(key) => out.push((key, n as u64)),
-                    Err(e) => tracing::warn!(%user, %session, error = %e, "journal holds an invalid session key"),
+        self.run(move |conn, _| Self::query_pending(conn, &describe))
+            .await
+    }
+
+    /// [`Journal::pending_sessions`] on the calling thread (for startup).
+    ///
+    /// # Errors
+    /// `Unavailable` when the journal cannot be read.
+    pub fn pending_sessions_blocking(&self) -> Result<Vec<(SessionKey, u64)>> {
+        let conn = self.inner.conn.lock().unwrap_or_else(|e| e.into_inner());
+        Self::query_pending(&conn, &self.describe())
+    }
+
+    fn query_pending(conn: &Connection, describe: &str) -> Result<Vec<(SessionKey, u64)>> {
+        let err = |e| Self::sql_error(describe, e);
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT user, session, count(*), min(seq) AS first FROM journal GROUP BY user, session ORDER BY first",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(err)?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (user, session, n) = row.map_err(err)?;
+            match SessionKey::new(user.as_str(), session.as_str()) {
+                Ok(key) => out.push((key, n as u64)),
+                Err(e) => {
+                    tracing::warn!(%user, %session, error = %e, "journal holds an invalid session key")
                 }
             }
-            Ok(out)
-        })
-        .await
+        }
+        Ok(out)
     }
 
     /// The oldest `limit` pending entries of a session, in journal order. Entries that

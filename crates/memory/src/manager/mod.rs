@@ -94,8 +94,17 @@ impl SessionManager {
             return Err(MemoryError::invalid("with_journal needs config.journal"));
         };
         let journal = Journal::open(journal_config)?;
+        // Know at once which sessions have journaled messages, so that no read or append
+        // treats such a session as complete before they are replayed.
+        let pending = journal.pending_sessions_blocking()?;
         let background = config.background_replay;
         let manager = Self::build(store, config, Some(journal));
+        manager
+            .inner
+            .pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(pending);
         if background {
             manager.spawn_replay_task();
         }
@@ -202,9 +211,18 @@ impl SessionManager {
 
     /// Runs a store call, bounded by the timeout and the breaker when a journal backs
     /// the store up; records the outcome for the mode and the breaker.
-    async fn call<T>(&self, f: impl Future<Output = Result<T>>) -> Result<T> {
+    ///
+    /// A call that fails at once while the store was healthy (typically a connection the
+    /// network dropped, which the client re-establishes on the next command) is tried a
+    /// second time within the same time budget, so one blip does not turn into a
+    /// degraded read. Every store call is idempotent, so the retry is safe.
+    async fn call<T, F, Fut>(&self, f: F) -> Result<T>
+    where
+        F: Fn() -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
         if self.inner.journal.is_none() {
-            return f.await;
+            return f().await;
         }
         if !self.inner.breaker.allow() {
             let last = self.lock_last_error().clone().unwrap_or_default();
@@ -213,13 +231,24 @@ impl SessionManager {
                 reason: format!("not calling it for now after repeated failures ({last})"),
             });
         }
-        let outcome = match tokio::time::timeout(self.inner.config.store_timeout, f).await {
-            Ok(result) => result,
-            Err(_) => Err(MemoryError::Unavailable {
-                store: self.store_url(),
-                reason: format!("no answer within {:?}", self.inner.config.store_timeout),
-            }),
+        let budget = self.inner.config.store_timeout;
+        let deadline = tokio::time::Instant::now() + budget;
+        let timed_out = || MemoryError::Unavailable {
+            store: self.store_url(),
+            reason: format!("no answer within {budget:?}"),
         };
+        let mut outcome = tokio::time::timeout_at(deadline, f())
+            .await
+            .unwrap_or_else(|_| Err(timed_out()));
+        let healthy = self.lock_last_error().is_none();
+        if healthy
+            && matches!(&outcome, Err(e) if e.is_retryable())
+            && tokio::time::Instant::now() + budget / 4 < deadline
+        {
+            outcome = tokio::time::timeout_at(deadline, f())
+                .await
+                .unwrap_or_else(|_| Err(timed_out()));
+        }
         match &outcome {
             Err(e) if e.is_retryable() => {
                 self.inner.breaker.failure();
@@ -247,7 +276,7 @@ impl SessionManager {
     /// `Unavailable` when the store cannot be reached.
     pub async fn create_session(&self, key: &SessionKey) -> Result<SessionStats> {
         let meta = self
-            .call(self.inner.store.create(key, self.inner.config.ttl))
+            .call(|| self.inner.store.create(key, self.inner.config.ttl))
             .await?;
         Ok(self.stats_from(key, &meta))
     }
@@ -267,7 +296,7 @@ impl SessionManager {
     /// # Errors
     /// `Unavailable` when the store cannot be reached and there is no journal.
     pub async fn stats(&self, key: &SessionKey) -> Result<Option<SessionStats>> {
-        match self.call(self.inner.store.meta(key)).await {
+        match self.call(|| self.inner.store.meta(key)).await {
             Ok(Some(meta)) => Ok(Some(self.stats_from(key, &meta))),
             Ok(None) if self.pending_for(key) == 0 => Ok(None),
             Ok(None) => self.degraded_stats(key).await,
@@ -356,7 +385,7 @@ impl SessionManager {
         }
         let opts = self.append_options();
         match self
-            .call(self.inner.store.append(key, &messages, opts))
+            .call(|| self.inner.store.append(key, &messages, opts))
             .await
         {
             Ok(outcome) => {
@@ -474,8 +503,10 @@ impl SessionManager {
                 self.inner.cache.insert(key.clone(), entry);
             }
             None => {
-                // A brand-new session: these messages are its whole history.
-                let complete = meta.trimmed_seq == 0
+                // A brand-new session: these messages are its whole history (unless the
+                // journal still holds older ones for it).
+                let complete = self.pending_for(key) == 0
+                    && meta.trimmed_seq == 0
                     && meta.message_count as usize == new.len()
                     && new.first().is_some_and(|(s, _)| *s == 1);
                 if complete {
@@ -517,7 +548,7 @@ impl SessionManager {
     /// `InvalidInput` for an invalid user id; `Unavailable` when the store cannot be reached.
     pub async fn list_sessions(&self, user: &str) -> Result<Vec<SessionSummary>> {
         crate::message::validate_id("user", user)?;
-        self.call(self.inner.store.list(user)).await
+        self.call(|| self.inner.store.list(user)).await
     }
 
     /// Deletes every key of the session, its journaled messages and its cache entry.
@@ -527,7 +558,7 @@ impl SessionManager {
     /// `Unavailable` when the store cannot be reached (nothing is deleted then).
     pub async fn delete(&self, key: &SessionKey) -> Result<bool> {
         self.inner.cache.invalidate(key);
-        let existed = self.call(self.inner.store.delete(key)).await?;
+        let existed = self.call(|| self.inner.store.delete(key)).await?;
         let mut journaled = 0;
         if let Some(journal) = &self.inner.journal {
             journaled = journal.remove_session(key).await?;
@@ -585,7 +616,7 @@ impl SessionManager {
             let key = SessionKey::new(user, s.session.as_str())?;
             // An export is a deliberate use of the data: it counts as a read.
             let Some(loaded) = self
-                .call(self.inner.store.load(&key, 0, self.inner.config.ttl))
+                .call(|| self.inner.store.load(&key, 0, self.inner.config.ttl))
                 .await?
             else {
                 continue;

@@ -71,11 +71,11 @@ impl SessionManager {
             c.is_clean().then_some(c.last_seq)
         });
         let loaded = match self
-            .call(
+            .call(|| {
                 self.inner
                     .store
-                    .load(key, clean_tail.unwrap_or(0), self.inner.config.ttl),
-            )
+                    .load(key, clean_tail.unwrap_or(0), self.inner.config.ttl)
+            })
             .await
         {
             Ok(loaded) => loaded,
@@ -110,7 +110,7 @@ impl SessionManager {
             // Deleted and recreated since we cached it: start over from a full load.
             self.inner.cache.invalidate(key);
             let full = self
-                .call(self.inner.store.load(key, 0, self.inner.config.ttl))
+                .call(|| self.inner.store.load(key, 0, self.inner.config.ttl))
                 .await?;
             return self.rebuild(key, full).await;
         }

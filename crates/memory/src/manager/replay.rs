@@ -76,7 +76,7 @@ impl SessionManager {
         if self.mode() == Mode::Degraded {
             // Probe with a PING (refused at once while the breaker is open) before
             // scanning the journal for nothing.
-            if let Err(e) = self.call(self.inner.store.ping()).await {
+            if let Err(e) = self.call(|| self.inner.store.ping()).await {
                 return Ok(ReplayReport {
                     error: Some(e.to_string()),
                     remaining: journal.stats().await?.entries,
@@ -140,11 +140,11 @@ impl SessionManager {
             }
             let messages: Vec<Message> = batch.iter().map(|e| e.message.clone()).collect();
             let outcome = self
-                .call(
+                .call(|| {
                     self.inner
                         .store
-                        .append(key, &messages, self.append_options()),
-                )
+                        .append(key, &messages, self.append_options())
+                })
                 .await?;
             journal
                 .remove(batch.iter().map(|e| e.seq).collect())
