@@ -134,7 +134,14 @@ impl GlobalArgs {
     /// Whether the store is shared over the network, and so backed by the journal.
     pub fn store_is_remote(&self) -> bool {
         let url = self.store_url();
-        url.starts_with("redis://") || url.starts_with("rediss://")
+        [
+            "redis://",
+            "rediss://",
+            "redis+cluster://",
+            "rediss+cluster://",
+        ]
+        .iter()
+        .any(|scheme| url.starts_with(scheme))
     }
 
     /// The manager configuration these options describe.

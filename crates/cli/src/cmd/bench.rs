@@ -35,6 +35,9 @@ pub enum BenchCommand {
         /// Bytes of each benchmark message.
         #[arg(long, default_value_t = 300)]
         message_bytes: usize,
+        /// Concurrent clients, each with its own session (turns are split between them).
+        #[arg(long, default_value_t = 1)]
+        clients: usize,
         /// One JSON object per history size: {"store","history","turns","turns_per_s","p50_ms","p99_ms",...}.
         #[arg(long)]
         json: bool,
@@ -48,8 +51,10 @@ pub struct MemoryBenchResult {
     pub store: String,
     /// Messages in the session when timing started.
     pub history: u64,
-    /// Timed turns.
+    /// Timed turns (all clients).
     pub turns: u64,
+    /// Concurrent clients.
+    pub clients: usize,
     /// Turns per second, single client.
     pub turns_per_s: f64,
     /// Median turn latency.
@@ -75,6 +80,7 @@ pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode>
             turns,
             warmup,
             message_bytes,
+            clients,
             json,
         } => {
             if turns == 0 {
@@ -92,7 +98,7 @@ pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode>
                         manager.store_url()
                     );
                 }
-                let r = bench_memory(&manager, n, turns, warmup, message_bytes).await?;
+                let r = bench_memory(&manager, n, turns, warmup, message_bytes, clients).await?;
                 if json {
                     output::json_line(&r)?;
                 }
@@ -135,15 +141,30 @@ fn text(bytes: usize, i: u64) -> String {
     s
 }
 
-async fn bench_memory(
+/// Per-client latency histograms (nanoseconds).
+struct Latencies {
+    total: Histogram<u64>,
+    reads: Histogram<u64>,
+    appends: Histogram<u64>,
+}
+
+impl Latencies {
+    fn new() -> Result<Self> {
+        Ok(Latencies {
+            total: Histogram::new(3)?,
+            reads: Histogram::new(3)?,
+            appends: Histogram::new(3)?,
+        })
+    }
+}
+
+/// One session filled with `history` messages.
+async fn prefill(
     manager: &SessionManager,
     history: u64,
-    turns: u64,
-    warmup: u64,
     message_bytes: usize,
-) -> Result<MemoryBenchResult> {
+) -> Result<SessionKey> {
     let key = SessionKey::new("bench", format!("bench-{}", Message::user("x").id))?;
-    // Fill the session with `history` messages, in batches.
     let mut written = 0;
     while written < history {
         let batch: Vec<Message> = (written..history.min(written + 500))
@@ -158,66 +179,125 @@ async fn bench_memory(
         written += batch.len() as u64;
         manager.append(&key, batch).await?;
     }
-    let turn = |i: u64| {
-        let key = key.clone();
-        async move {
-            let t0 = Instant::now();
-            let h = manager.history(&key).await?;
-            let n = h.len();
-            drop(h);
-            let t1 = Instant::now();
-            manager
-                .append(
-                    &key,
-                    vec![
-                        Message::user(text(message_bytes, i)),
-                        Message::assistant(text(message_bytes, i + 1)),
-                    ],
-                )
-                .await?;
-            let t2 = Instant::now();
-            anyhow::Ok((n, t1 - t0, t2 - t1))
-        }
-    };
+    Ok(key)
+}
+
+/// One turn: read the history, append a question and an answer.
+async fn turn(
+    manager: &SessionManager,
+    key: &SessionKey,
+    i: u64,
+    message_bytes: usize,
+) -> Result<(usize, Duration, Duration)> {
+    let t0 = Instant::now();
+    let h = manager.history(key).await?;
+    let n = h.len();
+    drop(h);
+    let t1 = Instant::now();
+    manager
+        .append(
+            key,
+            vec![
+                Message::user(text(message_bytes, i)),
+                Message::assistant(text(message_bytes, i + 1)),
+            ],
+        )
+        .await?;
+    Ok((n, t1 - t0, t1.elapsed()))
+}
+
+/// One client: warm-up turns, then (after every client is warm) `turns` timed turns.
+async fn client(
+    manager: SessionManager,
+    key: SessionKey,
+    history: u64,
+    turns: u64,
+    warmup: u64,
+    message_bytes: usize,
+    start: std::sync::Arc<tokio::sync::Barrier>,
+) -> Result<Latencies> {
     for i in 0..warmup {
-        turn(i).await?;
+        turn(&manager, &key, i, message_bytes).await?;
     }
-    let mut total = Histogram::<u64>::new(3)?;
-    let mut reads = Histogram::<u64>::new(3)?;
-    let mut appends = Histogram::<u64>::new(3)?;
-    let started = Instant::now();
+    start.wait().await;
+    let mut lat = Latencies::new()?;
     for i in 0..turns {
-        let (n, read, append) = turn(i).await?;
+        let (n, read, append) = turn(&manager, &key, i, message_bytes).await?;
         if n == 0 && history > 0 {
             bail!("the session lost its history during the benchmark");
         }
-        total.record(nanos(read + append))?;
-        reads.record(nanos(read))?;
-        appends.record(nanos(append))?;
+        lat.total.record(nanos(read + append))?;
+        lat.reads.record(nanos(read))?;
+        lat.appends.record(nanos(append))?;
+    }
+    Ok(lat)
+}
+
+async fn bench_memory(
+    manager: &SessionManager,
+    history: u64,
+    turns: u64,
+    warmup: u64,
+    message_bytes: usize,
+    clients: usize,
+) -> Result<MemoryBenchResult> {
+    let clients = clients.max(1);
+    let mut keys = Vec::with_capacity(clients);
+    for _ in 0..clients {
+        keys.push(prefill(manager, history, message_bytes).await?);
+    }
+    let per_client = turns.div_ceil(clients as u64).max(1);
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(clients + 1));
+    let tasks: Vec<_> = keys
+        .iter()
+        .map(|key| {
+            tokio::spawn(client(
+                manager.clone(),
+                key.clone(),
+                history,
+                per_client,
+                warmup.div_ceil(clients as u64),
+                message_bytes,
+                start.clone(),
+            ))
+        })
+        .collect();
+    start.wait().await;
+    let started = Instant::now();
+    let mut all = Latencies::new()?;
+    for task in tasks {
+        let lat = task.await??;
+        all.total.add(&lat.total)?;
+        all.reads.add(&lat.reads)?;
+        all.appends.add(&lat.appends)?;
     }
     let elapsed = started.elapsed();
-    // Clean up; in degraded mode the store cannot delete, so drop the bench session's
+    // Clean up; in degraded mode the store cannot delete, so drop the bench sessions'
     // journaled messages instead of replaying benchmark data into the store later.
-    if let Err(e) = manager.delete(&key).await {
-        match manager.journal() {
-            Some(journal) => {
-                journal.remove_session(&key).await?;
+    for key in &keys {
+        if let Err(e) = manager.delete(key).await {
+            match manager.journal() {
+                Some(journal) => {
+                    journal.remove_session(key).await?;
+                }
+                None => return Err(e.into()),
             }
-            None => return Err(e.into()),
         }
     }
+    let timed = per_client * clients as u64;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e6;
     Ok(MemoryBenchResult {
         store: manager.store_url(),
         history,
-        turns,
-        turns_per_s: turns as f64 / elapsed.as_secs_f64(),
-        p50_ms: ms(&total, 0.5),
-        p99_ms: ms(&total, 0.99),
-        p999_ms: ms(&total, 0.999),
-        max_ms: total.max() as f64 / 1e6,
-        read_p50_ms: ms(&reads, 0.5),
-        append_p50_ms: ms(&appends, 0.5),
+        turns: timed,
+        clients,
+        turns_per_s: timed as f64 / elapsed.as_secs_f64(),
+        p50_ms: ms(&all.total, 0.5),
+        p99_ms: ms(&all.total, 0.99),
+        p999_ms: ms(&all.total, 0.999),
+        max_ms: all.total.max() as f64 / 1e6,
+        read_p50_ms: ms(&all.reads, 0.5),
+        append_p50_ms: ms(&all.appends, 0.5),
     })
 }
 
