@@ -264,6 +264,7 @@ impl ChatEngine {
                 Message::assistant(partial).with_status(MessageStatus::Incomplete)
             }
         };
+        let reply = self.fit_answer(reply);
         let started = Instant::now();
         let receipt = self
             .memory
@@ -278,6 +279,21 @@ impl ChatEngine {
             partial_history,
             timings,
         })
+    }
+
+    /// The size limit is for what people send; an answer longer than it (a verbose LLM)
+    /// is cut at the limit and marked `incomplete` rather than failing the turn.
+    fn fit_answer(&self, mut reply: Message) -> Message {
+        let limit = self.memory.config().max_content_bytes;
+        if reply.content.len() > limit {
+            let mut cut = limit;
+            while !reply.content.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reply.content.truncate(cut);
+            reply.status = MessageStatus::Incomplete;
+        }
+        reply
     }
 
     /// A greeting for someone resuming a conversation, naming what they asked last

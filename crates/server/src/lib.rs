@@ -3,9 +3,40 @@
 //! - [`engine`]: `ChatEngine`, one chat turn end to end: conversation memory, history-aware
 //!   retrieval, a (streamed) answer, and the atomic append of the question and the answer.
 //!   The CLI's `chat` and the HTTP API both drive it.
+//! - [`app`]: the HTTP API as an axum `Router` (testable without a socket); [`routes`]
+//!   holds the handlers, one file per resource.
+//! - [`state`]: `AppState` (engine, auth, metrics, running turns) and `ServerConfig`.
+//! - [`auth`]: API keys file, constant-time key lookup, reload, the `Caller` extractor,
+//!   and the refusal to serve a non-loopback address without keys.
+//! - [`error`]: `ApiError` and the extractor wrappers that keep every error in one JSON shape.
+//! - [`turn`]: running a turn as a tracked task, with its input checks and metrics.
+//! - [`metrics`]: the `ragchat_*` Prometheus metrics.
+//! - [`persistence`]: what the shared Redis keeps on disk, for `/readyz`.
+//! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
+//! - [`web`]: the chat page at `/`, embedded in the binary.
+//! - [`serve`](mod@serve): serving on a socket with graceful shutdown and key reload.
 
 #![warn(missing_docs)]
 
+pub mod auth;
 pub mod engine;
+pub mod error;
+pub mod metrics;
+pub mod openapi;
+pub mod persistence;
+pub mod routes;
+pub mod serve;
+pub mod state;
+pub mod turn;
+pub mod web;
 
+pub use auth::{check_bind_address, Auth};
 pub use engine::{ChatEngine, EngineConfig, EngineError, TurnOutcome, TurnTimings};
+pub use error::ApiError;
+pub use serve::{serve, shutdown_signal};
+pub use state::{AppState, ServerConfig};
+
+/// The whole HTTP API (`/v1`, health, metrics, OpenAPI, the web page) as a router.
+pub fn app(state: AppState) -> axum::Router {
+    routes::router(state)
+}

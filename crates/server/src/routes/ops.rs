@@ -1,0 +1,128 @@
+//! For operators and load balancers: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
+//! None of them needs an API key, and none shows any user's data.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use ragchat_memory::Mode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::persistence::RedisPersistence;
+use crate::state::AppState;
+
+/// A user id nobody has sessions under: `/readyz` lists its sessions to make one real
+/// call to the store, which is what tells the memory layer whether the store answers.
+pub const READINESS_PROBE_USER: &str = "_ragchat-readyz";
+
+/// `GET /healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok`: the process is alive and serving.
+    pub status: &'static str,
+}
+
+/// `GET /readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Readiness {
+    /// Whether this server can take chat turns: the store answers, or the local
+    /// journal takes appends while it does not.
+    pub ready: bool,
+    /// The store, as a redacted URL.
+    pub store: String,
+    /// `normal`, or `degraded` while the store is unreachable.
+    #[schema(value_type = String, example = "normal")]
+    pub mode: Mode,
+    /// Messages in the local journal waiting for the store.
+    pub pending_sync: u64,
+    /// What Redis keeps on disk: `aof`, `rdb`, `none`, `n/a` (not Redis) or `unknown`.
+    #[schema(value_type = String, example = "aof")]
+    pub redis_persistence: RedisPersistence,
+    /// The answerer (`extractive`, or the LLM model and endpoint).
+    pub answerer: String,
+    /// Things an operator should fix (e.g. a Redis that keeps nothing on disk).
+    pub warnings: Vec<String>,
+}
+
+/// The warning for a Redis that keeps nothing on disk.
+pub const NO_PERSISTENCE_WARNING: &str = "Redis keeps nothing on disk (no AOF, no RDB snapshots): \
+     a Redis restart loses every conversation; set `appendonly yes`";
+
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Health)))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: store reachable (or the journal standing in), mode, pending replay,
+/// Redis persistence.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "ops",
+    responses(
+        (status = 200, description = "Ready", body = Readiness),
+        (status = 503, description = "Neither the store nor the journal can take turns", body = Readiness),
+    )
+)]
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let memory = state.memory();
+    let store_answers = memory.list_sessions(READINESS_PROBE_USER).await.is_ok();
+    let status = memory.status().await;
+    let persistence = state.persistence().check().await;
+    let mut warnings = Vec::new();
+    if persistence == RedisPersistence::None {
+        warnings.push(NO_PERSISTENCE_WARNING.to_string());
+    }
+    let (ready, mode, pending_sync) = match &status {
+        Ok(s) => {
+            state.metrics().observe_memory(s);
+            let journal_stands_in = s.journal.is_some();
+            (store_answers || journal_stands_in, s.mode, s.pending_sync)
+        }
+        Err(e) => {
+            warnings.push(format!("the local journal cannot be read: {e}"));
+            (false, Mode::Degraded, 0)
+        }
+    };
+    if !store_answers {
+        warnings.push("the conversation store does not answer".to_string());
+    }
+    let body = Readiness {
+        ready,
+        store: memory.store_url(),
+        mode,
+        pending_sync,
+        redis_persistence: persistence,
+        answerer: state.engine().answerer().describe(),
+        warnings,
+    };
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+/// Prometheus text exposition of the `ragchat_*` metrics.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "ops",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain"))
+)]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    if let Ok(status) = state.memory().status().await {
+        state.metrics().observe_memory(&status);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics().render(),
+    )
+        .into_response()
+}

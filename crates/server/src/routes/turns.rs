@@ -1,0 +1,218 @@
+//! `POST /v1/sessions/{session}/messages`: one chat turn, answered as JSON or streamed
+//! as server-sent events.
+//!
+//! The stream carries `token` events (`{"text": delta}`) while the answer is produced,
+//! then `sources` (the cited passages) and `done` (the stored assistant message), or a
+//! single `error` (`{"error":{"code","message"}}`). If the client disconnects before
+//! `done`, the stream's drop guard cancels the turn and the partial answer is stored,
+//! marked `incomplete`.
+
+use std::convert::Infallible;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::stream::{self, Stream, StreamExt};
+use ragchat_memory::{Message, SessionKey};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::{CancellationToken, DropGuard};
+use utoipa::ToSchema;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::openapi::schema;
+use crate::state::AppState;
+use crate::turn::{check_message, join_turn, spawn_turn};
+
+/// The body of a new message.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct NewMessage {
+    /// The user's message.
+    pub content: String,
+}
+
+/// A completed turn.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnResponse {
+    /// The session id.
+    pub session: String,
+    /// The stored question.
+    #[schema(value_type = schema::Message)]
+    pub user_message: Message,
+    /// The stored answer, with the passages it cites in `sources`.
+    #[schema(value_type = schema::Message)]
+    pub answer: Message,
+}
+
+/// Sends a message and gets the answer.
+///
+/// With `Accept: text/event-stream` the answer is streamed: `token` events carry text
+/// deltas (`{"text": "..."}`), then `sources` (array of sources) and `done` (the stored
+/// assistant message); a failure ends the stream with an `error` event. A client that
+/// disconnects mid-answer leaves the partial answer stored as `incomplete`.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions/{session}/messages",
+    tag = "chat",
+    params(("session" = String, Path, description = "Session id: [A-Za-z0-9._-]{1,64}")),
+    request_body = NewMessage,
+    responses(
+        (status = 200,
+            description = "The stored question and answer; with `Accept: text/event-stream`, \
+                the answer as server-sent events: token, sources, done (or error)",
+            content(
+                (TurnResponse = "application/json"),
+                (String = "text/event-stream"),
+            )),
+        (status = 400, description = "Invalid session id, empty message or malformed JSON", body = ErrorBody),
+        (status = 401, description = "Missing or unknown API key", body = ErrorBody),
+        (status = 413, description = "Message or body over the limit", body = ErrorBody),
+        (status = 503, description = "Store and journal unavailable (see Retry-After)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn message_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(session): ApiPath<String>,
+    headers: HeaderMap,
+    ApiJson(body): ApiJson<NewMessage>,
+) -> Result<Response, ApiError> {
+    let key = SessionKey::new(caller.user, session)?;
+    check_message(&state, &body.content)?;
+    if wants_event_stream(&headers) {
+        return Ok(stream_turn(&state, key, body.content).into_response());
+    }
+    let handle = spawn_turn(
+        &state,
+        key.clone(),
+        body.content,
+        |_| {},
+        CancellationToken::new(),
+    );
+    let outcome = join_turn(handle).await?;
+    Ok(Json(TurnResponse {
+        session: key.session().to_string(),
+        user_message: outcome.user_message,
+        answer: outcome.answer,
+    })
+    .into_response())
+}
+
+fn wants_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+        })
+}
+
+/// What the turn task tells the stream.
+enum Update {
+    Token(String),
+    Finished(Result<Message, ApiError>),
+}
+
+/// Runs the turn in a task and streams its progress. The stream owns a drop guard of
+/// the turn's cancellation token: dropping the stream early (the client went away)
+/// cancels the turn, which then stores the partial answer as `incomplete`.
+fn stream_turn(state: &AppState, key: SessionKey, text: String) -> Response {
+    let (tx, rx) = mpsc::unbounded_channel::<Update>();
+    let cancel = CancellationToken::new();
+    let tokens = tx.clone();
+    let handle = spawn_turn(
+        state,
+        key,
+        text,
+        move |delta| {
+            // A closed channel means the client is gone; cancellation follows.
+            let _ = tokens.send(Update::Token(delta.to_string()));
+        },
+        cancel.clone(),
+    );
+    state.turns().spawn(async move {
+        let finished = join_turn(handle).await.map(|outcome| outcome.answer);
+        let _ = tx.send(Update::Finished(finished));
+    });
+    let events = event_stream(rx, cancel.drop_guard());
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    // Ask reverse proxies (nginx) not to buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    response
+}
+
+fn event_stream(
+    rx: mpsc::UnboundedReceiver<Update>,
+    guard: DropGuard,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    stream::unfold(Some((rx, guard)), |state| async move {
+        let (mut rx, guard) = state?;
+        match rx.recv().await {
+            Some(Update::Token(text)) => {
+                let event = json_event("token", &serde_json::json!({ "text": text }));
+                Some((vec![event], Some((rx, guard))))
+            }
+            Some(Update::Finished(result)) => {
+                // The turn is over: nothing left to cancel.
+                guard.disarm();
+                let events = match result {
+                    Ok(answer) => vec![
+                        json_event("sources", &answer.sources),
+                        json_event("done", &answer),
+                    ],
+                    Err(e) => vec![json_event("error", &e.body())],
+                };
+                Some((events, None))
+            }
+            None => {
+                guard.disarm();
+                let e = ApiError::internal("the turn ended without a result");
+                Some((vec![json_event("error", &e.body())], None))
+            }
+        }
+    })
+    .flat_map(stream::iter)
+    .map(Ok)
+}
+
+fn json_event(name: &str, data: &impl Serialize) -> Event {
+    Event::default()
+        .event(name)
+        .json_data(data)
+        .unwrap_or_else(|e| {
+            let body = ApiError::internal(format!("cannot encode a {name} event: {e}")).body();
+            Event::default()
+                .event("error")
+                .data(serde_json::to_string(&body).unwrap_or_default())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognises_event_stream_accept_headers() {
+        let with = |v: &'static str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::ACCEPT, HeaderValue::from_static(v));
+            wants_event_stream(&h)
+        };
+        assert!(with("text/event-stream"));
+        assert!(with("application/json, text/event-stream;q=0.9"));
+        assert!(!with("application/json"));
+        assert!(!wants_event_stream(&HeaderMap::new()));
+    }
+}

@@ -1,0 +1,281 @@
+// ragchat web chat: talks to the /v1 API of the server that served this page.
+// The conversation lives on the server (and its store), never only in this tab: on
+// every load the page asks the API for the session named in the URL.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  messages: $("messages"), input: $("input"), send: $("send"), stop: $("stop"),
+  composer: $("composer"), sessions: $("sessions"), newChat: $("new-chat"),
+  keyForm: $("key-form"), apiKey: $("api-key"), keyStatus: $("key-status"),
+  sessionName: $("session-name"), status: $("status"),
+};
+const KEY_STORAGE = "ragchat.apiKey";
+const SESSION_STORAGE = "ragchat.session";
+const SESSION_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+let session = null;
+let inFlight = null; // AbortController of the streaming turn
+
+class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+
+function headers(extra = {}) {
+  const h = { ...extra };
+  const key = localStorage.getItem(KEY_STORAGE);
+  if (key) h.Authorization = "Bearer " + key;
+  return h;
+}
+
+async function errorFrom(response) {
+  let code = "http_" + response.status, message = response.statusText || "request failed";
+  try {
+    const body = await response.json();
+    if (body && body.error) { code = body.error.code; message = body.error.message; }
+  } catch (_) { /* not JSON */ }
+  if (response.status === 401) askForKey(message);
+  return new ApiError(response.status, code, message);
+}
+
+async function api(path, options = {}) {
+  const response = await fetch(path, { ...options, headers: headers(options.headers) });
+  if (!response.ok) throw await errorFrom(response);
+  return response.status === 204 ? null : response.json();
+}
+
+function askForKey(reason) {
+  ui.keyForm.hidden = false;
+  ui.keyStatus.textContent = reason || "This server needs an API key.";
+}
+
+function setStatus(text) { ui.status.textContent = text || ""; }
+
+function newSessionId() {
+  const rand = new Uint8Array(4);
+  crypto.getRandomValues(rand);
+  const hex = Array.from(rand, (b) => b.toString(16).padStart(2, "0")).join("");
+  return "chat-" + Date.now().toString(36) + "-" + hex;
+}
+
+function sessionFromUrl() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const id = params.get("session");
+  return id && SESSION_ID.test(id) ? id : null;
+}
+
+function describeSource(s) {
+  let text = s.path;
+  if (s.heading) text += " — " + s.heading;
+  if (s.line_start && s.line_end && s.line_end !== s.line_start) {
+    text += " (lines " + s.line_start + "–" + s.line_end + ")";
+  } else if (s.line_start) {
+    text += " (line " + s.line_start + ")";
+  }
+  return text;
+}
+
+/// Adds a message bubble; returns an object to update it while it streams.
+function addMessage(role, content, status) {
+  const el = document.createElement("article");
+  el.className = "msg " + role;
+  el.dataset.status = status || "complete";
+  const text = document.createElement("div");
+  text.className = "text";
+  text.textContent = content || "";
+  el.appendChild(text);
+  ui.messages.appendChild(el);
+  ui.messages.scrollTop = ui.messages.scrollHeight;
+  return {
+    el,
+    append(delta) { text.textContent += delta; ui.messages.scrollTop = ui.messages.scrollHeight; },
+    setText(value) { text.textContent = value; },
+    setSources(sources) {
+      el.querySelector(".sources")?.remove();
+      if (!sources || sources.length === 0) return;
+      const list = document.createElement("ol");
+      list.className = "sources";
+      for (const s of sources) {
+        const li = document.createElement("li");
+        li.textContent = describeSource(s);
+        list.appendChild(li);
+      }
+      el.appendChild(list);
+    },
+    finish(message) {
+      el.dataset.id = message.id;
+      el.dataset.status = message.status;
+      text.textContent = message.content;
+      this.setSources(message.sources);
+      if (message.status === "incomplete") {
+        const note = document.createElement("div");
+        note.className = "note";
+        note.textContent = "(incomplete: the answer was interrupted)";
+        el.appendChild(note);
+      }
+    },
+    fail(error) { el.classList.add("error"); el.dataset.status = "error"; text.textContent = error.message; },
+  };
+}
+
+function renderStored(message) {
+  const view = addMessage(message.role, message.content, message.status);
+  view.finish(message);
+}
+
+async function loadConversation() {
+  ui.messages.replaceChildren();
+  ui.sessionName.textContent = session;
+  let after = null;
+  try {
+    for (;;) {
+      const query = after ? "?after=" + encodeURIComponent(after) : "";
+      const page = await api("/v1/sessions/" + encodeURIComponent(session) + "/messages" + query);
+      page.messages.forEach(renderStored);
+      if (!page.has_more || page.messages.length === 0) break;
+      after = page.messages[page.messages.length - 1].id;
+    }
+    setStatus("");
+  } catch (e) {
+    if (e.status === 404) setStatus("New conversation");
+    else setStatus("Could not load the conversation: " + e.message);
+  }
+  document.body.dataset.loaded = session;
+}
+
+async function loadSessions() {
+  try {
+    const { sessions } = await api("/v1/sessions");
+    ui.sessions.replaceChildren();
+    for (const s of sessions) {
+      const li = document.createElement("li");
+      if (s.session === session) li.className = "current";
+      const button = document.createElement("button");
+      button.type = "button";
+      button.textContent = s.session;
+      const meta = document.createElement("span");
+      meta.className = "meta";
+      meta.textContent = s.message_count + " messages · " + new Date(s.updated_at).toLocaleString();
+      button.appendChild(meta);
+      button.addEventListener("click", () => openSession(s.session));
+      li.appendChild(button);
+      ui.sessions.appendChild(li);
+    }
+  } catch (e) {
+    if (e.status !== 401) setStatus("Could not list conversations: " + e.message);
+  }
+}
+
+async function openSession(id) {
+  session = id;
+  localStorage.setItem(SESSION_STORAGE, id);
+  if (sessionFromUrl() !== id) history.replaceState(null, "", "#session=" + encodeURIComponent(id));
+  await loadConversation();
+  await loadSessions();
+}
+
+/// Parses a server-sent event stream from a fetch body, calling onEvent(name, data).
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += value.replace(/\r\n?/g, "\n");
+    let end;
+    while ((end = buffer.indexOf("\n\n")) >= 0) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let name = "message";
+      const data = [];
+      for (const line of block.split("\n")) {
+        if (line.startsWith(":")) continue; // keep-alive comment
+        const colon = line.indexOf(":");
+        const field = colon < 0 ? line : line.slice(0, colon);
+        let v = colon < 0 ? "" : line.slice(colon + 1);
+        if (v.startsWith(" ")) v = v.slice(1);
+        if (field === "event") name = v;
+        else if (field === "data") data.push(v);
+      }
+      if (data.length) onEvent(name, data.join("\n"));
+    }
+  }
+}
+
+async function send(content) {
+  renderStored({ role: "user", content, status: "complete", sources: [] });
+  const answer = addMessage("assistant", "", "streaming");
+  inFlight = new AbortController();
+  ui.send.disabled = true;
+  ui.stop.hidden = false;
+  setStatus("Answering…");
+  let finished = false;
+  try {
+    const response = await fetch("/v1/sessions/" + encodeURIComponent(session) + "/messages", {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      body: JSON.stringify({ content }),
+      signal: inFlight.signal,
+    });
+    if (!response.ok) throw await errorFrom(response);
+    await readEvents(response.body, (name, data) => {
+      const payload = JSON.parse(data);
+      if (name === "token") answer.append(payload.text);
+      else if (name === "sources") answer.setSources(payload);
+      else if (name === "done") { answer.finish(payload); finished = true; }
+      else if (name === "error") { answer.fail(payload.error); finished = true; }
+    });
+    if (!finished) answer.fail(new Error("The connection closed before the answer was complete."));
+    setStatus("");
+  } catch (e) {
+    if (e.name === "AbortError") {
+      answer.el.dataset.status = "incomplete";
+      setStatus("Stopped: the partial answer is kept as incomplete.");
+    } else {
+      answer.fail(e);
+      setStatus("");
+    }
+  } finally {
+    inFlight = null;
+    ui.send.disabled = false;
+    ui.stop.hidden = true;
+    loadSessions();
+  }
+}
+
+ui.composer.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const content = ui.input.value;
+  if (!content.trim() || inFlight) return;
+  ui.input.value = "";
+  send(content);
+});
+
+ui.input.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+    event.preventDefault();
+    ui.composer.requestSubmit();
+  }
+});
+
+ui.stop.addEventListener("click", () => inFlight?.abort());
+ui.newChat.addEventListener("click", () => openSession(newSessionId()));
+
+ui.keyForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const key = ui.apiKey.value.trim();
+  if (!key) return;
+  localStorage.setItem(KEY_STORAGE, key);
+  ui.apiKey.value = "";
+  ui.keyForm.hidden = true;
+  ui.keyStatus.textContent = "Key saved in this browser.";
+  openSession(session);
+});
+
+window.addEventListener("hashchange", () => {
+  const id = sessionFromUrl();
+  if (id && id !== session) openSession(id);
+});
+
+const remembered = localStorage.getItem(SESSION_STORAGE);
+openSession(sessionFromUrl() || (remembered && SESSION_ID.test(remembered) ? remembered : newSessionId()));
