@@ -6,7 +6,9 @@ mod common;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use ragchat_memory::{open_store, ManagerConfig, MessageStatus, SessionKey, SessionManager, StoreOptions};
+use ragchat_memory::{
+    open_store, ManagerConfig, MessageStatus, SessionKey, SessionManager, StoreOptions,
+};
 use ragchat_rag::{Answer, AnswerRequest, Answerer};
 
 /// An answerer that talks far too much.
@@ -34,7 +36,9 @@ impl Answerer for Verbose {
 
 #[tokio::test]
 async fn an_answer_over_the_limit_is_cut_and_marked_incomplete_not_refused() {
-    let store = open_store("memory://", &StoreOptions::default()).await.unwrap();
+    let store = open_store("memory://", &StoreOptions::default())
+        .await
+        .unwrap();
     let memory = SessionManager::new(
         store,
         ManagerConfig {
@@ -44,12 +48,22 @@ async fn an_answer_over_the_limit_is_cut_and_marked_incomplete_not_refused() {
     );
     let engine = common::engine_with(memory.clone(), Arc::new(Verbose));
     let key = SessionKey::new("u", "s").unwrap();
-    let outcome = engine.turn(&key, "Tell me everything", &mut |_| {}).await.unwrap();
+    let outcome = engine
+        .turn(&key, "Tell me everything", &mut |_| {})
+        .await
+        .unwrap();
     assert_eq!(outcome.answer.status, MessageStatus::Incomplete);
-    assert_eq!(outcome.answer.content.len(), 1000, "cut at a character boundary");
+    assert_eq!(
+        outcome.answer.content.len(),
+        1000,
+        "cut at a character boundary"
+    );
     assert_eq!(memory.history(&key).await.unwrap().len(), 2);
     // The user's own message is still held to the limit.
-    let err = engine.turn(&key, &"x".repeat(1002), &mut |_| {}).await.unwrap_err();
+    let err = engine
+        .turn(&key, &"x".repeat(1002), &mut |_| {})
+        .await
+        .unwrap_err();
     assert!(err.is_invalid_input(), "{err}");
     assert_eq!(memory.history(&key).await.unwrap().len(), 2);
 }
