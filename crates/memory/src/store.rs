@@ -251,35 +251,67 @@ impl Default for StoreOptions {
 /// `InvalidInput` for an unknown scheme or a malformed URL; `Unavailable` when the
 /// store cannot be opened or reached.
 pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn SessionStore>> {
+    match parse_store_url(url)? {
+        StoreSpec::Memory => Ok(Arc::new(crate::backend::memory::MemoryStore::new())),
+        StoreSpec::Sqlite(path) => Ok(Arc::new(
+            crate::backend::sqlite::SqliteStore::open(path).await?,
+        )),
+        StoreSpec::Redis | StoreSpec::RedisCluster(_) => Ok(Arc::new(
+            crate::backend::redis::RedisStore::connect(url, opts).await?,
+        )),
+    }
+}
+
+/// What a store URL names, as checked by [`parse_store_url`] (nothing opened).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `memory://`
+    Memory,
+    /// `sqlite://PATH`
+    Sqlite(std::path::PathBuf),
+    /// `redis://...` or `rediss://...`
+    Redis,
+    /// `redis+cluster://h1:p1,h2:p2` (or `rediss+cluster://`): one `redis://` URL per node.
+    RedisCluster(Vec<String>),
+}
+
+/// Checks a store URL without opening or connecting to anything.
+///
+/// # Errors
+/// `InvalidInput` naming what is wrong (with any password redacted).
+pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
+    let shown = redact_url(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(MemoryError::invalid(format!(
-            "store URL {url:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT"
+            "store URL {shown:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT"
         )));
     };
     match scheme {
-        "memory" => {
-            if !rest.is_empty() {
-                return Err(MemoryError::invalid(format!(
-                    "memory:// takes nothing after the scheme, got {url:?}"
-                )));
-            }
-            Ok(Arc::new(crate::backend::memory::MemoryStore::new()))
+        "memory" if rest.is_empty() => Ok(StoreSpec::Memory),
+        "memory" => Err(MemoryError::invalid(format!(
+            "memory:// takes nothing after the scheme, got {shown:?}"
+        ))),
+        "sqlite" if rest.is_empty() || rest.contains('\0') => Err(MemoryError::invalid(
+            "sqlite:// needs a file path, e.g. sqlite:///var/lib/ragchat/sessions.db",
+        )),
+        "sqlite" => Ok(StoreSpec::Sqlite(std::path::PathBuf::from(rest))),
+        "redis" | "rediss" => {
+            redis::Client::open(url)
+                .map_err(|e| MemoryError::invalid(format!("cannot parse Redis URL {shown:?}: {e}")))?;
+            Ok(StoreSpec::Redis)
         }
-        "sqlite" => {
-            if rest.is_empty() {
-                return Err(MemoryError::invalid(
-                    "sqlite:// needs a file path, e.g. sqlite:///var/lib/ragchat/sessions.db",
-                ));
+        "redis+cluster" | "rediss+cluster" => {
+            let nodes = crate::backend::redis::cluster_nodes(url)
+                .map_err(|e| MemoryError::invalid(format!("{e}; got {shown:?}")))?;
+            for node in &nodes {
+                redis::Client::open(node.as_str()).map_err(|e| {
+                    MemoryError::invalid(format!("cannot parse a node of Redis Cluster URL {shown:?}: {e}"))
+                })?;
             }
-            let store = crate::backend::sqlite::SqliteStore::open(rest).await?;
-            Ok(Arc::new(store))
-        }
-        "redis" | "rediss" | "redis+cluster" | "rediss+cluster" => {
-            let store = crate::backend::redis::RedisStore::connect(url, opts).await?;
-            Ok(Arc::new(store))
+            Ok(StoreSpec::RedisCluster(nodes))
         }
         other => Err(MemoryError::invalid(format!(
-            "unknown store scheme {other:?} in {url:?}; use memory://, sqlite://PATH, redis://, rediss:// or redis+cluster://"
+            "unknown store scheme {other:?} in {shown:?}; use memory://, sqlite://PATH, redis://, rediss:// or redis+cluster://"
         ))),
     }
 }
@@ -315,6 +347,27 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("unknown store scheme \"mongo\""), "{err}");
+    }
+
+    #[test]
+    fn store_urls_are_checked_without_opening_anything() {
+        assert_eq!(parse_store_url("memory://").unwrap(), StoreSpec::Memory);
+        assert_eq!(
+            parse_store_url("sqlite:///tmp/x.db").unwrap(),
+            StoreSpec::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(parse_store_url("redis://h:1/2").unwrap(), StoreSpec::Redis);
+        assert!(matches!(
+            parse_store_url("redis+cluster://a:1,b:2").unwrap(),
+            StoreSpec::RedisCluster(n) if n.len() == 2
+        ));
+        let err = parse_store_url("ftp://user:secret@h")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown store scheme") && !err.contains("secret"),
+            "{err}"
+        );
     }
 
     #[test]

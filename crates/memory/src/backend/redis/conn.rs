@@ -102,7 +102,7 @@ impl ConnectionLike for Conn {
 ///
 /// # Errors
 /// A message for people when the URL names no node.
-pub(super) fn cluster_nodes(url: &str) -> Result<Vec<String>, String> {
+pub fn cluster_nodes(url: &str) -> Result<Vec<String>, String> {
     let (scheme, rest) = if let Some(rest) = url.strip_prefix("redis+cluster://") {
         ("redis", rest)
     } else if let Some(rest) = url.strip_prefix("rediss+cluster://") {

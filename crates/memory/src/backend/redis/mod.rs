@@ -20,7 +20,8 @@ use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
-use self::conn::{cluster_nodes, Conn, LazyCluster, Target};
+pub use self::conn::cluster_nodes;
+use self::conn::{Conn, LazyCluster, Target};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::{user_index, SessionKeys};
@@ -257,8 +258,9 @@ fn value_str(v: &Value) -> Option<&str> {
     }
 }
 
-/// Decodes one stream entry `[id, [field, value, ...]]` into `(seq, message)`.
-fn decode_entry(entry: &Value) -> std::result::Result<(u64, Message), CorruptEntry> {
+/// Decodes one stream entry `[id, [field, value, ...]]` (as `XRANGE` returns it) into
+/// `(seq, message)`; anything malformed is a [`CorruptEntry`], never a panic.
+pub fn decode_entry(entry: &Value) -> std::result::Result<(u64, Message), CorruptEntry> {
     let Value::Array(parts) = entry else {
         return Err(CorruptEntry {
             seq: None,
