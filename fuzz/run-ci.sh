@@ -26,6 +26,10 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
 fi
 cargo fuzz --version
 
+log "format"
+# The main workspace's `cargo fmt --all` does not reach this one.
+cargo fmt --check
+
 log "build"
 cargo fuzz build "${FLAGS[@]}"
 

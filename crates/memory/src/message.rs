@@ -150,8 +150,10 @@ pub struct SourceRef {
     /// Heading of the section the passage sits under, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heading: Option<String>,
-    /// Retrieval score (higher is more relevant).
-    #[serde(default)]
+    /// Retrieval score (higher is more relevant). Stored values that are not a finite
+    /// `f32` (corrupt or hand-edited data) read as 0, so a message always writes back in a
+    /// form that reads again.
+    #[serde(default, deserialize_with = "finite_score")]
     pub score: f32,
     /// First line of the passage (1-based), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -159,6 +161,12 @@ pub struct SourceRef {
     /// Last line of the passage (inclusive), if known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub line_end: Option<u32>,
+}
+
+fn finite_score<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
+    let value = Option::<f64>::deserialize(d)?.unwrap_or(0.0);
+    let score = value as f32;
+    Ok(if score.is_finite() { score } else { 0.0 })
 }
 
 /// One message of a conversation.
@@ -394,6 +402,16 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string().parse::<MessageId>().unwrap(), a);
         assert!("nope".parse::<MessageId>().is_err());
+    }
+
+    #[test]
+    fn out_of_range_scores_read_as_zero_and_round_trip() {
+        let s: SourceRef = serde_json::from_str(r#"{"path":"a.md","score":1e39}"#).unwrap();
+        assert_eq!(s.score, 0.0);
+        let again: SourceRef = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
+        assert_eq!(again, s);
+        let s: SourceRef = serde_json::from_str(r#"{"path":"a.md","score":null}"#).unwrap();
+        assert_eq!(s.score, 0.0);
     }
 
     #[test]

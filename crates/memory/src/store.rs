@@ -316,9 +316,10 @@ pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
     }
 }
 
-/// The URL with any password replaced by `***`.
+/// The URL with any password replaced by `***`: the `user:PASSWORD@` part and a
+/// `pass=`/`password=` query parameter (the form redis-rs uses for Unix sockets).
 pub fn redact_url(url: &str) -> String {
-    match url::Url::parse(url) {
+    let hidden = match url::Url::parse(url) {
         Ok(mut u) if u.password().is_some() => {
             let _ = u.set_password(Some("***"));
             u.to_string()
@@ -329,7 +330,28 @@ pub fn redact_url(url: &str) -> String {
             (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &url[..s + 3], &url[at..]),
             _ => url.to_string(),
         },
-    }
+    };
+    redact_query_password(&hidden)
+}
+
+/// Replaces the value of `pass=` / `password=` query parameters with `***`.
+fn redact_query_password(url: &str) -> String {
+    let Some(q) = url.find('?') else {
+        return url.to_string();
+    };
+    let (head, query) = url.split_at(q + 1);
+    let parts: Vec<String> = query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split('=').next().unwrap_or("");
+            if pair.contains('=') && matches!(name.to_ascii_lowercase().as_str(), "pass" | "password") {
+                format!("{name}=***")
+            } else {
+                pair.to_string()
+            }
+        })
+        .collect();
+    format!("{head}{}", parts.join("&"))
 }
 
 #[cfg(test)]
@@ -378,5 +400,11 @@ mod tests {
         );
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("redis://:pw@[bad"), "redis://***@[bad");
+        assert_eq!(
+            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
+            "redis+unix:///run/redis.sock?db=1&pass=***"
+        );
+        let err = parse_store_url("unix:///r.sock?pass=s3cret").unwrap_err().to_string();
+        assert!(!err.contains("s3cret"), "{err}");
     }
 }
