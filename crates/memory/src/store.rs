@@ -344,7 +344,9 @@ fn redact_query_password(url: &str) -> String {
         .split('&')
         .map(|pair| {
             let name = pair.split('=').next().unwrap_or("");
-            if pair.contains('=') && matches!(name.to_ascii_lowercase().as_str(), "pass" | "password") {
+            if pair.contains('=')
+                && matches!(name.to_ascii_lowercase().as_str(), "pass" | "password")
+            {
                 format!("{name}=***")
             } else {
                 pair.to_string()
@@ -404,7 +406,9 @@ mod tests {
             redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
             "redis+unix:///run/redis.sock?db=1&pass=***"
         );
-        let err = parse_store_url("unix:///r.sock?pass=s3cret").unwrap_err().to_string();
+        let err = parse_store_url("unix:///r.sock?pass=s3cret")
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("s3cret"), "{err}");
     }
 }
