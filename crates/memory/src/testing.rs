@@ -25,6 +25,25 @@ pub trait StoreFixture: Send + Sync {
     async fn plant_corrupt(&self, key: &SessionKey) -> bool;
 }
 
+/// Waits until the manager is back in normal mode with an empty journal.
+///
+/// # Panics
+/// When that does not happen within `within`, with the last status.
+pub async fn wait_drained(manager: &SessionManager, within: Duration) {
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let status = manager.status().await.expect("status");
+        if status.pending_sync == 0 && status.mode == crate::Mode::Normal {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "journal not drained in {within:?}: {status:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A key unique to one test, so that tests can share a store.
 pub fn unique_key(test: &str) -> SessionKey {
     let suffix = MessageId::new().to_string();

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ragchat_memory::journal::{Journal, JournalConfig};
 use ragchat_memory::manager::BreakerConfig;
 use ragchat_memory::store::redact_url;
-use ragchat_memory::testing::{assert_writer_order, unique_key};
+use ragchat_memory::testing::{assert_writer_order, unique_key, wait_drained};
 use ragchat_memory::{
     open_store, ManagerConfig, Message, MessageId, Mode, SessionKey, SessionManager, StoreOptions,
 };
@@ -67,21 +67,6 @@ async fn plain(url: &str) -> SessionManager {
         .await
         .expect("open store");
     SessionManager::new(store, ManagerConfig::default())
-}
-
-async fn wait_drained(manager: &SessionManager, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let status = manager.status().await.unwrap();
-        if status.pending_sync == 0 && status.mode == Mode::Normal {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "journal not drained in {within:?}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn contents(messages: &[Message]) -> Vec<String> {

@@ -11,7 +11,7 @@ use ragchat_memory::backend::redis::RedisStore;
 use ragchat_memory::journal::JournalConfig;
 use ragchat_memory::testing::{self, unique_key, StoreFixture};
 use ragchat_memory::{
-    ManagerConfig, Message, Mode, SessionKey, SessionManager, SessionStore, StoreOptions,
+    ManagerConfig, Message, SessionKey, SessionManager, SessionStore, StoreOptions,
 };
 use ragchat_testkit::RedisCluster;
 
@@ -146,18 +146,7 @@ async fn a_master_restarted_under_load_loses_nothing_acknowledged() {
         cluster.wait_ok(Duration::from_secs(20));
     });
     let acknowledged = writer.await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let status = manager.status().await.unwrap();
-        if status.pending_sync == 0 && status.mode == Mode::Normal {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "journal not drained: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testing::wait_drained(&manager, Duration::from_secs(20)).await;
     let fresh = SessionManager::new(
         Arc::new(
             RedisStore::connect(&cluster.url(), &StoreOptions::default())

@@ -4,13 +4,13 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ragchat_memory::journal::JournalConfig;
 use ragchat_memory::manager::BreakerConfig;
-use ragchat_memory::testing::assert_writer_order;
+use ragchat_memory::testing::{assert_writer_order, wait_drained};
 use ragchat_memory::{
-    open_store, ManagerConfig, Message, MessageId, Mode, SessionKey, SessionManager, StoreOptions,
+    open_store, ManagerConfig, Message, MessageId, SessionKey, SessionManager, StoreOptions,
 };
 use ragchat_testkit::{RedisServer, TcpProxy};
 
@@ -51,21 +51,6 @@ async fn journaled(url: &str, dir: &std::path::Path) -> SessionManager {
         },
     )
     .unwrap()
-}
-
-async fn wait_drained(manager: &SessionManager, within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
-        let status = manager.status().await.unwrap();
-        if status.pending_sync == 0 && status.mode == Mode::Normal {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "journal not drained in {within:?}: {status:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 fn key(client: usize) -> SessionKey {

@@ -188,14 +188,7 @@ fn purge_if_expired(
     key: &SessionKey,
     now: i64,
 ) -> rusqlite::Result<()> {
-    let expired: bool = tx
-        .query_row(
-            "SELECT expires_at IS NOT NULL AND expires_at <= ?3 FROM sessions WHERE user = ?1 AND session = ?2",
-            params![key.user(), key.session(), now],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(false);
+    let expired = is_expired_row(tx, key, now)?;
     if expired {
         delete_session(tx, key)?;
     }
