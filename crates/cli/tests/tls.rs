@@ -81,6 +81,9 @@ fn ragchat(data_dir: &Path, ca: Option<&Path>, url: &str, args: &[&str]) -> Outp
     cmd.env_remove("RAGCHAT_STORE")
         .env("RAGCHAT_DATA_DIR", data_dir)
         .args(["--store", url])
+        // A TLS handshake in a debug build on a busy machine can outlast the default
+        // 250 ms store timeout; this test is about TLS, not about timeouts.
+        .args(["--store-timeout-ms", "5000"])
         .args(args);
     match ca {
         Some(ca) => cmd.env("SSL_CERT_FILE", ca),
