@@ -27,10 +27,10 @@ pub mod testing;
 pub use error::{MemoryError, Result};
 pub use journal::JournalConfig;
 pub use manager::{
-    AppendReceipt, History, ManagerConfig, MemoryStatus, Mode, ReplayReport, SessionManager,
-    SessionStats,
+    AppendReceipt, History, ManagerConfig, MemoryStatus, Mode, ReadStats, ReplayReport,
+    SessionManager, SessionStats,
 };
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,
 };
-pub use store::{open_store, SessionStore, SessionSummary, StoreKind, StoreOptions, Ttl};
+pub use store::{open_store, SessionStore, SessionSummary, Stamp, StoreKind, StoreOptions, Ttl};

@@ -93,6 +93,15 @@ pub struct SessionMeta {
     pub ttl_remaining_secs: Option<u64>,
 }
 
+/// When a store command was sent, as a store that hears about changes (Redis with
+/// client-side caching) can tell: a copy of a session made from that command's reply
+/// is current while [`SessionStore::unchanged_since`] says so.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    pub(crate) generation: u64,
+    pub(crate) counter: u64,
+}
+
 /// Result of an append.
 #[derive(Clone, Debug)]
 pub struct AppendOutcome {
@@ -101,6 +110,8 @@ pub struct AppendOutcome {
     pub seqs: Vec<Option<u64>>,
     /// The session after the append.
     pub meta: SessionMeta,
+    /// When the append was sent, for stores that report changes (else `None`).
+    pub stamp: Option<Stamp>,
 }
 
 impl AppendOutcome {
@@ -128,6 +139,8 @@ pub struct LoadedSession {
     pub messages: Vec<(u64, Message)>,
     /// Entries in range that could not be decoded (skipped, never fatal).
     pub corrupt: Vec<CorruptEntry>,
+    /// When the read was sent, for stores that report changes (else `None`).
+    pub stamp: Option<Stamp>,
 }
 
 /// One line of a user's session list.
@@ -218,6 +231,13 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// # Errors
     /// `Unavailable` when it does not.
     async fn ping(&self) -> Result<()>;
+
+    /// Whether the store is sure nothing about `key` changed since `stamp` (taken by a
+    /// `load` or `append` of this store), so a copy made then can be served without
+    /// asking. Stores that cannot tell say `false` (the default).
+    fn unchanged_since(&self, _key: &SessionKey, _stamp: Stamp) -> bool {
+        false
+    }
 }
 
 /// Options for opening a store.

@@ -238,7 +238,7 @@ where
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_append_and_a_cached_read_are_one_call_each() {
+async fn an_append_is_one_call_and_a_current_cached_read_none() {
     let Some(server) = redis_or_skip() else {
         return;
     };
@@ -265,19 +265,15 @@ async fn an_append_and_a_cached_read_are_one_call_each() {
         "an append"
     );
 
+    // Redis tracks the session for this connection and nobody else changed it: the
+    // cached copy is served without asking.
     let calls = count_calls(&counter, &server, || async {
         let h = manager.history(&key).await.unwrap();
         assert_eq!(h.len(), 4);
     })
     .await;
-    assert_eq!(
-        calls,
-        HashMap::from([("evalsha".to_string(), 1)]),
-        "a cached read"
-    );
+    assert_eq!(calls, HashMap::new(), "a current cached read");
 
-    // Whatever the conversation's length, a cached read transfers only what is new:
-    // the reply of a read with nothing new stays the same size.
     for i in 0..200 {
         manager
             .append(&key, vec![Message::user(format!("more {i}"))])
@@ -288,11 +284,126 @@ async fn an_append_and_a_cached_read_are_one_call_each() {
         assert_eq!(manager.history(&key).await.unwrap().len(), 204);
     })
     .await;
+    assert_eq!(calls, HashMap::new(), "a cached read of a long session");
+    let reads = manager.status().await.unwrap().reads;
+    // The warm-up read too: the append had just made the copy current.
+    assert_eq!((reads.from_cache, reads.from_store), (3, 0), "{reads:?}");
+}
+
+/// Reads on `manager` until `key` holds `want` messages (Redis pushes the invalidation
+/// as it executes the other write; the connection reads it moments later).
+async fn until_len(manager: &SessionManager, key: &SessionKey, want: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let h = manager.history(key).await.unwrap();
+        if h.len() == want {
+            return h.iter().map(|m| m.content.clone()).collect();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {} messages instead of {want}",
+            h.len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_servers_write_reaches_a_cached_copy() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let store_a = Arc::new(connect(&server).await);
+    let a = SessionManager::new(store_a.clone(), ManagerConfig::default());
+    let b = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let key = unique_key("xserver");
+    a.append(&key, vec![Message::user("one")]).await.unwrap();
+    assert_eq!(a.history(&key).await.unwrap().len(), 1);
+    let counter = CallCounter::start(&server);
+
+    // Appends, a delete and a recreation by another server all reach A's copy.
+    b.append(&key, vec![Message::assistant("two")])
+        .await
+        .unwrap();
+    assert_eq!(until_len(&a, &key, 2).await, ["one", "two"]);
+    assert!(store_a.invalidations_received() >= 1);
+    // B's append and at least one read of A's that fetched what changed.
+    let calls = counter.take(&server);
+    assert!(calls.get("evalsha").copied().unwrap_or(0) >= 2, "{calls:?}");
+
+    b.delete(&key).await.unwrap();
+    assert!(until_len(&a, &key, 0).await.is_empty());
+    b.append(&key, vec![Message::user("again")]).await.unwrap();
+    assert_eq!(until_len(&a, &key, 1).await, ["again"]);
+
+    // Once A caught up, its reads stop asking.
+    a.history(&key).await.unwrap();
+    counter.take(&server);
+    a.history(&key).await.unwrap();
+    assert_eq!(counter.take(&server), HashMap::new());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_connection_or_a_flush_makes_cached_copies_ask_again() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let a = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let b = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let key = unique_key("lost");
+    a.append(&key, vec![Message::user("one")]).await.unwrap();
+    assert_eq!(a.history(&key).await.unwrap().len(), 1);
+
+    // Drop every client connection: A's tracking ends with it, so changes made before
+    // A reconnects cannot be announced to it; its copy must not be trusted any more.
+    server.cli(&["CLIENT", "KILL", "TYPE", "normal"]);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    b.append(&key, vec![Message::assistant("two")])
+        .await
+        .unwrap();
+    assert_eq!(until_len(&a, &key, 2).await, ["one", "two"]);
+
+    server.cli(&["FLUSHALL"]);
+    assert!(until_len(&a, &key, 0).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let config = ManagerConfig {
+        ttl: ragchat_memory::Ttl::secs(3),
+        ..ManagerConfig::default()
+    };
+    let manager = SessionManager::new(Arc::new(connect(&server).await), config);
+    let key = unique_key("slide");
+    manager
+        .append(&key, vec![Message::user("x")])
+        .await
+        .unwrap();
+    manager.stats(&key).await.unwrap(); // loads the read script into Redis
+    let meta = SessionKeys::new(&key).meta;
+    let counter = CallCounter::start(&server);
+    manager.history(&key).await.unwrap();
     assert_eq!(
-        calls,
-        HashMap::from([("evalsha".to_string(), 1)]),
-        "a cached read of a long session"
+        counter.take(&server),
+        HashMap::new(),
+        "fresh copy, TTL just set"
     );
+
+    // A tenth of the TTL later, a read goes to Redis and slides the expiry.
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    let before: i64 = server.cli(&["PTTL", &meta]).parse().unwrap();
+    manager.history(&key).await.unwrap();
+    let after: i64 = server.cli(&["PTTL", &meta]).parse().unwrap();
+    let calls = counter.take(&server);
+    assert_eq!(
+        calls.get("evalsha").copied(),
+        Some(1),
+        "the read refreshed the TTL: {calls:?}"
+    );
+    assert!(before <= 2400 && after > 2700, "pttl {before} -> {after}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

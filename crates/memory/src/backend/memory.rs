@@ -146,6 +146,7 @@ impl SessionStore for MemoryStore {
         Ok(AppendOutcome {
             seqs,
             meta: session.meta(now),
+            stamp: None,
         })
     }
 
@@ -165,6 +166,7 @@ impl SessionStore for MemoryStore {
                 meta: session.meta(now),
                 messages: session.entries.range(start..).cloned().collect(),
                 corrupt: Vec::new(),
+                stamp: None,
             })
         }))
     }

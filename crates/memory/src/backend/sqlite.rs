@@ -423,7 +423,11 @@ impl SessionStore for SqliteStore {
                 )?;
                 let meta = read_meta(&tx, &key, now)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 tx.commit()?;
-                Ok(AppendOutcome { seqs, meta })
+                Ok(AppendOutcome {
+                    seqs,
+                    meta,
+                    stamp: None,
+                })
             })
             .await?;
         self.maybe_purge().await;
@@ -468,6 +472,7 @@ impl SessionStore for SqliteStore {
                     meta,
                     messages,
                     corrupt,
+                    stamp: None,
                 }))
             })
             .await?;

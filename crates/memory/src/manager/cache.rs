@@ -7,9 +7,10 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::message::Message;
-use crate::store::{LoadedSession, SessionMeta};
+use crate::store::{LoadedSession, SessionMeta, Stamp};
 
 /// Seq given to messages that are in the local journal, not yet in the store.
 pub(crate) const UNSYNCED: u64 = u64::MAX;
@@ -33,6 +34,12 @@ pub(crate) struct Cached {
     /// Built while the store was unreachable from what this process knew: may miss
     /// older messages.
     pub partial: bool,
+    /// The stamp of the store command whose reply made this copy complete; while the
+    /// store says nothing changed since, the copy is served without asking it.
+    /// `None`: ask the store first.
+    pub current_as_of: Option<Stamp>,
+    /// When the store last refreshed the session's TTL for this process.
+    pub touched: Instant,
 }
 
 impl Cached {
@@ -40,6 +47,7 @@ impl Cached {
     pub fn from_load(loaded: LoadedSession) -> Self {
         let mut cached = Cached::empty(loaded.meta.created_at_ms);
         cached.corrupt_skipped = loaded.corrupt.len();
+        cached.current_as_of = loaded.stamp;
         cached.merge(loaded.messages, &loaded.meta);
         cached
     }
@@ -64,6 +72,8 @@ impl Cached {
             corrupt_skipped: 0,
             unsynced: 0,
             partial: false,
+            current_as_of: None,
+            touched: Instant::now(),
         }
     }
 
@@ -190,6 +200,7 @@ mod tests {
             meta: meta(2, 0),
             messages: vec![(1, at(10, "a")), (2, at(30, "c"))],
             corrupt: vec![],
+            stamp: None,
         });
         // A replayed message written at t=20 arrives after t=30 was stored.
         c.merge(vec![(3, at(20, "b"))], &meta(3, 0));
@@ -208,6 +219,7 @@ mod tests {
             meta: meta(1, 0),
             messages: vec![(1, at(10, "a"))],
             corrupt: vec![],
+            stamp: None,
         });
         c.merge(vec![(1, at(10, "a")), (2, at(11, "b"))], &meta(2, 0));
         assert_eq!(c.snapshot().len(), 2);

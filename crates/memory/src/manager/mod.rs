@@ -21,6 +21,7 @@ mod types;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use chrono::Utc;
@@ -32,10 +33,22 @@ use crate::error::{MemoryError, Result};
 use crate::journal::Journal;
 use crate::message::{millis_to_datetime, Message, Role, SessionKey, SourceRef};
 use crate::store::{
-    AppendOptions, LoadedSession, SessionMeta, SessionStore, SessionSummary, StoreKind,
+    AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, SessionSummary,
+    StoreKind,
 };
 
 type Entry = Arc<Mutex<Cached>>;
+
+/// How history reads were served, since the manager started.
+#[derive(Default)]
+struct ReadCounters {
+    /// From the cache, the store vouching that nothing changed (no round trip).
+    cache: AtomicU64,
+    /// After asking the store (one round trip).
+    store: AtomicU64,
+    /// From the cache and the journal while the store was unreachable.
+    degraded: AtomicU64,
+}
 
 fn lock(entry: &Entry) -> std::sync::MutexGuard<'_, Cached> {
     entry.lock().unwrap_or_else(|e| e.into_inner())
@@ -62,6 +75,7 @@ pub(crate) struct Inner {
     pending: Mutex<HashMap<SessionKey, u64>>,
     /// One replay at a time in this process.
     replay_lock: tokio::sync::Mutex<()>,
+    reads: ReadCounters,
     wake: Arc<tokio::sync::Notify>,
 }
 
@@ -132,6 +146,7 @@ impl SessionManager {
                 last_error: Mutex::new(None),
                 pending: Mutex::new(HashMap::new()),
                 replay_lock: tokio::sync::Mutex::new(()),
+                reads: ReadCounters::default(),
                 wake: Arc::new(tokio::sync::Notify::new()),
             }),
         }
@@ -206,6 +221,11 @@ impl SessionManager {
             oldest_pending_secs: stats.oldest_ms.map(|t| ((now - t).max(0) / 1000) as u64),
             last_error: self.lock_last_error().clone(),
             journal: self.inner.journal.as_ref().map(|j| j.path().to_path_buf()),
+            reads: ReadStats {
+                from_cache: self.inner.reads.cache.load(Ordering::Relaxed),
+                from_store: self.inner.reads.store.load(Ordering::Relaxed),
+                degraded: self.inner.reads.degraded.load(Ordering::Relaxed),
+            },
         })
     }
 
@@ -390,7 +410,7 @@ impl SessionManager {
         {
             Ok(outcome) => {
                 let stored = outcome.stored();
-                self.write_through(key, &messages, &outcome.seqs, &outcome.meta);
+                self.write_through(key, &messages, &outcome);
                 Ok(AppendReceipt {
                     duplicates: messages.len() - stored,
                     messages,
@@ -455,16 +475,11 @@ impl SessionManager {
 
     /// Puts freshly appended messages into the cache when they directly follow the
     /// cached tail; otherwise the next read fetches them (and whatever came between).
-    fn write_through(
-        &self,
-        key: &SessionKey,
-        messages: &[Message],
-        seqs: &[Option<u64>],
-        meta: &SessionMeta,
-    ) {
+    fn write_through(&self, key: &SessionKey, messages: &[Message], outcome: &AppendOutcome) {
         if self.inner.config.cache_bytes == 0 {
             return;
         }
+        let (seqs, meta, stamp) = (&outcome.seqs, &outcome.meta, outcome.stamp);
         let new: Vec<(u64, Message)> = seqs
             .iter()
             .zip(messages)
@@ -498,6 +513,10 @@ impl SessionManager {
                         ..meta.clone()
                     };
                     cached.merge(contiguous, &meta_for_merge);
+                    // Holding every entry up to the store's last one, the copy is current
+                    // as of this append; otherwise the next read fetches what it misses.
+                    cached.current_as_of = stamp.filter(|_| tail == meta.last_seq);
+                    cached.touched = std::time::Instant::now();
                 }
                 // Re-insert so the cache re-weighs the entry.
                 self.inner.cache.insert(key.clone(), entry);
@@ -514,6 +533,7 @@ impl SessionManager {
                         meta: meta.clone(),
                         messages: new,
                         corrupt: Vec::new(),
+                        stamp,
                     });
                     self.inner
                         .cache

@@ -1,10 +1,12 @@
 //! Reading a session: coherent cached reads, full rebuilds, and degraded reads from
 //! the cache and the journal while the store is unreachable.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::cache::Cached;
-use super::{lock, History, SessionManager};
+use super::{lock, Entry, History, SessionManager};
 use crate::context;
 use crate::error::Result;
 use crate::message::{Message, SessionKey};
@@ -13,8 +15,11 @@ use crate::store::LoadedSession;
 impl SessionManager {
     /// The session's messages in conversation order (empty when it does not exist).
     ///
-    /// Served from the cache after one round trip that fetches only entries newer than
-    /// the cached tail; refreshes the TTL. Corrupt stored entries are skipped (and
+    /// Served from the cache without a round trip while the store vouches that the
+    /// session did not change since this process last read or wrote it (Redis with
+    /// client-side caching); otherwise after one round trip that fetches only entries
+    /// newer than the cached tail. A read that asks the store refreshes the TTL, and one
+    /// is made at least every tenth of the TTL. Corrupt stored entries are skipped (and
     /// logged), never fatal. With a journal and the store unreachable, serves the cache
     /// and the journal, flagging a history this process had not seen as partial.
     ///
@@ -66,6 +71,12 @@ impl SessionManager {
         } else {
             None
         };
+        if let Some(entry) = &cached {
+            if let Some(history) = self.current_copy(key, entry).await {
+                self.inner.reads.cache.fetch_add(1, Ordering::Relaxed);
+                return Ok(history);
+            }
+        }
         let clean_tail = cached.as_ref().and_then(|e| {
             let c = lock(e);
             c.is_clean().then_some(c.last_seq)
@@ -80,10 +91,12 @@ impl SessionManager {
         {
             Ok(loaded) => loaded,
             Err(e) if e.is_retryable() && self.inner.journal.is_some() => {
-                return self.degraded_read(key).await
+                self.inner.reads.degraded.fetch_add(1, Ordering::Relaxed);
+                return self.degraded_read(key).await;
             }
             Err(e) => return Err(e),
         };
+        self.inner.reads.store.fetch_add(1, Ordering::Relaxed);
         let Some(loaded) = loaded else {
             self.inner.cache.invalidate(key);
             if self.pending_for(key) > 0 {
@@ -98,6 +111,8 @@ impl SessionManager {
                     let mut c = lock(entry);
                     c.corrupt_skipped += loaded.corrupt.len();
                     c.merge(loaded.messages, &loaded.meta);
+                    c.current_as_of = loaded.stamp;
+                    c.touched = Instant::now();
                     History {
                         messages: c.snapshot(),
                         corrupt_skipped: c.corrupt_skipped,
@@ -115,6 +130,31 @@ impl SessionManager {
             return self.rebuild(key, full).await;
         }
         self.rebuild(key, Some(loaded)).await
+    }
+
+    /// The cached copy, when the store vouches that it is current and its TTL was
+    /// refreshed recently enough; `None` when the store must be asked.
+    async fn current_copy(&self, key: &SessionKey, entry: &Entry) -> Option<History> {
+        let ttl = self.inner.config.ttl.secs;
+        let current = |c: &Cached| {
+            c.is_clean()
+                && c.current_as_of
+                    .is_some_and(|stamp| self.inner.store.unchanged_since(key, stamp))
+                && (ttl == 0 || c.touched.elapsed() < Duration::from_secs(ttl) / 10)
+        };
+        if !current(&lock(entry)) {
+            return None;
+        }
+        // Redis sends the invalidation for another server's write before it acknowledges
+        // that write; yielding once lets the connection read one that is already in its
+        // socket before the copy is trusted.
+        tokio::task::yield_now().await;
+        let c = lock(entry);
+        current(&c).then(|| History {
+            messages: c.snapshot(),
+            corrupt_skipped: c.corrupt_skipped,
+            partial: false,
+        })
     }
 
     /// Caches a session from a full load plus whatever of it is still only journaled.

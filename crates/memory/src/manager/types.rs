@@ -94,6 +94,19 @@ pub struct MemoryStatus {
     pub last_error: Option<String>,
     /// The journal file, when there is one.
     pub journal: Option<PathBuf>,
+    /// How history reads were served since the manager started.
+    pub reads: ReadStats,
+}
+
+/// How history reads were served.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ReadStats {
+    /// From the RAM cache with no round trip: the store vouched nothing had changed.
+    pub from_cache: u64,
+    /// After one round trip to the store (new entries fetched, TTL refreshed).
+    pub from_store: u64,
+    /// While the store was unreachable, from the cache and the journal.
+    pub degraded: u64,
 }
 
 /// A session's figures, as `ragchat sessions stats` shows them.

@@ -70,6 +70,11 @@ else
   redis.call('PERSIST', index)
 end
 
+-- A read of meta after the writes above keeps the session in this connection's
+-- client-side-caching table (see tracking.rs): Redis then tells this client when
+-- another one changes it.
+redis.call('EXISTS', meta)
+
 local result = {count, bytes, created, now, seq, trimmed, pttl}
 for i = 1, n do
   result[7 + i] = out[i]

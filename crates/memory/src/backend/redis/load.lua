@@ -31,4 +31,6 @@ local entries = {}
 if after >= 0 and (tonumber(m[5]) or 0) > after then
   entries = redis.call('XRANGE', log, (after + 1) .. '-0', '+')
 end
+-- Read meta after the EXPIREs so the session stays tracked for this client (tracking.rs).
+redis.call('EXISTS', meta)
 return {m[1], m[2], m[3], m[4], m[5], m[6], pttl, entries}

@@ -8,20 +8,23 @@
 //! - `load.lua`: the meta hash plus the entries after a given seq, refreshing TTLs;
 //! - `delete.lua`: every key of the session and its index entry.
 //!
-//! One [`redis::aio::ConnectionManager`] is created per store and cloned per call: it
-//! multiplexes, reconnects, and applies the connect and response timeouts.
+//! Both scripts end by reading the meta hash, after their writes: that keeps the
+//! session in this connection's RESP3 tracking table, so Redis tells this process when
+//! another one changes it and a cached copy can be served without a round trip
+//! ([`tracking`]).
+//!
+//! One multiplexed connection is made per store (on first use, and again after it
+//! drops) and shared by every call; it applies the connect and response timeouts.
 
 mod conn;
 pub mod keys;
-
-use std::time::Duration;
+pub mod tracking;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::ClusterClient;
 
 pub use self::conn::cluster_nodes;
-use self::conn::{Conn, LazyCluster, Target};
+use self::conn::{Conn, LazyCluster, SingleNode, Target};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::{user_index, SessionKeys};
@@ -30,7 +33,7 @@ use crate::error::{MemoryError, Result};
 use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
 use crate::store::{
     redact_url, AppendOptions, AppendOutcome, CorruptEntry, LoadedSession, SessionMeta,
-    SessionStore, SessionSummary, StoreKind, StoreOptions, Ttl,
+    SessionStore, SessionSummary, Stamp, StoreKind, StoreOptions, Ttl,
 };
 
 /// Sessions in Redis: a single node (`redis://`, `rediss://`) or a Redis Cluster
@@ -81,33 +84,20 @@ impl RedisStore {
         let client = Client::open(url).map_err(|e| {
             MemoryError::invalid(format!("cannot parse Redis URL {redacted:?}: {e}"))
         })?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(opts.connect_timeout))
-            .set_response_timeout(Some(opts.command_timeout))
-            .set_number_of_retries(1)
-            .set_max_delay(Duration::from_millis(500));
-        let conn = if opts.lazy {
-            ConnectionManager::new_lazy_with_config(client, config)
-                .map_err(|e| classify(&redacted, e))?
-        } else {
-            tokio::time::timeout(
-                opts.connect_timeout + opts.command_timeout,
-                ConnectionManager::new_with_config(client, config),
-            )
-            .await
-            .map_err(|_| MemoryError::Unavailable {
-                store: redacted.clone(),
-                reason: format!("no answer within {:?}", opts.connect_timeout),
-            })?
-            .map_err(|e| classify(&redacted, e))?
-        };
+        let node = SingleNode::new(client, opts.connect_timeout, opts.command_timeout)
+            .map_err(|e| classify(&redacted, e))?;
         let store = RedisStore {
-            target: Target::Single(conn),
+            target: Target::Single(std::sync::Arc::new(node)),
             url: redacted,
             scripts: Scripts::load(),
         };
         if !opts.lazy {
-            store.ping().await?;
+            tokio::time::timeout(opts.connect_timeout + opts.command_timeout, store.ping())
+                .await
+                .map_err(|_| MemoryError::Unavailable {
+                    store: store.url.clone(),
+                    reason: format!("no answer within {:?}", opts.connect_timeout),
+                })??;
         }
         Ok(store)
     }
@@ -146,6 +136,23 @@ impl RedisStore {
         classify(&self.url, e)
     }
 
+    /// Maps the error of a call made on `conn`, replacing the connection when it broke.
+    fn failed(&self, conn: &Conn, e: RedisError) -> MemoryError {
+        self.target.failed(conn, &e);
+        classify(&self.url, e)
+    }
+
+    /// Stamp for a command about to be sent on `conn` (`None` without tracking).
+    fn stamp(&self, conn: &Conn) -> Option<Stamp> {
+        self.target.tracker()?.stamp(conn.generation())
+    }
+
+    /// Invalidation messages this store's connections have received from Redis (0 on a
+    /// cluster, where reads always ask).
+    pub fn invalidations_received(&self) -> u64 {
+        self.target.tracker().map_or(0, |t| t.received())
+    }
+
     /// Runs the load script; `after = -1` reads no entries, `ttl = -1` leaves TTLs alone.
     async fn run_load(
         &self,
@@ -159,10 +166,12 @@ impl RedisStore {
             inv.key(k);
         }
         inv.arg(after).arg(ttl);
+        let mut conn = self.connection().await?;
+        let stamp = self.stamp(&conn);
         let value: Value = inv
-            .invoke_async(&mut self.connection().await?)
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.failed(&conn, e))?;
         let items = match value {
             Value::Nil | Value::Boolean(false) => return Ok(None),
             Value::Array(items) => items,
@@ -187,6 +196,7 @@ impl RedisStore {
             meta,
             messages,
             corrupt,
+            stamp,
         }))
     }
 
@@ -389,10 +399,12 @@ impl SessionStore for RedisStore {
                 .arg(m.created_at_millis())
                 .arg(m.status.as_str());
         }
+        let mut conn = self.connection().await?;
+        let stamp = self.stamp(&conn);
         let value: Value = inv
-            .invoke_async(&mut self.connection().await?)
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.failed(&conn, e))?;
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("append script returned {value:?}")));
         };
@@ -409,7 +421,7 @@ impl SessionStore for RedisStore {
                 messages.len()
             )));
         }
-        Ok(AppendOutcome { seqs, meta })
+        Ok(AppendOutcome { seqs, meta, stamp })
     }
 
     async fn load(
@@ -435,7 +447,7 @@ impl SessionStore for RedisStore {
             .arg(-1)
             .query_async(&mut conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.failed(&conn, e))?;
         if members.is_empty() {
             return Ok(Vec::new());
         }
@@ -454,7 +466,10 @@ impl SessionStore for RedisStore {
                 .arg(&k.meta);
             keys.push(key);
         }
-        let replies: Vec<Value> = pipe.query_async(&mut conn).await.map_err(|e| self.err(e))?;
+        let replies: Vec<Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| self.failed(&conn, e))?;
         let now = now_ms();
         let mut out = Vec::with_capacity(keys.len());
         let mut stale = Vec::new();
@@ -503,19 +518,27 @@ impl SessionStore for RedisStore {
             inv.key(k);
         }
         inv.arg(key.session());
+        let mut conn = self.connection().await?;
         let existed: i64 = inv
-            .invoke_async(&mut self.connection().await?)
+            .invoke_async(&mut conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.failed(&conn, e))?;
         Ok(existed == 1)
     }
 
     async fn ping(&self) -> Result<()> {
+        let mut conn = self.connection().await?;
         let _: String = redis::cmd("PING")
-            .query_async(&mut self.connection().await?)
+            .query_async(&mut conn)
             .await
-            .map_err(|e| self.err(e))?;
+            .map_err(|e| self.failed(&conn, e))?;
         Ok(())
+    }
+
+    fn unchanged_since(&self, key: &SessionKey, stamp: Stamp) -> bool {
+        self.target
+            .tracker()
+            .is_some_and(|t| t.unchanged_since(key, stamp))
     }
 }
 
