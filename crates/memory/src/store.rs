@@ -72,6 +72,10 @@ pub struct AppendOptions {
     /// Keep at most this many messages; the oldest are trimmed in the same atomic
     /// step (0 = unbounded).
     pub max_messages: u64,
+    /// Re-apply `ttl` to every key of the session. When `false`, a store may leave the
+    /// expiry of existing keys as it is (keys the append creates always get it); the
+    /// manager asks for a refresh at least every tenth of the TTL.
+    pub refresh_ttl: bool,
 }
 
 /// What a store knows about a session, returned by every append and read.

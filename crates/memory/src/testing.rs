@@ -54,6 +54,7 @@ fn opts(ttl: u64, max: u64) -> AppendOptions {
     AppendOptions {
         ttl: Ttl::secs(ttl),
         max_messages: max,
+        refresh_ttl: true,
     }
 }
 

@@ -436,6 +436,66 @@ async fn ttl_is_applied_to_every_key_of_the_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without_one() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let store = connect(&server).await;
+    let opts = |refresh_ttl| ragchat_memory::store::AppendOptions {
+        ttl: ragchat_memory::Ttl::secs(100),
+        max_messages: 0,
+        refresh_ttl,
+    };
+    let ttls = |key: &SessionKey| -> Vec<i64> {
+        SessionKeys::new(key)
+            .all()
+            .iter()
+            .map(|k| server.cli(&["TTL", k]).parse().unwrap())
+            .collect()
+    };
+    // A new session gets the TTL on every key even when no refresh is asked for.
+    let key = unique_key("norefresh");
+    store
+        .append(&key, &[Message::user("a")], opts(false))
+        .await
+        .unwrap();
+    assert!(ttls(&key).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&key));
+
+    // An existing one keeps its expiries without a refresh, and gets them back with one.
+    for k in SessionKeys::new(&key).all() {
+        server.cli(&["EXPIRE", k, "50"]);
+    }
+    let outcome = store
+        .append(&key, &[Message::user("b")], opts(false))
+        .await
+        .unwrap();
+    assert!(ttls(&key).iter().all(|t| (45..=50).contains(t)), "{:?}", ttls(&key));
+    assert!(
+        (45..=50).contains(&outcome.meta.ttl_remaining_secs.unwrap()),
+        "the reply reports the real TTL: {:?}",
+        outcome.meta
+    );
+    store
+        .append(&key, &[Message::user("c")], opts(true))
+        .await
+        .unwrap();
+    assert!(ttls(&key).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&key));
+
+    // A session created empty gets its log and id set on the first append: they get
+    // the TTL too.
+    let empty = unique_key("created");
+    store
+        .create(&empty, ragchat_memory::Ttl::secs(100))
+        .await
+        .unwrap();
+    store
+        .append(&empty, &[Message::user("first")], opts(false))
+        .await
+        .unwrap();
+    assert!(ttls(&empty).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&empty));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unreachable_redis_is_a_clear_unavailable_error() {
     let port = ragchat_testkit::free_port();
     let opts = StoreOptions {

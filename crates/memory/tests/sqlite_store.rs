@@ -68,6 +68,7 @@ async fn opens_by_url_and_survives_reopen() {
                 ragchat_memory::store::AppendOptions {
                     ttl: Ttl::secs(60),
                     max_messages: 0,
+                    refresh_ttl: true,
                 },
             )
             .await
@@ -93,6 +94,7 @@ async fn expired_sessions_are_purged_from_the_file() {
                 ragchat_memory::store::AppendOptions {
                     ttl: Ttl::secs(1),
                     max_messages: 0,
+                    refresh_ttl: true,
                 },
             )
             .await

@@ -23,6 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::Utc;
 
@@ -403,14 +404,14 @@ impl SessionManager {
                 journaled: false,
             });
         }
-        let opts = self.append_options();
+        let opts = self.append_options(key);
         match self
             .call(|| self.inner.store.append(key, &messages, opts))
             .await
         {
             Ok(outcome) => {
                 let stored = outcome.stored();
-                self.write_through(key, &messages, &outcome);
+                self.write_through(key, &messages, &outcome, opts.refresh_ttl);
                 Ok(AppendReceipt {
                     duplicates: messages.len() - stored,
                     messages,
@@ -425,10 +426,20 @@ impl SessionManager {
         }
     }
 
-    fn append_options(&self) -> AppendOptions {
+    /// Options for an append to `key`: the TTL is re-applied when this process has not
+    /// done so for the session within the last tenth of the TTL.
+    fn append_options(&self, key: &SessionKey) -> AppendOptions {
+        let ttl = self.inner.config.ttl;
+        let refresh_ttl = match self.inner.cache.get(key) {
+            Some(entry) => {
+                ttl.secs > 0 && lock(&entry).touched.elapsed() >= Duration::from_secs(ttl.secs) / 10
+            }
+            None => true,
+        };
         AppendOptions {
-            ttl: self.inner.config.ttl,
+            ttl,
             max_messages: self.inner.config.max_messages,
+            refresh_ttl,
         }
     }
 
@@ -475,7 +486,13 @@ impl SessionManager {
 
     /// Puts freshly appended messages into the cache when they directly follow the
     /// cached tail; otherwise the next read fetches them (and whatever came between).
-    fn write_through(&self, key: &SessionKey, messages: &[Message], outcome: &AppendOutcome) {
+    fn write_through(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        outcome: &AppendOutcome,
+        refreshed: bool,
+    ) {
         if self.inner.config.cache_bytes == 0 {
             return;
         }
@@ -516,7 +533,9 @@ impl SessionManager {
                     // Holding every entry up to the store's last one, the copy is current
                     // as of this append; otherwise the next read fetches what it misses.
                     cached.current_as_of = stamp.filter(|_| tail == meta.last_seq);
-                    cached.touched = std::time::Instant::now();
+                    if refreshed {
+                        cached.touched = std::time::Instant::now();
+                    }
                 }
                 // Re-insert so the cache re-weighs the entry.
                 self.inner.cache.insert(key.clone(), entry);

@@ -10,6 +10,7 @@ use std::sync::{Arc, Weak};
 use super::{Inner, Mode, ReplayReport, SessionManager};
 use crate::error::Result;
 use crate::message::{Message, SessionKey};
+use crate::store::AppendOptions;
 
 /// Entries sent to the store per append while replaying.
 const REPLAY_BATCH: usize = 256;
@@ -143,7 +144,14 @@ impl SessionManager {
                 .call(|| {
                     self.inner
                         .store
-                        .append(key, &messages, self.append_options())
+                        .append(
+                            key,
+                            &messages,
+                            AppendOptions {
+                                refresh_ttl: true,
+                                ..self.append_options(key)
+                            },
+                        )
                 })
                 .await?;
             journal

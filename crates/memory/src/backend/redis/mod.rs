@@ -369,6 +369,7 @@ impl SessionStore for RedisStore {
                 AppendOptions {
                     ttl,
                     max_messages: 0,
+                    refresh_ttl: true,
                 },
             )
             .await?;
@@ -390,7 +391,8 @@ impl SessionStore for RedisStore {
             .arg(ttl_arg(opts.ttl))
             .arg(opts.max_messages)
             .arg(key.session())
-            .arg(messages.len());
+            .arg(messages.len())
+            .arg(u8::from(opts.refresh_ttl));
         for m in messages {
             inv.arg(m.id.to_string())
                 .arg(m.role.as_str())
