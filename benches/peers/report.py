@@ -239,7 +239,8 @@ def markdown(d: dict) -> str:
     out.append("")
     out.append(
         "Rate ratios are ragchat turns/s over the peer's ops/s (limit) or turns/s (LangChain); "
-        "a ragchat turn is two round trips (read + append), a redis-benchmark op one."
+        "a ragchat turn is one round trip when Redis vouches for its cached copy (the append, a "
+        "Lua script of 7-12 commands), two otherwise; a redis-benchmark op is one command."
     )
     out.append("")
     out.append(

@@ -459,7 +459,11 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         .append(&key, &[Message::user("a")], opts(false))
         .await
         .unwrap();
-    assert!(ttls(&key).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&key));
+    assert!(
+        ttls(&key).iter().all(|t| (95..=100).contains(t)),
+        "{:?}",
+        ttls(&key)
+    );
 
     // An existing one keeps its expiries without a refresh, and gets them back with one.
     for k in SessionKeys::new(&key).all() {
@@ -469,7 +473,11 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         .append(&key, &[Message::user("b")], opts(false))
         .await
         .unwrap();
-    assert!(ttls(&key).iter().all(|t| (45..=50).contains(t)), "{:?}", ttls(&key));
+    assert!(
+        ttls(&key).iter().all(|t| (45..=50).contains(t)),
+        "{:?}",
+        ttls(&key)
+    );
     assert!(
         (45..=50).contains(&outcome.meta.ttl_remaining_secs.unwrap()),
         "the reply reports the real TTL: {:?}",
@@ -479,7 +487,11 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         .append(&key, &[Message::user("c")], opts(true))
         .await
         .unwrap();
-    assert!(ttls(&key).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&key));
+    assert!(
+        ttls(&key).iter().all(|t| (95..=100).contains(t)),
+        "{:?}",
+        ttls(&key)
+    );
 
     // A session created empty gets its log and id set on the first append: they get
     // the TTL too.
@@ -492,7 +504,11 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         .append(&empty, &[Message::user("first")], opts(false))
         .await
         .unwrap();
-    assert!(ttls(&empty).iter().all(|t| (95..=100).contains(t)), "{:?}", ttls(&empty));
+    assert!(
+        ttls(&empty).iter().all(|t| (95..=100).contains(t)),
+        "{:?}",
+        ttls(&empty)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

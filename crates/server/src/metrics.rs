@@ -14,9 +14,10 @@
 //! | `ragchat_degraded` | gauge | 1 while the store is unreachable (appends go to the journal) |
 //! | `ragchat_journal_pending_messages`, `ragchat_journal_pending_bytes` | gauge | waiting to be replayed |
 //! | `ragchat_active_sessions` | gauge | sessions with a turn on this server in the last 5 minutes |
+//! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
 //!
-//! The RAM cache hit ratio is not exported: the memory crate does not count hits, and
-//! counting them here would mean a second lookup per turn.
+//! The cache hit ratio is `cache / (cache + store)` of `ragchat_memory_reads_total`,
+//! refreshed from the memory status on every scrape.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -78,6 +79,8 @@ struct Instruments {
     journal_messages: Gauge,
     journal_bytes: Gauge,
     active_sessions: Gauge,
+    /// `cache`, `store`, `degraded`.
+    reads: [Counter; 3],
 }
 
 impl std::fmt::Debug for Metrics {
@@ -118,6 +121,8 @@ impl Metrics {
                 journal_messages: metrics::gauge!("ragchat_journal_pending_messages"),
                 journal_bytes: metrics::gauge!("ragchat_journal_pending_bytes"),
                 active_sessions: metrics::gauge!("ragchat_active_sessions"),
+                reads: ["cache", "store", "degraded"]
+                    .map(|s| metrics::counter!("ragchat_memory_reads_total", "source" => s)),
             }
         });
         // Publish the descriptions (the exporter commits them on upkeep).
@@ -210,6 +215,14 @@ impl Metrics {
             .instruments
             .journal_bytes
             .set(status.pending_bytes as f64);
+        let reads = [
+            status.reads.from_cache,
+            status.reads.from_store,
+            status.reads.degraded,
+        ];
+        for (counter, value) in self.inner.instruments.reads.iter().zip(reads) {
+            counter.absolute(value);
+        }
     }
 
     /// The Prometheus text exposition of every metric.
@@ -262,6 +275,10 @@ fn describe() {
     describe_counter!(
         "ragchat_http_requests_total",
         "HTTP responses by route and status"
+    );
+    describe_counter!(
+        "ragchat_memory_reads_total",
+        "Conversation history reads by how they were served: cache (no round trip), store, degraded"
     );
     describe_gauge!("ragchat_turns_in_flight", "Chat turns being answered now");
     describe_gauge!(

@@ -494,6 +494,9 @@ async fn operator_endpoints() {
         "ragchat_degraded 0",
         "ragchat_journal_pending_messages 0",
         "ragchat_active_sessions 1",
+        // memory:// cannot vouch for a cached copy: the turn's read asked the store.
+        "ragchat_memory_reads_total{source=\"store\"} 1",
+        "ragchat_memory_reads_total{source=\"cache\"} 0",
         "ragchat_http_requests_total{route=\"/v1/sessions/{session}/messages\",status=\"200\"} 1",
     ] {
         assert!(text.contains(expected), "{expected} missing from\n{text}");

@@ -142,16 +142,14 @@ impl SessionManager {
             let messages: Vec<Message> = batch.iter().map(|e| e.message.clone()).collect();
             let outcome = self
                 .call(|| {
-                    self.inner
-                        .store
-                        .append(
-                            key,
-                            &messages,
-                            AppendOptions {
-                                refresh_ttl: true,
-                                ..self.append_options(key)
-                            },
-                        )
+                    self.inner.store.append(
+                        key,
+                        &messages,
+                        AppendOptions {
+                            refresh_ttl: true,
+                            ..self.append_options(key)
+                        },
+                    )
                 })
                 .await?;
             journal
