@@ -169,8 +169,10 @@ pub struct SessionSummary {
 /// The contract, which `testing::conformance` checks for every backend:
 /// - `append` is atomic and idempotent by message id: messages whose id is already
 ///   stored are skipped; the rest get consecutive `seq`s after the session's last one;
-///   the session's meta and TTL are updated and, beyond `max_messages`, the oldest
-///   entries are trimmed, all in one step (one round trip for remote stores).
+///   the session's meta is updated, the TTL re-applied (always to keys the append
+///   creates; to the others when `refresh_ttl` asks, or always) and, beyond
+///   `max_messages`, the oldest entries are trimmed, all in one step (one round trip
+///   for remote stores).
 /// - `load` refreshes the TTL of the whole session and returns entries after a `seq`,
 ///   in one round trip; `None` when the session does not exist (or expired).
 /// - `stats` and `list` do not refresh TTLs: looking is not using.

@@ -3,10 +3,13 @@
 //! It sits in front of any [`SessionStore`] and adds:
 //! - a bounded RAM cache of recent sessions, weighted by bytes, written through on
 //!   every append ([`cache`]);
-//! - coherence across processes: before a cached session is served, the store is asked
-//!   only for entries after the cached tail (one round trip), so managers on several
-//!   servers see each other's appends without reloading whole conversations;
-//! - the sliding TTL, applied to the whole session on every append and every read;
+//! - coherence across processes: a cached session is served as it is while the store
+//!   vouches that nothing changed since this process last read or wrote it (Redis with
+//!   RESP3 client-side caching, see `backend::redis::tracking`); otherwise the store is
+//!   asked only for entries after the cached tail (one round trip), so managers on
+//!   several servers see each other's appends without reloading whole conversations;
+//! - the sliding TTL, re-applied to the whole session by appends and reads at least
+//!   every tenth of the TTL (a session lives 90-100% of the TTL after its last use);
 //! - input limits (ids, empty or oversized content) checked before anything is written;
 //! - with a journal configured, degraded mode: store calls are bounded by a timeout and
 //!   a [`breaker`]; appends the store cannot take go to the local journal and are
