@@ -42,7 +42,17 @@ async fn journaled_with(
     max_bytes: u64,
     background_replay: bool,
 ) -> SessionManager {
-    let store = open_store(url, &options()).await.expect("open store");
+    journaled_on(url, dir, max_bytes, background_replay, options()).await
+}
+
+async fn journaled_on(
+    url: &str,
+    dir: &std::path::Path,
+    max_bytes: u64,
+    background_replay: bool,
+    options: StoreOptions,
+) -> SessionManager {
+    let store = open_store(url, &options).await.expect("open store");
     let config = ManagerConfig {
         journal: Some(JournalConfig {
             path: dir.join("journal.db"),
@@ -407,6 +417,48 @@ async fn a_partitioned_store_never_holds_a_turn_longer_than_the_timeout() {
     wait_drained(&manager, Duration::from_secs(10)).await;
     let in_redis = plain(&server.url()).await.history(&key).await.unwrap();
     assert_eq!(in_redis.len(), 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_stops_answering_is_replaced() {
+    let Some(server) = durable_redis() else {
+        return;
+    };
+    let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    // The connection's own response timeout is far away: only the manager's store
+    // timeout (250 ms) notices the silence.
+    let patient = StoreOptions {
+        command_timeout: Duration::from_secs(60),
+        ..options()
+    };
+    let manager = journaled_on(&proxy.redis_url(), dir.path(), 1 << 20, true, patient).await;
+    let key = unique_key("stalled");
+    manager
+        .append(&key, vec![Message::user("before")])
+        .await
+        .unwrap();
+    // The open connection goes silent without closing (a peer that vanished, a failover
+    // behind a name); a new connection would get through.
+    proxy.stall_open();
+    let receipt = manager
+        .append(&key, vec![Message::user("during")])
+        .await
+        .unwrap();
+    assert!(
+        receipt.journaled,
+        "the silent connection timed out into the journal"
+    );
+    // The next calls use a new connection: the journal drains although the old
+    // connection is still frozen.
+    wait_drained(&manager, Duration::from_secs(10)).await;
+    let in_redis = plain(&server.url()).await.history(&key).await.unwrap();
+    assert_eq!(contents(&in_redis.to_vec()), ["before", "during"]);
+    assert_eq!(
+        contents(&manager.history(&key).await.unwrap().to_vec()),
+        ["before", "during"]
+    );
+    proxy.restore();
 }
 
 #[tokio::test]

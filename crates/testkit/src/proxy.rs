@@ -23,6 +23,8 @@ struct State {
     up: AtomicBool,
     stopped: AtomicBool,
     open: Mutex<Vec<TcpStream>>,
+    /// One flag per relayed connection: while set, its bytes are held, not forwarded.
+    stalls: Mutex<Vec<Arc<AtomicBool>>>,
 }
 
 impl TcpProxy {
@@ -41,6 +43,7 @@ impl TcpProxy {
             up: AtomicBool::new(true),
             stopped: AtomicBool::new(false),
             open: Mutex::new(Vec::new()),
+            stalls: Mutex::new(Vec::new()),
         });
         let accept_state = Arc::clone(&state);
         thread::spawn(move || accept_loop(listener, upstream, accept_state));
@@ -63,9 +66,33 @@ impl TcpProxy {
         close_all(&self.state);
     }
 
-    /// Lets connections through again.
+    /// Lets connections through again (and releases stalled ones).
     pub fn restore(&self) {
         self.state.up.store(true, Ordering::SeqCst);
+        for stall in self
+            .state
+            .stalls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            stall.store(false, Ordering::SeqCst);
+        }
+    }
+
+    /// Freezes the connections open now, without closing them: their bytes are held
+    /// (as a network does while TCP retransmits) until [`TcpProxy::restore`]. New
+    /// connections go through. A client sees a connection that stopped answering.
+    pub fn stall_open(&self) {
+        for stall in self
+            .state
+            .stalls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            stall.store(true, Ordering::SeqCst);
+        }
     }
 }
 
@@ -120,18 +147,28 @@ fn relay(client: TcpStream, upstream: SocketAddr, state: &State) -> io::Result<(
         open.push(client.try_clone()?);
         open.push(server.try_clone()?);
     }
+    let stall = Arc::new(AtomicBool::new(false));
+    state
+        .stalls
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(Arc::clone(&stall));
     let (c2, s2) = (client.try_clone()?, server.try_clone()?);
-    thread::spawn(move || pump(client, server));
-    thread::spawn(move || pump(s2, c2));
+    let stall2 = Arc::clone(&stall);
+    thread::spawn(move || pump(client, server, &stall));
+    thread::spawn(move || pump(s2, c2, &stall2));
     Ok(())
 }
 
-fn pump(mut from: TcpStream, mut to: TcpStream) {
+fn pump(mut from: TcpStream, mut to: TcpStream, stall: &AtomicBool) {
     let mut buf = [0u8; 16 * 1024];
     loop {
         match from.read(&mut buf) {
             Ok(0) | Err(_) => break,
             Ok(n) => {
+                while stall.load(Ordering::SeqCst) {
+                    thread::sleep(Duration::from_millis(2));
+                }
                 if to.write_all(&buf[..n]).is_err() {
                     break;
                 }

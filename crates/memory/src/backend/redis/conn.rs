@@ -176,17 +176,48 @@ impl SingleNode {
     /// dropped or stopped answering is replaced on the next call, and what it tracked
     /// is no longer trusted.
     pub(super) fn failed(&self, generation: u64, e: &RedisError) {
-        if !(e.is_io_error()
+        if e.is_io_error()
             || e.is_timeout()
             || e.is_connection_dropped()
-            || e.is_unrecoverable_error())
+            || e.is_unrecoverable_error()
         {
-            return;
+            self.replace(generation);
         }
+    }
+
+    /// Stops using the connection of `generation` (calls already on it finish) and
+    /// stops trusting what it tracked.
+    fn replace(&self, generation: u64) {
         self.tracker.deactivate(generation);
         let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
         if current.as_ref().is_some_and(|l| l.generation == generation) {
             *current = None;
+            tracing::debug!(generation, "replacing the Redis connection");
+        }
+    }
+}
+
+/// Watches one request: dropped before it finished (its caller stopped waiting, e.g.
+/// on the store timeout), it has the connection replaced. A connection that stopped
+/// answering without closing (a peer that vanished, a failover behind a name) would
+/// otherwise be kept until the kernel gives up on it, which takes minutes.
+pub(super) struct CallWatch<'a> {
+    node: Option<&'a SingleNode>,
+    generation: u64,
+}
+
+impl CallWatch<'_> {
+    /// The request finished (with a reply or an error); passes its result through.
+    pub(super) fn done<T>(mut self, result: T) -> T {
+        self.node = None;
+        result
+    }
+}
+
+impl Drop for CallWatch<'_> {
+    fn drop(&mut self) {
+        if let Some(node) = self.node {
+            node.replace(self.generation);
         }
     }
 }
@@ -260,6 +291,18 @@ impl Target {
         match self {
             Target::Single(node) => Some(&node.tracker),
             Target::Cluster(_) => None,
+        }
+    }
+
+    /// A watch for one request on `conn`.
+    pub(super) fn watch(&self, conn: &Conn) -> CallWatch<'_> {
+        let node = match self {
+            Target::Single(node) => Some(node.as_ref()),
+            Target::Cluster(_) => None,
+        };
+        CallWatch {
+            node,
+            generation: conn.generation(),
         }
     }
 

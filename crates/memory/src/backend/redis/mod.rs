@@ -168,9 +168,9 @@ impl RedisStore {
         inv.arg(after).arg(ttl);
         let mut conn = self.connection().await?;
         let stamp = self.stamp(&conn);
-        let value: Value = inv
-            .invoke_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let value: Value = watch
+            .done(inv.invoke_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))?;
         let items = match value {
             Value::Nil | Value::Boolean(false) => return Ok(None),
@@ -403,9 +403,9 @@ impl SessionStore for RedisStore {
         }
         let mut conn = self.connection().await?;
         let stamp = self.stamp(&conn);
-        let value: Value = inv
-            .invoke_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let value: Value = watch
+            .done(inv.invoke_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))?;
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("append script returned {value:?}")));
@@ -443,12 +443,16 @@ impl SessionStore for RedisStore {
     async fn list(&self, user: &str) -> Result<Vec<SessionSummary>> {
         let index = user_index(user);
         let mut conn = self.connection().await?;
-        let members: Vec<String> = redis::cmd("ZREVRANGE")
-            .arg(&index)
-            .arg(0)
-            .arg(-1)
-            .query_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let members: Vec<String> = watch
+            .done(
+                redis::cmd("ZREVRANGE")
+                    .arg(&index)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn)
+                    .await,
+            )
             .map_err(|e| self.failed(&conn, e))?;
         if members.is_empty() {
             return Ok(Vec::new());
@@ -468,9 +472,9 @@ impl SessionStore for RedisStore {
                 .arg(&k.meta);
             keys.push(key);
         }
-        let replies: Vec<Value> = pipe
-            .query_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let replies: Vec<Value> = watch
+            .done(pipe.query_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))?;
         let now = now_ms();
         let mut out = Vec::with_capacity(keys.len());
@@ -521,18 +525,18 @@ impl SessionStore for RedisStore {
         }
         inv.arg(key.session());
         let mut conn = self.connection().await?;
-        let existed: i64 = inv
-            .invoke_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let existed: i64 = watch
+            .done(inv.invoke_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))?;
         Ok(existed == 1)
     }
 
     async fn ping(&self) -> Result<()> {
         let mut conn = self.connection().await?;
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
+        let watch = self.target.watch(&conn);
+        let _: String = watch
+            .done(redis::cmd("PING").query_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))?;
         Ok(())
     }
