@@ -289,6 +289,14 @@ async fn an_append_is_one_call_and_a_current_cached_read_none() {
     let reads = manager.status().await.unwrap().reads;
     // The warm-up read too: the append had just made the copy current.
     assert_eq!((reads.from_cache, reads.from_store), (3, 0), "{reads:?}");
+
+    // A confirmed read (what people look at) asks Redis all the same.
+    manager.history_confirmed(&key).await.unwrap(); // loads the read script
+    let calls = count_calls(&counter, &server, || async {
+        assert_eq!(manager.history_confirmed(&key).await.unwrap().len(), 204);
+    })
+    .await;
+    assert_eq!(calls, HashMap::from([("evalsha".to_string(), 1)]));
 }
 
 /// Reads on `manager` until `key` holds `want` messages (Redis pushes the invalidation

@@ -191,7 +191,7 @@ async fn run_with(
             }
         }
         SessionsCommand::Show { key, json } => {
-            let history = manager.history(&key.key()?).await?;
+            let history = manager.history_confirmed(&key.key()?).await?;
             if json {
                 output::json_line(&ShowJson {
                     user: &key.user,

@@ -26,7 +26,19 @@ impl SessionManager {
     /// # Errors
     /// `Unavailable` when the store cannot be reached and there is no journal.
     pub async fn history(&self, key: &SessionKey) -> Result<History> {
-        self.sync(key).await
+        self.sync(key, true).await
+    }
+
+    /// The session's messages, always confirmed with the store (one round trip that
+    /// fetches only what is newer than the cached tail), so a write another server got
+    /// acknowledged an instant ago is there for certain. For people looking at a
+    /// conversation (API listing, `sessions show`); chat turns use
+    /// [`SessionManager::history`].
+    ///
+    /// # Errors
+    /// As [`SessionManager::history`].
+    pub async fn history_confirmed(&self, key: &SessionKey) -> Result<History> {
+        self.sync(key, false).await
     }
 
     /// The most recent whole messages that fit `token_budget`, oldest first.
@@ -60,8 +72,9 @@ impl SessionManager {
         Ok(context::render(&window))
     }
 
-    /// Brings the cached session up to date with the store.
-    async fn sync(&self, key: &SessionKey) -> Result<History> {
+    /// Brings the cached session up to date with the store; with `may_vouch`, a copy
+    /// the store vouches for is served without asking it.
+    async fn sync(&self, key: &SessionKey, may_vouch: bool) -> Result<History> {
         if self.pending_for(key) > 0 {
             // Put this session's journaled messages in the store before reading it.
             self.replay_session_if_idle(key).await;
@@ -71,7 +84,7 @@ impl SessionManager {
         } else {
             None
         };
-        if let Some(entry) = &cached {
+        if let Some(entry) = cached.as_ref().filter(|_| may_vouch) {
             if let Some(history) = self.current_copy(key, entry).await {
                 self.inner.reads.cache.fetch_add(1, Ordering::Relaxed);
                 return Ok(history);

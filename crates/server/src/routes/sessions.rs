@@ -104,7 +104,7 @@ pub async fn messages_list(
             "limit must be between 1 and {MAX_PAGE}, got {limit}"
         )));
     }
-    let history = state.memory().history(&key).await?;
+    let history = state.memory().history_confirmed(&key).await?;
     if history.is_empty() {
         return Err(ApiError::session_not_found(key.session()));
     }
