@@ -50,6 +50,15 @@ async fn connect(server: &RedisServer) -> RedisStore {
         .expect("connect to the harness redis")
 }
 
+/// A manager on `server` whose sessions expire after `secs` idle seconds.
+async fn with_ttl(server: &RedisServer, secs: u64) -> SessionManager {
+    let config = ManagerConfig {
+        ttl: ragchat_memory::Ttl::secs(secs),
+        ..ManagerConfig::default()
+    };
+    SessionManager::new(Arc::new(connect(server).await), config)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn conformance() {
     let Some(server) = redis_or_skip() else {
@@ -381,11 +390,7 @@ async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
     let Some(server) = redis_or_skip() else {
         return;
     };
-    let config = ManagerConfig {
-        ttl: ragchat_memory::Ttl::secs(3),
-        ..ManagerConfig::default()
-    };
-    let manager = SessionManager::new(Arc::new(connect(&server).await), config);
+    let manager = with_ttl(&server, 3).await;
     let key = unique_key("slide");
     manager
         .append(&key, vec![Message::user("x")])
@@ -420,11 +425,7 @@ async fn ttl_is_applied_to_every_key_of_the_session() {
     let Some(server) = redis_or_skip() else {
         return;
     };
-    let config = ManagerConfig {
-        ttl: ragchat_memory::Ttl::secs(100),
-        ..ManagerConfig::default()
-    };
-    let manager = SessionManager::new(Arc::new(connect(&server).await), config);
+    let manager = with_ttl(&server, 100).await;
     let key = unique_key("ttlkeys");
     manager
         .append(&key, vec![Message::user("x")])

@@ -69,21 +69,17 @@ impl TcpProxy {
     /// Lets connections through again (and releases stalled ones).
     pub fn restore(&self) {
         self.state.up.store(true, Ordering::SeqCst);
-        for stall in self
-            .state
-            .stalls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            stall.store(false, Ordering::SeqCst);
-        }
+        self.set_stalled(false);
     }
 
     /// Freezes the connections open now, without closing them: their bytes are held
     /// (as a network does while TCP retransmits) until [`TcpProxy::restore`]. New
     /// connections go through. A client sees a connection that stopped answering.
     pub fn stall_open(&self) {
+        self.set_stalled(true);
+    }
+
+    fn set_stalled(&self, stalled: bool) {
         for stall in self
             .state
             .stalls
@@ -91,7 +87,7 @@ impl TcpProxy {
             .unwrap_or_else(|e| e.into_inner())
             .iter()
         {
-            stall.store(true, Ordering::SeqCst);
+            stall.store(stalled, Ordering::SeqCst);
         }
     }
 }

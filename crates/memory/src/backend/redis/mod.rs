@@ -142,6 +142,21 @@ impl RedisStore {
         classify(&self.url, e)
     }
 
+    /// Runs a script invocation and returns its reply with the stamp taken just before
+    /// it was sent (see [`tracking`]).
+    async fn invoke_stamped(
+        &self,
+        inv: &redis::ScriptInvocation<'_>,
+    ) -> Result<(Value, Option<Stamp>)> {
+        let mut conn = self.connection().await?;
+        let stamp = self.stamp(&conn);
+        let watch = self.target.watch(&conn);
+        let value: Value = watch
+            .done(inv.invoke_async(&mut conn).await)
+            .map_err(|e| self.failed(&conn, e))?;
+        Ok((value, stamp))
+    }
+
     /// Stamp for a command about to be sent on `conn` (`None` without tracking).
     fn stamp(&self, conn: &Conn) -> Option<Stamp> {
         self.target.tracker()?.stamp(conn.generation())
@@ -166,12 +181,7 @@ impl RedisStore {
             inv.key(k);
         }
         inv.arg(after).arg(ttl);
-        let mut conn = self.connection().await?;
-        let stamp = self.stamp(&conn);
-        let watch = self.target.watch(&conn);
-        let value: Value = watch
-            .done(inv.invoke_async(&mut conn).await)
-            .map_err(|e| self.failed(&conn, e))?;
+        let (value, stamp) = self.invoke_stamped(&inv).await?;
         let items = match value {
             Value::Nil | Value::Boolean(false) => return Ok(None),
             Value::Array(items) => items,
@@ -401,12 +411,7 @@ impl SessionStore for RedisStore {
                 .arg(m.created_at_millis())
                 .arg(m.status.as_str());
         }
-        let mut conn = self.connection().await?;
-        let stamp = self.stamp(&conn);
-        let watch = self.target.watch(&conn);
-        let value: Value = watch
-            .done(inv.invoke_async(&mut conn).await)
-            .map_err(|e| self.failed(&conn, e))?;
+        let (value, stamp) = self.invoke_stamped(&inv).await?;
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("append script returned {value:?}")));
         };
