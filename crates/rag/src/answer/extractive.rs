@@ -72,6 +72,8 @@ struct Candidate {
     position: usize,
     text: String,
     score: f32,
+    /// Speaks about the document ("This article explains ...") rather than the subject.
+    about_the_document: bool,
 }
 
 impl ExtractiveAnswerer {
@@ -184,10 +186,16 @@ impl ExtractiveAnswerer {
                 candidates.push(Candidate {
                     hit: index,
                     position,
+                    about_the_document: about_the_document(&text),
                     text,
                     score: overlap / total_weight + chunk_factor + lead_bonus + substance,
                 });
             }
+        }
+        // "This article explains ..." matches many terms but tells the reader about the
+        // document, not about the subject: quoted only when nothing else matches.
+        if candidates.iter().any(|c| !c.about_the_document) {
+            candidates.retain(|c| !c.about_the_document);
         }
         candidates.sort_by(|a, b| b.score.total_cmp(&a.score));
         let Some(top) = candidates.first().map(|c| c.score) else {
@@ -306,6 +314,24 @@ fn is_quotable(sentence: &str) -> bool {
     sentence.split_whitespace().count() >= 4
         && !sentence.ends_with(':')
         && !sentence.starts_with(['#', '|', '`', '>'])
+}
+
+/// Whether a sentence speaks about the document it stands in ("This article explains ...",
+/// "In this guide we ...") rather than about the subject.
+fn about_the_document(sentence: &str) -> bool {
+    const OPENERS: [&str; 4] = ["this ", "in this ", "the following ", "below, "];
+    const DOCUMENTS: [&str; 9] = [
+        "article", "guide", "page", "document", "section", "chapter", "post", "tutorial", "note",
+    ];
+    let lower = sentence.to_lowercase();
+    OPENERS.iter().any(|opener| {
+        lower.strip_prefix(opener).is_some_and(|rest| {
+            DOCUMENTS.iter().any(|d| {
+                rest.strip_prefix(d)
+                    .is_some_and(|after| after.starts_with([' ', ',', 's']))
+            })
+        })
+    })
 }
 
 /// Strips markdown markup and list markers and collapses whitespace, for display.
@@ -484,6 +510,30 @@ mod tests {
         assert!(deltas.len() > 10);
         assert!(deltas.iter().all(|d| d.split_whitespace().count() == 1));
         assert_eq!(deltas.concat(), answer.text);
+    }
+
+    #[test]
+    fn sentences_about_the_document_give_way_to_sentences_about_the_subject() {
+        assert!(about_the_document(
+            "This article explains how models learn from data."
+        ));
+        assert!(about_the_document("In this guide, we set up the index."));
+        assert!(!about_the_document("This model learns from data."));
+        assert!(!about_the_document("Articles about models abound."));
+
+        let text = "This article explains gradient descent and the loss function in detail. \
+                    Gradient descent lowers the loss function by stepping against its gradient.";
+        let answer = ExtractiveAnswerer::new().compose(&request(
+            "How does gradient descent lower the loss function?",
+            vec![],
+            vec![hit("gd.md", "Gradient descent", text, 5.0)],
+        ));
+        assert!(
+            answer.text.contains("stepping against its gradient"),
+            "{}",
+            answer.text
+        );
+        assert!(!answer.text.contains("This article"), "{}", answer.text);
     }
 
     #[test]
