@@ -12,11 +12,7 @@ use serve_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_conversation_moves_between_servers_and_survives_kill_9() {
-    let Some(redis) = ragchat_testkit::RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(redis) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let keys_dir = tempfile::tempdir().unwrap();

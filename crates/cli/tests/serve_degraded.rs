@@ -6,15 +6,12 @@ mod serve_support;
 
 use std::time::Duration;
 
+use ragchat_testkit::{assert_prometheus_text, metric};
 use serve_support::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_follows_the_store_and_the_journal_drains() {
-    let Some(mut redis) = ragchat_testkit::RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(mut redis) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let store = redis.url();

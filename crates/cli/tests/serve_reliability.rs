@@ -54,11 +54,7 @@ async fn message_ids(base: &str, session: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_keeps_every_answered_turn_once() {
-    let Some(redis) = ragchat_testkit::RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(redis) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let keys_dir = tempfile::tempdir().unwrap();

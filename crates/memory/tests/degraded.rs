@@ -12,16 +12,9 @@ use ragchat_memory::testing::{assert_writer_order, unique_key, wait_drained};
 use ragchat_memory::{
     open_store, ManagerConfig, Message, MessageId, Mode, SessionKey, SessionManager, StoreOptions,
 };
-use ragchat_testkit::{RedisServer, TcpProxy};
+use ragchat_testkit::{durable_redis_or_skip, TcpProxy};
 
 const TIMEOUT: Duration = Duration::from_millis(250);
-
-fn durable_redis() -> Option<RedisServer> {
-    RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-}
 
 fn options() -> StoreOptions {
     StoreOptions {
@@ -85,7 +78,7 @@ fn contents(messages: &[Message]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_killed_mid_conversation_then_restarted() {
-    let Some(mut server) = durable_redis() else {
+    let Some(mut server) = durable_redis_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +165,7 @@ async fn redis_killed_mid_conversation_then_restarted() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flapping_redis_loses_and_doubles_nothing() {
-    let Some(server) = durable_redis() else {
+    let Some(server) = durable_redis_or_skip() else {
         return;
     };
     let server = Arc::new(std::sync::Mutex::new(server));
@@ -223,7 +216,7 @@ async fn flapping_redis_loses_and_doubles_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_journal_refuses_clearly_and_keeps_what_it_has() {
-    let Some(mut server) = durable_redis() else {
+    let Some(mut server) = durable_redis_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -261,7 +254,7 @@ async fn a_full_journal_refuses_clearly_and_keeps_what_it_has() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replaying_the_same_entries_twice_stores_them_once() {
-    let Some(server) = durable_redis() else {
+    let Some(server) = durable_redis_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -298,7 +291,7 @@ async fn replaying_the_same_entries_twice_stores_them_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_process_that_never_saw_the_session_reads_the_journal_as_partial() {
-    let Some(mut server) = durable_redis() else {
+    let Some(mut server) = durable_redis_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -336,7 +329,7 @@ async fn a_process_that_never_saw_the_session_reads_the_journal_as_partial() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replayed_entries_take_their_place_by_created_at_on_every_server() {
-    let Some(server) = durable_redis() else {
+    let Some(server) = durable_redis_or_skip() else {
         return;
     };
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap());
@@ -385,7 +378,7 @@ async fn replayed_entries_take_their_place_by_created_at_on_every_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partitioned_store_never_holds_a_turn_longer_than_the_timeout() {
-    let Some(server) = durable_redis() else {
+    let Some(server) = durable_redis_or_skip() else {
         return;
     };
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap());
@@ -421,7 +414,7 @@ async fn a_partitioned_store_never_holds_a_turn_longer_than_the_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_that_stops_answering_is_replaced() {
-    let Some(server) = durable_redis() else {
+    let Some(server) = durable_redis_or_skip() else {
         return;
     };
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap());

@@ -15,7 +15,7 @@ use ragchat_memory::manager::BreakerConfig;
 use ragchat_memory::{
     open_store, ManagerConfig, Message, Mode, SessionKey, SessionManager, StoreOptions,
 };
-use ragchat_testkit::{RedisServer, TcpProxy};
+use ragchat_testkit::TcpProxy;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -78,12 +78,19 @@ fn is_subsequence(seen: &[String], model: &[String]) -> bool {
     seen.iter().all(|s| it.any(|m| m == s))
 }
 
+/// The contents of `key`'s history as `manager` reads it.
+async fn contents(manager: &SessionManager, key: &SessionKey) -> Vec<String> {
+    manager
+        .history(key)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.content.clone())
+        .collect()
+}
+
 async fn run(ops: Vec<Op>) {
-    let Some(mut server) = RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(mut server) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let proxy = TcpProxy::start(format!("127.0.0.1:{}", server.port()).parse().unwrap());
@@ -161,25 +168,13 @@ async fn run(ops: Vec<Op>) {
         ManagerConfig::default(),
     );
     for (s, key) in keys.iter().enumerate() {
-        let stored: Vec<String> = reader
-            .history(key)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.content.clone())
-            .collect();
+        let stored = contents(&reader, key).await;
         assert_eq!(
             stored,
             model.get(&s).cloned().unwrap_or_default(),
             "session {s} after {ops:?}"
         );
-        let cached: Vec<String> = app
-            .history(key)
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.content.clone())
-            .collect();
+        let cached = contents(&app, key).await;
         assert_eq!(
             cached, stored,
             "the app's cache converges to the store; ops {ops:?}"

@@ -69,11 +69,7 @@ async fn conformance() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_survives_a_restart_with_appendonly() {
-    let Some(mut server) = RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(mut server) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let key = unique_key("aof");

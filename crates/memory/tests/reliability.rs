@@ -163,11 +163,7 @@ async fn sigkill_with_appendfsync_everysec_loss_is_measured() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_under_load_with_the_journal_fails_no_request_and_loses_nothing() {
-    let Some(mut server) = RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(mut server) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

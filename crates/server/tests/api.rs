@@ -7,6 +7,7 @@ mod common;
 use axum::http::{header, Method, StatusCode};
 use common::*;
 use ragchat_server::auth::Auth;
+use ragchat_testkit::assert_prometheus_text;
 use serde_json::Value;
 
 async fn alice_and_bob() -> (axum::Router, tempfile::TempDir) {
@@ -341,11 +342,7 @@ async fn every_error_row_has_its_status_and_stores_nothing() {
 
 #[tokio::test]
 async fn store_down_without_a_journal_answers_503_with_retry_after() {
-    let Some(mut redis) = ragchat_testkit::RedisServer::builder()
-        .appendonly(true)
-        .appendfsync("always")
-        .start_or_skip()
-    else {
+    let Some(mut redis) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
     let memory = manager(&redis.url()).await;
@@ -411,52 +408,6 @@ async fn without_keys_every_request_is_the_local_user() {
     get(&app, "/v1/sessions/default/messages", None)
         .await
         .expect_error(StatusCode::NOT_FOUND, "not_found");
-}
-
-/// Every non-comment line of a Prometheus text exposition is `name{labels} value`.
-fn assert_prometheus_text(text: &str) {
-    let mut samples = 0;
-    for line in text.lines() {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = line
-            .rsplit_once(' ')
-            .unwrap_or_else(|| panic!("no value: {line:?}"));
-        assert!(
-            value.parse::<f64>().is_ok() || ["+Inf", "-Inf", "NaN"].contains(&value),
-            "bad value in {line:?}"
-        );
-        let name = series.split('{').next().unwrap();
-        assert!(
-            !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
-            "bad name in {line:?}"
-        );
-        if let Some(labels) = series.strip_prefix(name) {
-            if !labels.is_empty() {
-                assert!(
-                    labels.starts_with('{') && labels.ends_with('}'),
-                    "bad labels in {line:?}"
-                );
-                for pair in labels[1..labels.len() - 1].split("\",") {
-                    let (k, v) = pair
-                        .split_once('=')
-                        .unwrap_or_else(|| panic!("bad label {pair:?} in {line:?}"));
-                    assert!(
-                        k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
-                        "{line:?}"
-                    );
-                    assert!(v.starts_with('"'), "{line:?}");
-                }
-            }
-        }
-        assert!(name.starts_with("ragchat_"), "unprefixed metric {line:?}");
-        samples += 1;
-    }
-    assert!(samples > 0, "no samples:\n{text}");
 }
 
 #[tokio::test]

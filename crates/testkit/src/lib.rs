@@ -34,6 +34,7 @@
 mod builder;
 mod cluster;
 mod probe;
+mod prometheus;
 mod proxy;
 mod server;
 
@@ -42,6 +43,7 @@ use std::path::Path;
 
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
+pub use prometheus::{assert_prometheus_text, metric};
 pub use proxy::TcpProxy;
 pub use server::RedisServer;
 
@@ -78,6 +80,16 @@ pub fn redis_available() -> bool {
 /// tests rather than silently skip them. Also panics when the server fails to start.
 pub fn redis_or_skip() -> Option<RedisServer> {
     RedisServer::builder().start_or_skip()
+}
+
+/// Like [`redis_or_skip`], with the append-only file fsynced on every write
+/// (`appendonly yes`, `appendfsync always`): a server that loses nothing it acknowledged
+/// when killed, for crash and restart tests.
+pub fn durable_redis_or_skip() -> Option<RedisServer> {
+    RedisServer::builder()
+        .appendonly(true)
+        .appendfsync("always")
+        .start_or_skip()
 }
 
 /// Returns a TCP port on 127.0.0.1 that was free a moment ago.
