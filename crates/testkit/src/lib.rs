@@ -1,4 +1,4 @@
-//! Test harness for real `redis-server` processes.
+//! Test harness for real `redis-server` and PostgreSQL processes.
 //!
 //! Tests in this workspace run against real services, never mocks of them. This crate starts a
 //! private `redis-server` per test: it binds a free port on 127.0.0.1, gives the server its own
@@ -17,6 +17,8 @@
 //! - `cluster`: [`RedisCluster`]: three (or more) masters joined into a real Redis Cluster.
 //! - `proxy`: [`TcpProxy`]: a loopback relay a test can cut, to partition one client from a server.
 //! - `probe`: the few raw RESP exchanges the harness needs (readiness `PING`, graceful `SHUTDOWN`).
+//! - `postgres`: [`PostgresServer`]: a private PostgreSQL cluster (run as an unprivileged
+//!   account when the tests run as root), crash, shutdown and restart.
 //!
 //! ```no_run
 //! use ragchat_testkit::{redis_or_skip, RedisServer};
@@ -33,6 +35,7 @@
 
 mod builder;
 mod cluster;
+mod postgres;
 mod probe;
 mod prometheus;
 mod proxy;
@@ -43,6 +46,7 @@ use std::path::Path;
 
 pub use builder::RedisServerBuilder;
 pub use cluster::RedisCluster;
+pub use postgres::{postgres_available, postgres_or_skip, PostgresServer, POSTGRES_SUPERUSER};
 pub use prometheus::{assert_prometheus_text, metric};
 pub use proxy::TcpProxy;
 pub use server::RedisServer;

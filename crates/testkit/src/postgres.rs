@@ -1,0 +1,602 @@
+//! [`PostgresServer`]: one private PostgreSQL server, its port, data directory and log.
+//!
+//! PostgreSQL refuses to run as root, and CI runs as root. When the test process is root,
+//! the server runs as an unprivileged account (`postgres`, or `$RAGCHAT_PG_USER`): the
+//! temporary directory is handed to that account and the server process is started with its
+//! uid and gid (`std::os::unix::process::CommandExt::uid`, so no `runuser` stands between
+//! the test and the process it must be able to kill). As any other user, the server runs as
+//! that user.
+//!
+//! The binaries are looked up in `$RAGCHAT_PG_BIN`, else the newest
+//! `/usr/lib/postgresql/<version>/bin` (Debian's layout), else `PATH`. `initdb` runs once per
+//! machine into a template cluster in the temporary directory
+//! (`ragchat-testkit-pg-template-<uid>-<hash of the bin dir>`), which every server copies:
+//! a server starts in about a quarter of a second, and test processes share one template
+//! instead of leaving one behind each.
+
+use std::fmt;
+use std::fs::{self, File};
+use std::io::Write;
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tempfile::TempDir;
+
+use crate::free_port;
+
+/// How long a server may take to accept connections after launch (crash recovery included).
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a server may take to exit after a shutdown signal.
+const EXIT_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Pause between readiness probes and exit checks.
+const POLL_INTERVAL: Duration = Duration::from_millis(20);
+
+/// Fresh ports tried when another process takes the port first.
+const FRESH_PORT_ATTEMPTS: u32 = 5;
+
+/// Launches tried by [`PostgresServer::start_again`] while its port is still held.
+const SAME_PORT_ATTEMPTS: u32 = 10;
+
+/// Lines of the server log shown when something fails.
+const LOG_TAIL_LINES: usize = 60;
+
+/// The superuser the template cluster is created with; tests connect as it.
+pub const POSTGRES_SUPERUSER: &str = "postgres";
+
+/// What the log says once the server accepts connections.
+const READY_LOG_LINE: &str = "database system is ready to accept connections";
+
+/// What the log says when the port was taken between [`free_port`] and the server's bind.
+const ADDRESS_IN_USE: &str = "Address already in use";
+
+/// The account and binaries a server runs with, found once per process.
+#[derive(Clone, Debug)]
+struct Setup {
+    bin: PathBuf,
+    /// `(uid, gid)` to run as, when the test process is root.
+    run_as: Option<(u32, u32)>,
+    /// A cluster made by `initdb`, copied for every server.
+    template: PathBuf,
+}
+
+static SETUP: OnceLock<Result<Setup, String>> = OnceLock::new();
+
+/// Reports whether PostgreSQL's server binaries (`initdb`, `postgres`) can be found.
+pub fn postgres_available() -> bool {
+    find_bin().is_some()
+}
+
+/// Starts a [`PostgresServer`] for a test, or skips the test when PostgreSQL is not installed.
+///
+/// Returns `None` after printing `skipping: PostgreSQL not installed` to stderr when the
+/// binaries are missing, so the test can `return` early.
+///
+/// # Panics
+///
+/// When the binaries are missing and the `CI` environment variable is set (CI must run these
+/// tests), and when the server cannot be started.
+pub fn postgres_or_skip() -> Option<PostgresServer> {
+    if postgres_available() {
+        return Some(PostgresServer::start());
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "PostgreSQL is not installed (initdb and postgres not found in $RAGCHAT_PG_BIN, \
+         /usr/lib/postgresql/*/bin or PATH), and CI is set: install the `postgresql` package"
+    );
+    eprintln!("skipping: PostgreSQL not installed (initdb/postgres not found)");
+    None
+}
+
+/// A PostgreSQL server started for a test, stopped when dropped.
+///
+/// It listens on 127.0.0.1 on a free port and on a Unix socket in its own temporary
+/// directory, which also holds its data (`data/`) and its log (`postgres.log`). It trusts
+/// local connections (no password) and runs with `fsync=off`: a test server, fast and
+/// disposable. It can be crashed ([`stop`]: an immediate shutdown, as after a power cut the
+/// server recovers from its WAL on the next start), shut down cleanly ([`shutdown`]) and
+/// started again on the same port and data ([`start_again`], [`restart`]).
+///
+/// Every method panics with the end of the server log when something fails.
+///
+/// [`stop`]: PostgresServer::stop
+/// [`shutdown`]: PostgresServer::shutdown
+/// [`start_again`]: PostgresServer::start_again
+/// [`restart`]: PostgresServer::restart
+pub struct PostgresServer {
+    child: Option<Child>,
+    port: u16,
+    setup: Setup,
+    log_reported: bool,
+    /// Declared last: the process is stopped in `drop` before the directory is removed.
+    dir: TempDir,
+}
+
+impl PostgresServer {
+    /// Starts a server on a free port with a fresh copy of the template cluster.
+    ///
+    /// # Panics
+    ///
+    /// When PostgreSQL is not installed, or the server does not accept connections in 30 s.
+    pub fn start() -> PostgresServer {
+        let setup = setup().unwrap_or_else(|e| panic!("cannot prepare PostgreSQL: {e}"));
+        let dir = tempfile::Builder::new()
+            .prefix("ragchat-pg-")
+            .tempdir()
+            .unwrap_or_else(|e| panic!("cannot create a temporary directory: {e}"));
+        copy_dir(&setup.template, &dir.path().join("data"))
+            .unwrap_or_else(|e| panic!("cannot copy the template cluster: {e}"));
+        if let Some((uid, gid)) = setup.run_as {
+            chown_tree(dir.path(), uid, gid)
+                .unwrap_or_else(|e| panic!("cannot hand the data directory over: {e}"));
+        }
+        let mut server = PostgresServer {
+            child: None,
+            port: 0,
+            setup,
+            log_reported: false,
+            dir,
+        };
+        for attempt in 1..=FRESH_PORT_ATTEMPTS {
+            server.port = free_port();
+            match server.launch() {
+                Ok(()) => return server,
+                Err(LaunchError::PortInUse) if attempt < FRESH_PORT_ATTEMPTS => {}
+                Err(e) => server.fail(&format!("failed to start: {e}")),
+            }
+        }
+        server.fail("no free port could be bound")
+    }
+
+    /// The TCP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A connection URL for the `postgres` database as the superuser.
+    pub fn url(&self) -> String {
+        self.url_for("postgres")
+    }
+
+    /// A connection URL for `database` as the superuser.
+    pub fn url_for(&self, database: &str) -> String {
+        format!(
+            "postgres://{POSTGRES_SUPERUSER}@127.0.0.1:{}/{database}",
+            self.port
+        )
+    }
+
+    /// Creates a database and returns its URL.
+    ///
+    /// # Panics
+    ///
+    /// When the database cannot be created (for example because it exists).
+    pub fn create_database(&self, name: &str) -> String {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""));
+        self.url_for(name)
+    }
+
+    /// The directory holding the data and the log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The postmaster's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Runs one SQL statement through `psql` and returns its unaligned, tuples-only output.
+    ///
+    /// # Panics
+    ///
+    /// When `psql` cannot run or the statement fails.
+    pub fn psql(&self, database: &str, sql: &str) -> String {
+        let psql = self.setup.bin.join("psql");
+        let psql = if psql.is_file() {
+            psql
+        } else {
+            PathBuf::from("psql")
+        };
+        let output = Command::new(&psql)
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+            .args(["-U", POSTGRES_SUPERUSER, "-d", database, "-c", sql])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", psql.display()));
+        assert!(
+            output.status.success(),
+            "psql {sql:?} failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    }
+
+    /// Crashes the server: an immediate shutdown (SIGQUIT), which stops every backend at once
+    /// without a checkpoint, as a power cut would; the next start recovers from the WAL.
+    pub fn stop(&mut self) {
+        self.signal_and_wait("QUIT");
+    }
+
+    /// Shuts the server down cleanly (SIGINT: a fast shutdown with a checkpoint).
+    pub fn shutdown(&mut self) {
+        self.signal_and_wait("INT");
+    }
+
+    /// Starts a stopped server again on the same port and data directory.
+    ///
+    /// # Panics
+    ///
+    /// When the server is running, or does not come back.
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "start_again on a running server");
+        for attempt in 1..=SAME_PORT_ATTEMPTS {
+            match self.launch() {
+                Ok(()) => return,
+                Err(LaunchError::PortInUse) if attempt < SAME_PORT_ATTEMPTS => {
+                    thread::sleep(Duration::from_millis(200));
+                }
+                Err(e) => self.fail(&format!("failed to start again: {e}")),
+            }
+        }
+    }
+
+    /// Crashes the server ([`stop`](Self::stop)) and starts it again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Whether the server process is alive.
+    pub fn is_running(&mut self) -> bool {
+        self.exit_status().is_none() && self.child.is_some()
+    }
+
+    /// The server log so far.
+    pub fn log(&self) -> String {
+        fs::read(self.log_path())
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+            .unwrap_or_default()
+    }
+
+    fn log_path(&self) -> PathBuf {
+        self.dir.path().join("postgres.log")
+    }
+
+    fn log_tail(&self) -> String {
+        let log = self.log();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+    }
+
+    fn launch(&mut self) -> Result<(), LaunchError> {
+        let log_path = self.log_path();
+        let mut log = File::options()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log_path.display()));
+        let _ = writeln!(
+            log,
+            "### ragchat-testkit: starting postgres on port {}",
+            self.port
+        );
+        let offset = log.metadata().map_or(0, |m| m.len());
+        let stderr = log
+            .try_clone()
+            .unwrap_or_else(|e| panic!("cannot duplicate the log file handle: {e}"));
+        let mut command = Command::new(self.setup.bin.join("postgres"));
+        command
+            .arg("-D")
+            .arg(self.dir.path().join("data"))
+            .args(["-p", &self.port.to_string()])
+            .arg("-k")
+            .arg(self.dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1"])
+            .args(["-c", "fsync=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=200", "-c", "shared_buffers=32MB"])
+            .args([
+                "-c",
+                "logging_collector=off",
+                "-c",
+                "log_min_messages=warning",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(stderr);
+        if let Some((uid, gid)) = self.setup.run_as {
+            command.uid(uid).gid(gid);
+        }
+        let child = command
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", self.setup.bin.display()));
+        self.child = Some(child);
+
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.exit_status() {
+                self.child = None;
+                return Err(if self.log_since(offset).contains(ADDRESS_IN_USE) {
+                    LaunchError::PortInUse
+                } else {
+                    LaunchError::Exited(status)
+                });
+            }
+            if self.log_since(offset).contains(READY_LOG_LINE)
+                && TcpStream::connect((Ipv4Addr::LOCALHOST, self.port)).is_ok()
+            {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(LaunchError::Timeout);
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn log_since(&self, offset: u64) -> String {
+        let log = fs::read(self.log_path()).unwrap_or_default();
+        let start = (offset as usize).min(log.len());
+        String::from_utf8_lossy(&log[start..]).into_owned()
+    }
+
+    fn exit_status(&mut self) -> Option<ExitStatus> {
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+
+    /// Sends `signal` to the postmaster and waits until it and its backends are gone.
+    fn signal_and_wait(&mut self, signal: &str) {
+        let Some(pid) = self.pid() else { return };
+        let _ = Command::new("kill")
+            .args([&format!("-{signal}"), &pid.to_string()])
+            .status();
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while self.exit_status().is_none() {
+            if Instant::now() > deadline {
+                if let Some(child) = self.child.as_mut() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                break;
+            }
+            thread::sleep(POLL_INTERVAL);
+        }
+        self.child = None;
+        // The postmaster removes its pid file last; a start before that would refuse.
+        let pid_file = self.dir.path().join("data/postmaster.pid");
+        let deadline = Instant::now() + EXIT_TIMEOUT;
+        while pid_file.exists() && signal != "QUIT" && Instant::now() < deadline {
+            thread::sleep(POLL_INTERVAL);
+        }
+    }
+
+    fn fail(&mut self, what: &str) -> ! {
+        self.log_reported = true;
+        panic!(
+            "PostgreSQL on port {} {what}\n--- end of {} ---\n{}",
+            self.port,
+            self.log_path().display(),
+            self.log_tail()
+        );
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        self.signal_and_wait("QUIT");
+        if thread::panicking() && !self.log_reported {
+            eprintln!(
+                "--- PostgreSQL on port {} (log {}) ---\n{}",
+                self.port,
+                self.log_path().display(),
+                self.log_tail()
+            );
+        }
+    }
+}
+
+impl fmt::Debug for PostgresServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PostgresServer")
+            .field("port", &self.port)
+            .field("dir", &self.dir.path())
+            .field("pid", &self.pid())
+            .finish()
+    }
+}
+
+#[derive(Debug)]
+enum LaunchError {
+    PortInUse,
+    Exited(ExitStatus),
+    Timeout,
+}
+
+impl fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LaunchError::PortInUse => write!(f, "the port is in use"),
+            LaunchError::Exited(status) => write!(f, "the server exited ({status})"),
+            LaunchError::Timeout => write!(f, "no connection accepted in {READY_TIMEOUT:?}"),
+        }
+    }
+}
+
+/// The directory holding `initdb` and `postgres`.
+fn find_bin() -> Option<PathBuf> {
+    let has_server = |dir: &Path| dir.join("initdb").is_file() && dir.join("postgres").is_file();
+    if let Some(dir) = std::env::var_os("RAGCHAT_PG_BIN") {
+        return Some(PathBuf::from(dir)).filter(|d| has_server(d));
+    }
+    let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| {
+            let version = entry.file_name().to_str()?.parse::<u32>().ok()?;
+            Some((version, entry.path().join("bin")))
+        })
+        .filter(|(_, bin)| has_server(bin))
+        .collect();
+    versions.sort();
+    if let Some((_, bin)) = versions.pop() {
+        return Some(bin);
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).find(|dir| has_server(dir))
+}
+
+fn setup() -> Result<Setup, String> {
+    SETUP.get_or_init(prepare).clone()
+}
+
+fn prepare() -> Result<Setup, String> {
+    let bin = find_bin().ok_or("initdb and postgres not found")?;
+    let run_as = if is_root() {
+        let account = std::env::var("RAGCHAT_PG_USER").unwrap_or_else(|_| "postgres".into());
+        Some(account_ids(&account)?)
+    } else {
+        None
+    };
+    let template = template_cluster(&bin, run_as)?;
+    Ok(Setup {
+        bin,
+        run_as,
+        template,
+    })
+}
+
+/// The shared template cluster, made by `initdb` if no process made it before.
+///
+/// Made under a name of this process's own and renamed into place, so processes racing
+/// to make it never see a half-made one; the loser removes its copy.
+fn template_cluster(bin: &Path, run_as: Option<(u32, u32)>) -> Result<PathBuf, String> {
+    let owner = run_as.map_or_else(current_uid, |(uid, _)| uid);
+    let bin_hash = bin
+        .to_string_lossy()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+        });
+    let template = std::env::temp_dir().join(format!(
+        "ragchat-testkit-pg-template-{owner}-{bin_hash:016x}"
+    ));
+    if template.join("PG_VERSION").is_file() {
+        return Ok(template);
+    }
+    let scratch = tempfile::Builder::new()
+        .prefix("ragchat-pg-initdb-")
+        .tempdir()
+        .map_err(|e| format!("cannot create a directory for initdb: {e}"))?;
+    let data = scratch.path().join("data");
+    if let Some((uid, gid)) = run_as {
+        chown_tree(scratch.path(), uid, gid).map_err(|e| format!("chown: {e}"))?;
+    }
+    let mut initdb = Command::new(bin.join("initdb"));
+    initdb
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", POSTGRES_SUPERUSER, "-A", "trust", "-E", "UTF8"])
+        .args(["--locale=C", "--no-sync", "--no-instructions"])
+        .stdin(Stdio::null());
+    if let Some((uid, gid)) = run_as {
+        initdb.uid(uid).gid(gid);
+    }
+    let output = initdb
+        .output()
+        .map_err(|e| format!("cannot run initdb: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "initdb failed: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    if fs::rename(&data, &template).is_err() && !template.join("PG_VERSION").is_file() {
+        return Err(format!(
+            "cannot move the template cluster to {}",
+            template.display()
+        ));
+    }
+    Ok(template)
+}
+
+fn current_uid() -> u32 {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+fn is_root() -> bool {
+    current_uid() == 0
+}
+
+/// The uid and gid of `account`, read from `id`.
+fn account_ids(account: &str) -> Result<(u32, u32), String> {
+    let read = |flag: &str| -> Result<u32, String> {
+        let output = Command::new("id")
+            .args([flag, account])
+            .output()
+            .map_err(|e| format!("cannot run id: {e}"))?;
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .map_err(|_| {
+                format!(
+                    "PostgreSQL refuses to run as root and there is no account {account:?} to \
+                     run it as (set RAGCHAT_PG_USER to an unprivileged account)"
+                )
+            })
+    };
+    Ok((read("-u")?, read("-g")?))
+}
+
+/// Copies a directory tree, keeping permission bits (PostgreSQL insists on 0700 data).
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    fs::create_dir_all(to)?;
+    fs::set_permissions(to, fs::metadata(from)?.permissions())?;
+    for entry in fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else if kind.is_symlink() {
+            std::os::unix::fs::symlink(fs::read_link(entry.path())?, &target)?;
+        } else {
+            fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+/// Hands a directory tree to `uid:gid` and keeps it private to that account.
+fn chown_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    std::os::unix::fs::chown(dir, Some(uid), Some(gid))?;
+    if fs::metadata(dir)?.is_dir() {
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        for entry in fs::read_dir(dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                chown_tree(&path, uid, gid)?;
+            } else {
+                std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+            }
+        }
+    }
+    Ok(())
+}
