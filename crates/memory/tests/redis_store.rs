@@ -432,7 +432,8 @@ async fn ttl_is_applied_to_every_key_of_the_session() {
         let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
         assert!((95..=100).contains(&ttl), "{k}: ttl {ttl}");
     }
-    // Nothing else was written: every key ragchat made is one of the session's four.
+    // Nothing else was written: every key ragchat made is one of the session's (its
+    // three, the user's index and usage total).
     let all = server.cli(&["KEYS", "*"]);
     let mut listed: Vec<&str> = all.lines().collect();
     listed.sort();
@@ -451,6 +452,7 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         ttl: ragchat_memory::Ttl::secs(100),
         max_messages: 0,
         refresh_ttl,
+        quotas: ragchat_memory::Quotas::UNBOUNDED,
     };
     let ttls = |key: &SessionKey| -> Vec<i64> {
         SessionKeys::new(key)
@@ -524,6 +526,7 @@ async fn unreachable_redis_is_a_clear_unavailable_error() {
         connect_timeout: std::time::Duration::from_millis(300),
         command_timeout: std::time::Duration::from_millis(300),
         lazy: false,
+        ..StoreOptions::default()
     };
     let started = std::time::Instant::now();
     let err = ragchat_memory::open_store(&format!("redis://127.0.0.1:{port}"), &opts)

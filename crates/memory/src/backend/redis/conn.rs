@@ -24,6 +24,14 @@ use super::tracking::Tracker;
 /// NOLOOP` turned on before any command uses it, so its [`Tracker`] hears about every
 /// change other connections make to sessions this process read (see [`super::tracking`]).
 /// A server that refuses RESP3 or tracking still works: reads then ask it every time.
+///
+/// A tracked connection vouches for cached copies only while it delivers: a connection
+/// that went silent without closing (a black-holed network) would deliver no
+/// invalidation and raise no error while the process only reads from its cache. So
+/// while it lives, a heartbeat `PING`s it every `heartbeat`, bounded by the command
+/// timeout; unanswered, the connection's generation ends (stamps of it go stale and
+/// the next call reconnects). A stale copy is thus served for at most about the
+/// heartbeat plus the timeout.
 pub(super) struct SingleNode {
     client: Client,
     /// The same server over RESP2, used once the server refused `HELLO 3`.
@@ -31,6 +39,8 @@ pub(super) struct SingleNode {
     resp2_only: AtomicBool,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
+    command_timeout: Duration,
+    heartbeat: Duration,
     current: Mutex<Option<Live>>,
     connecting: tokio::sync::Mutex<()>,
     generations: AtomicU64,
@@ -53,6 +63,7 @@ impl SingleNode {
         client: Client,
         connect_timeout: Duration,
         command_timeout: Duration,
+        heartbeat: Duration,
     ) -> RedisResult<Self> {
         let info = client.get_connection_info().clone();
         let with = |protocol| {
@@ -67,6 +78,8 @@ impl SingleNode {
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(command_timeout)),
             connect_timeout,
+            command_timeout,
+            heartbeat,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
@@ -105,6 +118,7 @@ impl SingleNode {
         };
         if tracked {
             self.tracker.activate(generation);
+            self.spawn_heartbeat(conn.clone(), generation, Arc::clone(&dead));
         }
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live {
             conn: conn.clone(),
@@ -112,6 +126,47 @@ impl SingleNode {
             dead,
         });
         Ok((conn, generation))
+    }
+
+    /// Checks the tracked connection of `generation` every `heartbeat` until it is
+    /// replaced, dies or the store is dropped (see the type's docs).
+    fn spawn_heartbeat(
+        &self,
+        mut conn: MultiplexedConnection,
+        generation: u64,
+        dead: Arc<AtomicBool>,
+    ) {
+        if self.heartbeat.is_zero() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let tracker = Arc::downgrade(&self.tracker);
+        let (every, timeout) = (self.heartbeat, self.command_timeout);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(tracker) = tracker.upgrade() else {
+                    return;
+                };
+                if dead.load(Ordering::SeqCst) || !tracker.is_live(generation) {
+                    return;
+                }
+                let ping = redis::cmd("PING");
+                let answer =
+                    tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await;
+                if !matches!(answer, Ok(Ok(_))) {
+                    tracing::debug!(
+                        generation,
+                        "the Redis connection did not answer its heartbeat: replacing it"
+                    );
+                    tracker.deactivate(generation);
+                    dead.store(true, Ordering::SeqCst);
+                    return;
+                }
+            }
+        });
     }
 
     /// A new connection; `true` when tracking is on for it.
