@@ -363,7 +363,7 @@ async fn run_with(
                 output::json_line(&report)?;
             } else if manager.journal().is_none() {
                 println!(
-                    "{} needs no journal; nothing of it to sync",
+                    "{} keeps no journal of its own: nothing to replay into it",
                     manager.store_url()
                 );
             } else {
