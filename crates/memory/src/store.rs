@@ -230,6 +230,8 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn identity(&self) -> String;
 
     /// Creates the session if it does not exist (no messages) and applies the TTL.
+    /// Quotas are checked by the first append, not here (an empty session holds
+    /// nothing).
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached.

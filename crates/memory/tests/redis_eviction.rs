@@ -54,6 +54,11 @@ async fn a_conversation_whose_meta_was_evicted_takes_appends_again() {
         .expect("an append to a damaged conversation must not fail");
     assert_eq!(contents(&fresh, &key).await, ["one", "two", "three"]);
     assert_eq!(assert_consistent(&fresh, &key).await, 3);
+    assert_eq!(
+        fresh.status().await.unwrap().repairs,
+        1,
+        "the repair is counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -68,6 +73,7 @@ async fn a_conversation_whose_log_was_evicted_reports_what_is_there() {
     server.cli(&["DEL", &SessionKeys::new(&key).log]);
     let fresh = manager(&server).await;
     assert_eq!(assert_consistent(&fresh, &key).await, 0);
+    assert!(fresh.status().await.unwrap().repairs >= 1);
     fresh
         .append(&key, vec![Message::user("three")])
         .await

@@ -35,7 +35,8 @@ pub async fn a_second_manager_sees_the_whole_history(f: &dyn StoreFixture) {
     assert_eq!(stats.user, key.user());
 }
 
-/// Reads `key` through `manager` until `done` holds for its history, for at most 5 s,
+/// Reads `key` through `manager` until `done` holds for its history, for at most 20 s
+/// (room for a loaded machine; it returns as soon as `done` holds),
 /// and returns that history (the last one read when time ran out).
 ///
 /// A store that vouches for cached copies (Redis with client-side caching) shows a
@@ -47,7 +48,7 @@ pub async fn read_until(
     key: &SessionKey,
     done: impl Fn(&[Message]) -> bool,
 ) -> Vec<Message> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let history = manager.history(key).await.expect("history").to_vec();
         if done(&history) || std::time::Instant::now() >= deadline {

@@ -75,6 +75,9 @@ local function recount()
     end
   end
   call('HSET', usage, 'bytes', total)
+  if ttl > 0 then
+    copy_expiry(usage, ttl * 1000)
+  end
   return live, total
 end
 
@@ -109,12 +112,18 @@ if quota_session_bytes > 0 and bytes + adding > quota_session_bytes and new_byte
     return redis.error_reply('QUOTA session_bytes ' .. would .. ' ' .. quota_session_bytes)
   end
 end
-if quota_user_bytes > 0 and adding > 0 and new_bytes() > 0 then
-  local used = tonumber(call('HGET', usage, 'bytes'))
-  if not used or used + adding > quota_user_bytes then
-    local _
-    _, used = recount()
-    if used + adding > quota_user_bytes then
+-- Per user: the running total is raised by this append's bytes up front, which is
+-- also the check in the common case (one command). A total that was just created
+-- (unknown before) or went over the limit is recounted from the session metas, and
+-- the exact figure decides.
+local counted = 0
+if quota_user_bytes > 0 and adding > 0 then
+  local total = call('HINCRBY', usage, 'bytes', adding)
+  counted = adding
+  if total == adding or total > quota_user_bytes then
+    local _, used = recount()
+    counted = 0
+    if used + new_bytes() > quota_user_bytes then
       return redis.error_reply('QUOTA user_bytes ' .. (used + adding) .. ' ' .. quota_user_bytes)
     end
   end
@@ -170,8 +179,12 @@ else
 end
 -- The index orders the user's sessions by last activity (listing pages by it).
 call('ZADD', index, now, session)
-if added ~= 0 then
-  call('HINCRBY', usage, 'bytes', added)
+-- The running total follows what was stored and trimmed (counted up front already,
+-- unless duplicates or trimming made it differ).
+local usage_created = false
+if added ~= counted then
+  -- A total equal to what this append added was (almost surely) created just now.
+  usage_created = call('HINCRBY', usage, 'bytes', added - counted) == added - counted
 end
 
 -- The TTL slides: every key of the session gets it again. The caller asks for that at
@@ -198,8 +211,9 @@ if refresh then
   end
 end
 
-if not refresh and added ~= 0 and ttl > 0 then
-  -- A usage total created by this append (evicted, or older than usage totals) must not outlive the user.
+if not refresh and usage_created and ttl > 0 then
+  -- A usage total created by this append (evicted, or older than usage totals) must
+  -- not outlive the user.
   copy_expiry(usage, ttl * 1000)
 end
 
