@@ -29,6 +29,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::error::{MemoryError, Result};
+use crate::limits::ReadLimit;
 use crate::message::{Message, SessionKey};
 
 /// Default journal bound: 1 GiB.
@@ -254,20 +255,26 @@ impl Journal {
         Ok(out)
     }
 
-    /// The oldest `limit` pending entries of a session, in journal order. Entries that
-    /// cannot be decoded are moved to `journal_rejects` (kept, reported, never replayed).
+    /// The oldest pending entries of a session, in journal order, within `limit`
+    /// (messages, and it stops once their encoded bytes reach the byte bound). Entries
+    /// that cannot be decoded are moved to `journal_rejects` (kept, reported, never
+    /// replayed).
     ///
     /// # Errors
     /// `Unavailable` when the journal cannot be read.
-    pub async fn entries(&self, key: &SessionKey, limit: usize) -> Result<Vec<JournalEntry>> {
+    pub async fn entries(&self, key: &SessionKey, limit: ReadLimit) -> Result<Vec<JournalEntry>> {
         self.read_entries(key, limit, false).await
     }
 
-    /// The newest `limit` pending messages of a session, oldest first.
+    /// The newest pending messages of a session within `limit`, oldest first.
     ///
     /// # Errors
     /// `Unavailable` when the journal cannot be read.
-    pub async fn recent_messages(&self, key: &SessionKey, limit: usize) -> Result<Vec<Message>> {
+    pub async fn recent_messages(
+        &self,
+        key: &SessionKey,
+        limit: ReadLimit,
+    ) -> Result<Vec<Message>> {
         Ok(self
             .read_entries(key, limit, true)
             .await?
@@ -279,30 +286,36 @@ impl Journal {
     async fn read_entries(
         &self,
         key: &SessionKey,
-        limit: usize,
+        limit: ReadLimit,
         newest: bool,
     ) -> Result<Vec<JournalEntry>> {
         let key = key.clone();
         let describe = self.describe();
-        let limit = limit.min(i64::MAX as usize) as i64;
         self.run(move |conn, _, store| {
             let err = |e| Self::sql_error(&describe, e);
             let sql = if newest {
-                "SELECT seq, message FROM journal WHERE store = ?1 AND user = ?2 AND session = ?3
-                  ORDER BY seq DESC LIMIT ?4"
+                "SELECT seq, message, bytes FROM journal WHERE store = ?1 AND user = ?2 AND session = ?3
+                  ORDER BY seq DESC"
             } else {
-                "SELECT seq, message FROM journal WHERE store = ?1 AND user = ?2 AND session = ?3
-                  ORDER BY seq LIMIT ?4"
+                "SELECT seq, message, bytes FROM journal WHERE store = ?1 AND user = ?2 AND session = ?3
+                  ORDER BY seq"
             };
-            let mut rows: Vec<(i64, String)> = {
+            // Rows are read lazily: the bound stops the read, not a filter after it.
+            let mut rows: Vec<(i64, String)> = Vec::new();
+            {
                 let mut stmt = conn.prepare_cached(sql).map_err(err)?;
-                let rows = stmt
-                    .query_map(params![store, key.user(), key.session(), limit], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })
+                let mut cursor = stmt
+                    .query(params![store, key.user(), key.session()])
                     .map_err(err)?;
-                rows.collect::<rusqlite::Result<_>>().map_err(err)?
-            };
+                let mut used = 0u64;
+                while limit.admits_more(rows.len(), used) {
+                    let Some(row) = cursor.next().map_err(err)? else {
+                        break;
+                    };
+                    used += row.get::<_, i64>(2).map_err(err)?.max(0) as u64;
+                    rows.push((row.get(0).map_err(err)?, row.get(1).map_err(err)?));
+                }
+            }
             if newest {
                 rows.reverse();
             }

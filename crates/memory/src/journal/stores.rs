@@ -112,7 +112,7 @@ mod tests {
         assert_eq!(a.stats().await.unwrap().entries, 1);
         assert_eq!(b.stats().await.unwrap().entries, 2);
         let texts: Vec<String> = b
-            .entries(&key, 10)
+            .entries(&key, crate::limits::ReadLimit::new(10, u64::MAX))
             .await
             .unwrap()
             .into_iter()
@@ -130,7 +130,7 @@ mod tests {
         assert_eq!(a.remove_session(&key).await.unwrap(), 1);
         assert_eq!(b.stats().await.unwrap().entries, 2, "b's entries are kept");
         let recent: Vec<String> = b
-            .recent_messages(&key, 1)
+            .recent_messages(&key, crate::limits::ReadLimit::new(1, u64::MAX))
             .await
             .unwrap()
             .into_iter()

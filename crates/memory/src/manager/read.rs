@@ -272,7 +272,7 @@ impl SessionManager {
     async fn rebuild(&self, key: &SessionKey, tail: Option<LoadedSession>) -> Result<History> {
         let limit = self.inner.config.history_limit;
         let journaled = match (&self.inner.journal, self.pending_for(key)) {
-            (Some(journal), n) if n > 0 => journal.recent_messages(key, limit.messages).await?,
+            (Some(journal), n) if n > 0 => journal.recent_messages(key, limit).await?,
             _ => Vec::new(),
         };
         let mut cached = match tail {
@@ -317,7 +317,7 @@ impl SessionManager {
         }
         let limit = self.inner.config.history_limit;
         let journaled = match &self.inner.journal {
-            Some(journal) => journal.recent_messages(key, limit.messages).await?,
+            Some(journal) => journal.recent_messages(key, limit).await?,
             None => Vec::new(),
         };
         if journaled.is_empty() {

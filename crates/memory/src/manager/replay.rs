@@ -13,12 +13,13 @@ use std::sync::{Arc, Weak};
 
 use super::{Inner, Mode, ReplayReport, SessionManager};
 use crate::error::Result;
-use crate::limits::Quotas;
+use crate::limits::{Quotas, ReadLimit};
 use crate::message::{Message, SessionKey};
 use crate::store::AppendOptions;
 
-/// Entries sent to the store per append while replaying.
-const REPLAY_BATCH: usize = 256;
+/// Entries sent to the store per append while replaying: at most 256, and at most
+/// about 1 MiB, so that one replayed batch is a short script for Redis.
+const REPLAY_BATCH: ReadLimit = ReadLimit::new(256, 1024 * 1024);
 
 /// The background task looks at the journal file itself (for entries other processes
 /// left there) every this many intervals, even when this process journaled nothing.

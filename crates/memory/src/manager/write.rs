@@ -134,7 +134,7 @@ impl SessionManager {
                 None => {
                     // What this process knows of the session is what the journal holds.
                     let limit = self.inner.config.history_limit;
-                    let known = journal.recent_messages(key, limit.messages).await?;
+                    let known = journal.recent_messages(key, limit).await?;
                     let cached = Cached::from_journal(known, limit);
                     self.inner
                         .cache

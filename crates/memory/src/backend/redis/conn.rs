@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -28,10 +28,13 @@ use super::tracking::Tracker;
 /// A tracked connection vouches for cached copies only while it delivers: a connection
 /// that went silent without closing (a black-holed network) would deliver no
 /// invalidation and raise no error while the process only reads from its cache. So
-/// while it lives, a heartbeat `PING`s it every `heartbeat`, bounded by the command
-/// timeout; unanswered, the connection's generation ends (stamps of it go stale and
-/// the next call reconnects). A stale copy is thus served for at most about the
-/// heartbeat plus the timeout.
+/// while it is idle (nothing answered on it for a `heartbeat`), a heartbeat `PING`s it
+/// every `heartbeat`, bounded by the command timeout; unanswered, the connection's
+/// generation ends (stamps of it go stale and the next call reconnects). A stale copy is
+/// thus served for at most about the heartbeat plus the timeout. A busy connection is
+/// not pinged: its own calls show that it delivers (and one that stops mid-call is
+/// replaced by [`CallWatch`]), and a PING queued behind a busy server's work would end
+/// a healthy connection for nothing.
 pub(super) struct SingleNode {
     client: Client,
     /// The same server over RESP2, used once the server refused `HELLO 3`.
@@ -45,6 +48,9 @@ pub(super) struct SingleNode {
     connecting: tokio::sync::Mutex<()>,
     generations: AtomicU64,
     pub(super) tracker: Arc<Tracker>,
+    /// When a reply last arrived on the current connection (ms since `born`).
+    last_heard: Arc<AtomicU64>,
+    born: Instant,
     /// The server refused `CLIENT TRACKING` (said once in the log).
     untracked_said: AtomicBool,
 }
@@ -84,6 +90,8 @@ impl SingleNode {
             connecting: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
             tracker: Arc::new(Tracker::default()),
+            last_heard: Arc::new(AtomicU64::new(0)),
+            born: Instant::now(),
             untracked_said: AtomicBool::new(false),
         })
     }
@@ -144,14 +152,27 @@ impl SingleNode {
         };
         let tracker = Arc::downgrade(&self.tracker);
         let (every, timeout) = (self.heartbeat, self.command_timeout);
+        let (last_heard, born) = (Arc::clone(&self.last_heard), self.born);
+        let now_ms = move || born.elapsed().as_millis() as u64;
+        let every_ms = every.as_millis() as u64;
         runtime.spawn(async move {
             loop {
-                tokio::time::sleep(every).await;
+                // Asleep until `every` after the last reply: a connection is pinged only
+                // when it has been silent that long, so a stall is noticed within the
+                // heartbeat plus the timeout.
+                let silent = now_ms().saturating_sub(last_heard.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(
+                    every_ms.saturating_sub(silent).max(1),
+                ))
+                .await;
                 let Some(tracker) = tracker.upgrade() else {
                     return;
                 };
                 if dead.load(Ordering::SeqCst) || !tracker.is_live(generation) {
                     return;
+                }
+                if now_ms().saturating_sub(last_heard.load(Ordering::Relaxed)) < every_ms {
+                    continue;
                 }
                 let ping = redis::cmd("PING");
                 let answer =
@@ -165,6 +186,7 @@ impl SingleNode {
                     dead.store(true, Ordering::SeqCst);
                     return;
                 }
+                last_heard.store(now_ms(), Ordering::Relaxed);
             }
         });
     }
@@ -240,6 +262,12 @@ impl SingleNode {
         }
     }
 
+    /// A reply arrived on the current connection (the heartbeat need not ask).
+    fn heard(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.last_heard.store(now, Ordering::Relaxed);
+    }
+
     /// Stops using the connection of `generation` (calls already on it finish) and
     /// stops trusting what it tracked.
     fn replace(&self, generation: u64) {
@@ -264,7 +292,9 @@ pub(super) struct CallWatch<'a> {
 impl CallWatch<'_> {
     /// The request finished (with a reply or an error); passes its result through.
     pub(super) fn done<T>(mut self, result: T) -> T {
-        self.node = None;
+        if let Some(node) = self.node.take() {
+            node.heard();
+        }
         result
     }
 }
