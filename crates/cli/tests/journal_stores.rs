@@ -18,7 +18,9 @@ fn ragchat(data_dir: &Path, store: Option<&str>, args: &[&str]) -> Output {
     if let Some(store) = store {
         cmd.args(["--store", store]);
     }
-    cmd.args(["--store-timeout-ms", "300"])
+    // Generous: nothing listens on the "down" store's port (refused at once), and the
+    // live one must not look down on a loaded machine.
+    cmd.args(["--store-timeout-ms", "5000"])
         .args(args)
         .output()
         .expect("run ragchat")

@@ -11,7 +11,13 @@ use ragchat_memory::{ManagerConfig, Message, SessionKey, SessionManager, StoreOp
 use ragchat_testkit::{redis_or_skip, RedisServer};
 
 async fn manager(server: &RedisServer) -> SessionManager {
-    let store = RedisStore::connect(&server.url(), &StoreOptions::default())
+    // Generous timeouts: sixty writers on a loaded machine must not time out.
+    let options = StoreOptions {
+        connect_timeout: std::time::Duration::from_secs(10),
+        command_timeout: std::time::Duration::from_secs(10),
+        ..StoreOptions::default()
+    };
+    let store = RedisStore::connect(&server.url(), &options)
         .await
         .expect("connect");
     SessionManager::new(Arc::new(store), ManagerConfig::default())
