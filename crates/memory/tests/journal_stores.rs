@@ -134,5 +134,5 @@ async fn a_journal_from_before_store_identities_waits_to_be_adopted() {
     let report = m.replay_journal().await.unwrap();
     assert_eq!(report.replayed, 1, "{report:?}");
     assert!(report.other_stores.is_empty());
-    assert_eq!(stored(&redis.url(), &key).await, [message.content.clone()]);
+    assert_eq!(stored(&redis.url(), &key).await, [message.content.as_str()]);
 }
