@@ -8,9 +8,14 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use ragchat_memory::manager::{
-    DEFAULT_CACHE_BYTES, DEFAULT_MAX_CONTENT_BYTES, DEFAULT_MAX_MESSAGES, DEFAULT_TTL_SECS,
+    DEFAULT_CACHE_BYTES, DEFAULT_MAX_CONTENT_BYTES, DEFAULT_MAX_MESSAGES, DEFAULT_QUOTAS,
+    DEFAULT_TTL_SECS,
 };
-use ragchat_memory::{open_store, JournalConfig, ManagerConfig, SessionManager, StoreOptions, Ttl};
+use ragchat_memory::{
+    open_store, JournalConfig, ManagerConfig, Quotas, SessionManager, StoreOptions, Ttl,
+};
+
+const MIB: u64 = 1024 * 1024;
 
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
 pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -97,6 +102,19 @@ pub struct GlobalArgs {
         default_value_t = 1024
     )]
     pub journal_max_mb: u64,
+
+    /// Largest stored size of one conversation, in MiB; a message that would take it
+    /// past this is refused (exit 2, HTTP 413 `quota`). 0 = unbounded.
+    #[arg(long, global = true, env = "RAGCHAT_MAX_SESSION_MB", value_name = "MIB", default_value_t = DEFAULT_QUOTAS.session_bytes / MIB)]
+    pub max_session_mb: u64,
+
+    /// Most conversations one user may keep; 0 = unbounded.
+    #[arg(long, global = true, env = "RAGCHAT_MAX_SESSIONS_PER_USER", value_name = "N", default_value_t = DEFAULT_QUOTAS.user_sessions)]
+    pub max_sessions_per_user: u64,
+
+    /// Largest stored size of all of one user's conversations, in MiB; 0 = unbounded.
+    #[arg(long, global = true, env = "RAGCHAT_MAX_USER_MB", value_name = "MIB", default_value_t = DEFAULT_QUOTAS.user_bytes / MIB)]
+    pub max_user_mb: u64,
 }
 
 impl GlobalArgs {
@@ -157,6 +175,11 @@ impl GlobalArgs {
             max_content_bytes: self.max_message_bytes,
             journal,
             store_timeout: Duration::from_millis(self.store_timeout_ms.max(1)),
+            quotas: Quotas {
+                session_bytes: self.max_session_mb.saturating_mul(MIB),
+                user_sessions: self.max_sessions_per_user,
+                user_bytes: self.max_user_mb.saturating_mul(MIB),
+            },
             ..ManagerConfig::default()
         }
     }
@@ -168,6 +191,7 @@ impl GlobalArgs {
             connect_timeout: t,
             command_timeout: t,
             lazy: self.store_is_remote(),
+            ..StoreOptions::default()
         }
     }
 

@@ -83,11 +83,12 @@ fn main() -> ExitCode {
     }
 }
 
-/// Exit codes scripts can branch on: 2 = bad input, 3 = not found, 4 = store unavailable.
+/// Exit codes scripts can branch on: 2 = bad input (or over a quota), 3 = not found,
+/// 4 = store unavailable.
 fn exit_code_for(e: &anyhow::Error) -> u8 {
     use ragchat_memory::MemoryError;
     match e.downcast_ref::<MemoryError>() {
-        Some(MemoryError::InvalidInput(_)) => 2,
+        Some(MemoryError::InvalidInput(_) | MemoryError::Quota(_)) => 2,
         Some(MemoryError::NotFound(_)) => 3,
         Some(MemoryError::Unavailable { .. }) => 4,
         _ => 1,

@@ -8,6 +8,7 @@ pub type Result<T, E = MemoryError> = std::result::Result<T, E>;
 /// Everything that can go wrong in conversation memory.
 ///
 /// Variants are meant to be branched on: `InvalidInput` is the caller's fault and
+/// nothing was written; `Quota` means the append would break a storage limit and
 /// nothing was written; `Unavailable` means the store could not be reached and the
 /// same call may succeed later; `Corrupt` means stored data could not be decoded.
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +34,11 @@ pub enum MemoryError {
     /// Stored data could not be decoded.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+
+    /// The append would break a quota (bytes per session, sessions or bytes per user);
+    /// nothing was written.
+    #[error("quota exceeded: {0}")]
+    Quota(String),
 
     /// The store answered with an error that retrying will not fix.
     #[error("store error ({store}): {reason}")]

@@ -5,11 +5,13 @@
 //!
 //! - [`message`]: `Message`, `Role`, `SourceRef`, `SessionKey` and id validation.
 //! - [`store`]: the `SessionStore` contract, `open_store(url)`, shared result types.
+//! - [`limits`]: read bounds, page cursors and quotas: no call reads a whole session.
 //! - [`backend`]: `memory://`, `sqlite://PATH`, `redis://` / `rediss://` implementations.
 //! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
 //! - [`journal`]: the local durable journal that takes appends while the store is down.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
 //! - [`error`]: `MemoryError` and the `Result` alias.
+//! - `files`: private files and folders (0600 / 0700) for the SQLite files ragchat creates.
 //! - `testing` (feature `test-utils`): the conformance suite every backend must pass.
 
 #![warn(missing_docs)]
@@ -17,7 +19,9 @@
 pub mod backend;
 pub mod context;
 pub mod error;
+mod files;
 pub mod journal;
+pub mod limits;
 pub mod manager;
 pub mod message;
 pub mod store;
@@ -25,10 +29,11 @@ pub mod store;
 pub mod testing;
 
 pub use error::{MemoryError, Result};
-pub use journal::JournalConfig;
+pub use journal::{JournalConfig, OtherStore};
+pub use limits::{ListCursor, PageCursor, Quotas, ReadFrom, ReadLimit, SessionPage};
 pub use manager::{
-    AppendReceipt, History, ManagerConfig, MemoryStatus, Mode, ReadStats, ReplayReport,
-    SessionManager, SessionStats,
+    AppendReceipt, History, ManagerConfig, MemoryStatus, MessagePage, Mode, ReadStats,
+    ReplayReport, SessionManager, SessionStats,
 };
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,

@@ -11,6 +11,22 @@
 //! starting at 1, never reused while the session lives). Readers that cache a session
 //! ask only for entries after the last `seq` they hold, which is what keeps a cached
 //! read to one small round trip however long the conversation is.
+//!
+//! The contract, which `testing::conformance` checks for every backend:
+//!
+//! | operation | guarantee |
+//! |---|---|
+//! | `append` | atomic, idempotent by message id; consecutive `seq`s; trims beyond `max_messages`; refuses with `Quota` (writing nothing) when the new messages would break a [`Quotas`] limit; one round trip |
+//! | `load` | entries from a [`ReadFrom`] point, bounded by a [`ReadLimit`] in messages *and* bytes (at least one entry), with `more` telling whether the bound left entries out; refreshes the TTL; one round trip; never reads a whole session |
+//! | `meta` | counters without touching the TTL |
+//! | `list` | one page of a user's sessions (most recent activity first, ties by id descending) after a [`ListCursor`], with the cursor of the next page; never the whole list |
+//! | `delete` | every key of the session, and its share of the user's usage |
+//! | `identity` | what the store *is*, without credentials: journal entries are replayed only into the store they were written for |
+//! | `warnings` | settings of the store that put conversations at risk (a Redis that may evict keys) |
+//!
+//! A store whose own keys were partly lost (Redis evicting single keys under
+//! `maxmemory`) repairs the session from what is left on the next append or read,
+//! says so (`repaired`), and never fails the call for it.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +36,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::error::{MemoryError, Result};
+use crate::limits::{ListCursor, Quotas, ReadFrom, ReadLimit, SessionPage};
 use crate::message::{Message, SessionKey};
 
 /// Which kind of backend a store is.
@@ -76,6 +93,8 @@ pub struct AppendOptions {
     /// expiry of existing keys as it is (keys the append creates always get it); the
     /// manager asks for a refresh at least every tenth of the TTL.
     pub refresh_ttl: bool,
+    /// Limits the append must keep (checked atomically with it; 0 = unbounded).
+    pub quotas: Quotas,
 }
 
 /// What a store knows about a session, returned by every append and read.
@@ -116,6 +135,8 @@ pub struct AppendOutcome {
     pub meta: SessionMeta,
     /// When the append was sent, for stores that report changes (else `None`).
     pub stamp: Option<Stamp>,
+    /// The session's keys were partly missing (evicted) and were rebuilt first.
+    pub repaired: bool,
 }
 
 impl AppendOutcome {
@@ -139,12 +160,27 @@ pub struct CorruptEntry {
 pub struct LoadedSession {
     /// The session as it is now.
     pub meta: SessionMeta,
-    /// `(seq, message)` for every entry with `seq > after`, in `seq` order.
+    /// `(seq, message)` for the entries read, in `seq` order.
     pub messages: Vec<(u64, Message)>,
-    /// Entries in range that could not be decoded (skipped, never fatal).
+    /// Entries read that could not be decoded (skipped, never fatal).
     pub corrupt: Vec<CorruptEntry>,
     /// When the read was sent, for stores that report changes (else `None`).
     pub stamp: Option<Stamp>,
+    /// The read's bound left entries of its range out: newer ones after the last
+    /// entry (for [`ReadFrom::After`]), or older ones before the first (for
+    /// [`ReadFrom::Newest`]).
+    pub more: bool,
+    /// The session's keys were partly missing (evicted) and were rebuilt first.
+    pub repaired: bool,
+}
+
+impl LoadedSession {
+    /// The highest seq among the entries read (corrupt ones included), if any.
+    pub fn last_seq_read(&self) -> Option<u64> {
+        let good = self.messages.iter().map(|(s, _)| *s);
+        let bad = self.corrupt.iter().filter_map(|c| c.seq);
+        good.chain(bad).max()
+    }
 }
 
 /// One line of a user's session list.
@@ -166,16 +202,18 @@ pub struct SessionSummary {
 
 /// A conversation store.
 ///
-/// The contract, which `testing::conformance` checks for every backend:
+/// The contract (see the module's table), which `testing::conformance` checks for
+/// every backend:
 /// - `append` is atomic and idempotent by message id: messages whose id is already
 ///   stored are skipped; the rest get consecutive `seq`s after the session's last one;
 ///   the session's meta is updated, the TTL re-applied (always to keys the append
 ///   creates; to the others when `refresh_ttl` asks, or always) and, beyond
 ///   `max_messages`, the oldest entries are trimmed, all in one step (one round trip
-///   for remote stores).
-/// - `load` refreshes the TTL of the whole session and returns entries after a `seq`,
-///   in one round trip; `None` when the session does not exist (or expired).
-/// - `stats` and `list` do not refresh TTLs: looking is not using.
+///   for remote stores). An append whose new messages would break `quotas` fails
+///   with `Quota` and writes nothing (messages already stored do not count).
+/// - `load` refreshes the TTL of the whole session and returns a bounded run of
+///   entries, in one round trip; `None` when the session does not exist (or expired).
+/// - `meta` and `list` do not refresh TTLs: looking is not using.
 /// - a corrupt entry is skipped and reported; it never fails the read.
 #[async_trait]
 pub trait SessionStore: Send + Sync + std::fmt::Debug {
@@ -185,7 +223,15 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// The store's URL with any password removed, for logs and stats.
     fn describe(&self) -> String;
 
+    /// What the store is, independent of credentials and of how it is reached: its
+    /// kind, place and database (`redis://host:6379/0`, `sqlite:///var/lib/s.db`). The
+    /// local journal tags every entry with it and replays an entry only into the store
+    /// with the same identity.
+    fn identity(&self) -> String;
+
     /// Creates the session if it does not exist (no messages) and applies the TTL.
+    /// Quotas are checked by the first append, not here (an empty session holds
+    /// nothing).
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached.
@@ -203,14 +249,16 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         opts: AppendOptions,
     ) -> Result<AppendOutcome>;
 
-    /// Entries with `seq > after_seq`, and the session's meta; refreshes the TTL.
+    /// A bounded run of entries from `from` (see [`ReadFrom`] and [`ReadLimit`]), and
+    /// the session's meta; refreshes the TTL.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached.
     async fn load(
         &self,
         key: &SessionKey,
-        after_seq: u64,
+        from: ReadFrom,
+        limit: ReadLimit,
         ttl: Ttl,
     ) -> Result<Option<LoadedSession>>;
 
@@ -220,11 +268,17 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// `Unavailable` when the store cannot be reached.
     async fn meta(&self, key: &SessionKey) -> Result<Option<SessionMeta>>;
 
-    /// The user's live sessions, most recently updated first.
+    /// One page of the user's live sessions: at most `limit` (at least 1), most recent
+    /// activity first (ties by session id, descending), starting after `after`.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached.
-    async fn list(&self, user: &str) -> Result<Vec<SessionSummary>>;
+    async fn list(
+        &self,
+        user: &str,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<SessionPage>;
 
     /// Removes every key of the session. Returns whether it existed.
     ///
@@ -244,6 +298,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     fn unchanged_since(&self, _key: &SessionKey, _stamp: Stamp) -> bool {
         false
     }
+
+    /// Settings of the store that put conversations at risk, for people (empty when
+    /// there are none, or the store cannot tell).
+    async fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// Options for opening a store.
@@ -256,7 +316,14 @@ pub struct StoreOptions {
     /// Connect on first use instead of now, so that a store that is down at startup
     /// is not an error (the manager's journal takes over).
     pub lazy: bool,
+    /// How often an idle connection that vouches for cached copies (Redis with
+    /// client-side caching) is checked with a `PING` bounded by `command_timeout`;
+    /// unanswered, it stops vouching. Zero turns the check off.
+    pub heartbeat: Duration,
 }
+
+/// Default interval of the connection heartbeat.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
 
 impl Default for StoreOptions {
     fn default() -> Self {
@@ -264,6 +331,7 @@ impl Default for StoreOptions {
             connect_timeout: Duration::from_secs(2),
             command_timeout: Duration::from_secs(2),
             lazy: false,
+            heartbeat: DEFAULT_HEARTBEAT,
         }
     }
 }

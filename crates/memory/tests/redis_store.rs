@@ -186,7 +186,7 @@ impl CallCounter {
     }
 
     fn wait_for(&self, needle: &str) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
         while !self
             .lines
             .lock()
@@ -307,7 +307,7 @@ async fn an_append_is_one_call_and_a_current_cached_read_none() {
 /// Reads on `manager` until `key` holds `want` messages (Redis pushes the invalidation
 /// as it executes the other write; the connection reads it moments later).
 async fn until_len(manager: &SessionManager, key: &SessionKey, want: usize) -> Vec<String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let h = manager.history(key).await.unwrap();
         if h.len() == want {
@@ -386,8 +386,11 @@ async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
     let Some(server) = redis_or_skip() else {
         return;
     };
-    let manager = with_ttl(&server, 3).await;
+    // A TTL of 20 s: a read within its tenth (2 s, room for a loaded machine) is served
+    // from the cache; one after it goes to Redis and slides the expiry.
+    let manager = with_ttl(&server, 20).await;
     let key = unique_key("slide");
+    let appended = std::time::Instant::now();
     manager
         .append(&key, vec![Message::user("x")])
         .await
@@ -396,14 +399,13 @@ async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
     let meta = SessionKeys::new(&key).meta;
     let counter = CallCounter::start(&server);
     manager.history(&key).await.unwrap();
-    assert_eq!(
-        counter.take(&server),
-        HashMap::new(),
-        "fresh copy, TTL just set"
-    );
+    let fresh_read = appended.elapsed();
+    let calls = counter.take(&server);
+    if fresh_read < std::time::Duration::from_secs(2) {
+        assert_eq!(calls, HashMap::new(), "fresh copy, TTL just set");
+    }
 
-    // A tenth of the TTL later, a read goes to Redis and slides the expiry.
-    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let before: i64 = server.cli(&["PTTL", &meta]).parse().unwrap();
     manager.history(&key).await.unwrap();
     let after: i64 = server.cli(&["PTTL", &meta]).parse().unwrap();
@@ -413,7 +415,11 @@ async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
         Some(1),
         "the read refreshed the TTL: {calls:?}"
     );
-    assert!(before <= 2400 && after > 2700, "pttl {before} -> {after}");
+    // Without a refresh the TTL only goes down.
+    assert!(
+        before <= 18_000 && after > before,
+        "pttl {before} -> {after}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -432,7 +438,8 @@ async fn ttl_is_applied_to_every_key_of_the_session() {
         let ttl: i64 = server.cli(&["TTL", k]).parse().unwrap();
         assert!((95..=100).contains(&ttl), "{k}: ttl {ttl}");
     }
-    // Nothing else was written: every key ragchat made is one of the session's four.
+    // Nothing else was written: every key ragchat made is one of the session's (its
+    // three, the user's index and usage total).
     let all = server.cli(&["KEYS", "*"]);
     let mut listed: Vec<&str> = all.lines().collect();
     listed.sort();
@@ -451,6 +458,7 @@ async fn an_append_without_refresh_keeps_expiries_but_never_leaves_a_key_without
         ttl: ragchat_memory::Ttl::secs(100),
         max_messages: 0,
         refresh_ttl,
+        quotas: ragchat_memory::Quotas::UNBOUNDED,
     };
     let ttls = |key: &SessionKey| -> Vec<i64> {
         SessionKeys::new(key)
@@ -524,6 +532,7 @@ async fn unreachable_redis_is_a_clear_unavailable_error() {
         connect_timeout: std::time::Duration::from_millis(300),
         command_timeout: std::time::Duration::from_millis(300),
         lazy: false,
+        ..StoreOptions::default()
     };
     let started = std::time::Instant::now();
     let err = ragchat_memory::open_store(&format!("redis://127.0.0.1:{port}"), &opts)

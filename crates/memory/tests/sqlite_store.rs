@@ -69,13 +69,23 @@ async fn opens_by_url_and_survives_reopen() {
                     ttl: Ttl::secs(60),
                     max_messages: 0,
                     refresh_ttl: true,
+                    quotas: ragchat_memory::Quotas::UNBOUNDED,
                 },
             )
             .await
             .unwrap();
     }
     let store = open_store(&url, &StoreOptions::default()).await.unwrap();
-    let loaded = store.load(&key, 0, Ttl::secs(60)).await.unwrap().unwrap();
+    let loaded = store
+        .load(
+            &key,
+            ragchat_memory::ReadFrom::After(0),
+            ragchat_memory::ReadLimit::new(100, 1 << 20),
+            Ttl::secs(60),
+        )
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.messages.len(), 1);
     assert!(dir.path().join("s.db-wal").exists() || dir.path().join("s.db").exists());
 }
@@ -95,6 +105,7 @@ async fn expired_sessions_are_purged_from_the_file() {
                     ttl: Ttl::secs(1),
                     max_messages: 0,
                     refresh_ttl: true,
+                    quotas: ragchat_memory::Quotas::UNBOUNDED,
                 },
             )
             .await

@@ -41,7 +41,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid_input`, `invalid_json`,
-    /// `payload_too_large`, `unauthorized`, `not_found`, `store_unavailable`,
+    /// `payload_too_large`, `quota`, `unauthorized`, `not_found`, `store_unavailable`,
     /// `answerer_unavailable`, `internal`.
     pub code: String,
     /// What happened, for people.
@@ -71,6 +71,12 @@ impl ApiError {
     /// 413: the body or the message is over the limit.
     pub fn payload_too_large(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+    }
+
+    /// 413 `quota`: the message would take a session or a user past a storage quota;
+    /// nothing was stored.
+    pub fn quota(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "quota", message)
     }
 
     /// 401: no API key, or one that is not known.
@@ -184,6 +190,7 @@ impl From<MemoryError> for ApiError {
                 tracing::warn!(error = %e, "store unavailable");
                 ApiError::store_unavailable()
             }
+            MemoryError::Quota(message) => ApiError::quota(message),
             MemoryError::Corrupt(_) | MemoryError::Storage { .. } => ApiError::internal(e),
         }
     }
@@ -272,6 +279,11 @@ mod tests {
         .into();
         assert_eq!(e.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!e.message().contains("secret-host"), "{e}");
+        let e: ApiError = MemoryError::Quota("session \"s\" would hold 9 bytes".into()).into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::PAYLOAD_TOO_LARGE, "quota")
+        );
         let e: ApiError = MemoryError::Corrupt("sector 42 unreadable".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.message().contains("sector 42"), "{e}");

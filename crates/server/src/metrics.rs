@@ -15,6 +15,7 @@
 //! | `ragchat_journal_pending_messages`, `ragchat_journal_pending_bytes` | gauge | waiting to be replayed |
 //! | `ragchat_active_sessions` | gauge | sessions with a turn on this server in the last 5 minutes |
 //! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
+//! | `ragchat_memory_repairs_total` | counter | conversations found with keys evicted by Redis and rebuilt from what was left |
 //!
 //! The cache hit ratio is `cache / (cache + store)` of `ragchat_memory_reads_total`,
 //! refreshed from the memory status on every scrape.
@@ -81,6 +82,7 @@ struct Instruments {
     active_sessions: Gauge,
     /// `cache`, `store`, `degraded`.
     reads: [Counter; 3],
+    repairs: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -123,6 +125,7 @@ impl Metrics {
                 active_sessions: metrics::gauge!("ragchat_active_sessions"),
                 reads: ["cache", "store", "degraded"]
                     .map(|s| metrics::counter!("ragchat_memory_reads_total", "source" => s)),
+                repairs: metrics::counter!("ragchat_memory_repairs_total"),
             }
         });
         // Publish the descriptions (the exporter commits them on upkeep).
@@ -223,6 +226,7 @@ impl Metrics {
         for (counter, value) in self.inner.instruments.reads.iter().zip(reads) {
             counter.absolute(value);
         }
+        self.inner.instruments.repairs.absolute(status.repairs);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -279,6 +283,10 @@ fn describe() {
     describe_counter!(
         "ragchat_memory_reads_total",
         "Conversation history reads by how they were served: cache (no round trip), store, degraded"
+    );
+    describe_counter!(
+        "ragchat_memory_repairs_total",
+        "Conversations found with keys evicted by Redis and rebuilt from what was left"
     );
     describe_gauge!("ragchat_turns_in_flight", "Chat turns being answered now");
     describe_gauge!(

@@ -62,7 +62,8 @@ pub fn spawn_turn(
                 };
                 metrics.turn_finished(&key, label, took, Some(&outcome.timings), outcome.journaled);
                 if outcome.journaled {
-                    tracing::warn!(session = %key, "store unreachable: the turn was kept in the local journal");
+                    // The memory layer warns once per outage, not once per turn.
+                    tracing::debug!(session = %key, "store unreachable: the turn was kept in the local journal");
                 }
             }
             Err(e) => {

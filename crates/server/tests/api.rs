@@ -75,15 +75,30 @@ async fn a_turn_is_answered_with_sources_and_kept() {
         "history returns the stored answer as sent"
     );
 
+    let first = get(&app, "/v1/sessions/ml/messages?limit=2", Some(ALICE_KEY))
+        .await
+        .json();
+    assert_eq!(ids(&first["messages"]), all[..2]);
+    assert_eq!(first["has_more"], true);
+    assert_eq!(first["partial"], false);
+    let cursor = first["next_cursor"].as_str().expect("a cursor").to_string();
     let after = get(
         &app,
-        &format!("/v1/sessions/ml/messages?after={}&limit=1", all[1]),
+        &format!("/v1/sessions/ml/messages?after={cursor}&limit=1"),
         Some(ALICE_KEY),
     )
     .await
     .json();
     assert_eq!(ids(&after["messages"]), [all[2].clone()]);
     assert_eq!(after["has_more"], true);
+    // A message id is not a cursor: a clear 400, not a wrong page.
+    get(
+        &app,
+        &format!("/v1/sessions/ml/messages?after={}", all[1]),
+        Some(ALICE_KEY),
+    )
+    .await
+    .expect_error(StatusCode::BAD_REQUEST, "invalid_input");
 
     let stats = get(&app, "/v1/sessions/ml/stats", Some(ALICE_KEY))
         .await

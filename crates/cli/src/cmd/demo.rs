@@ -125,6 +125,7 @@ async fn choose_durable_store(global: &GlobalArgs) -> Durable {
         connect_timeout: Duration::from_millis(300),
         command_timeout: Duration::from_millis(300),
         lazy: false,
+        ..ragchat_memory::StoreOptions::default()
     };
     if ragchat_memory::open_store(&redis, &opts).await.is_ok() {
         return Durable {

@@ -5,5 +5,6 @@ pub mod bench_http;
 pub mod chat;
 pub mod demo;
 pub mod ingest;
+pub mod paged;
 pub mod serve;
 pub mod sessions;

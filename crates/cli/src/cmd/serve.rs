@@ -76,6 +76,12 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
             ragchat_server::routes::ops::NO_PERSISTENCE_WARNING
         );
     }
+    for warning in state.memory().store_warnings().await {
+        eprintln!("warning: {warning}");
+    }
+    for warning in state.memory().other_store_warnings().await? {
+        eprintln!("warning: {warning}");
+    }
 
     ragchat_server::serve(listener, state, ragchat_server::shutdown_signal())
         .await

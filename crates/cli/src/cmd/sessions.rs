@@ -7,9 +7,10 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use ragchat_memory::{MemoryError, Role, SessionKey, DEFAULT_SESSION};
-use ragchat_memory::{Message, SessionSummary};
+use ragchat_memory::{Message, ReplayReport};
 use serde::Serialize;
 
+use crate::cmd::paged;
 use crate::config::GlobalArgs;
 use crate::output;
 
@@ -80,10 +81,15 @@ pub enum SessionsCommand {
         json: bool,
     },
     /// Replay messages kept in the local journal (while Redis was down) to the store now.
+    /// Messages the journal keeps for another store are reported, never replayed here.
     Sync {
-        /// JSON: {"sessions","replayed","already_stored","remaining","error"}.
+        /// JSON: {"sessions","replayed","already_stored","remaining","error","other_stores":[{"store","entries","bytes"}]}.
         #[arg(long)]
         json: bool,
+        /// Replay into this store the journal entries written before ragchat recorded
+        /// which store an entry is for (they are otherwise kept and reported).
+        #[arg(long)]
+        adopt_unlabelled: bool,
     },
     /// Export every conversation of a user as JSON.
     Export {
@@ -97,26 +103,11 @@ pub enum SessionsCommand {
 }
 
 #[derive(Serialize)]
-struct ShowJson<'a> {
-    user: &'a str,
-    session: &'a str,
-    messages: Vec<&'a Message>,
-    /// True when the store was unreachable and this is what this machine kept.
-    partial: bool,
-}
-
-#[derive(Serialize)]
 struct AddJson<'a> {
     #[serde(flatten)]
     message: &'a Message,
     /// True when the store was unreachable and the local journal took the message.
     journaled: bool,
-}
-
-#[derive(Serialize)]
-struct ListJson<'a> {
-    user: &'a str,
-    sessions: &'a [SessionSummary],
 }
 
 #[derive(Serialize)]
@@ -143,7 +134,8 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
     }
     let replay_now = !matches!(command, SessionsCommand::Sync { .. });
     let manager = global.open_manager_with(replay_now).await?;
-    let result = run_with(&manager, command).await;
+    let journal = global.data_dir().join("journal.db");
+    let result = run_with(&manager, command, &journal).await;
     output::warn_if_degraded(&manager).await;
     result
 }
@@ -151,6 +143,7 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
 async fn run_with(
     manager: &ragchat_memory::SessionManager,
     command: SessionsCommand,
+    journal: &std::path::Path,
 ) -> Result<ExitCode> {
     match command {
         SessionsCommand::Add {
@@ -191,18 +184,17 @@ async fn run_with(
             }
         }
         SessionsCommand::Show { key, json } => {
-            let history = manager.history_confirmed(&key.key()?).await?;
             if json {
-                output::json_line(&ShowJson {
-                    user: &key.user,
-                    session: &key.session,
-                    messages: history.iter().collect(),
-                    partial: history.is_partial(),
-                })?;
-            } else if history.is_empty() {
-                println!("{}/{}: no messages", key.user, key.session);
-            } else {
-                for m in history.iter() {
+                paged::show_json(manager, &key.key()?).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut pages = paged::MessagePages::new(manager, key.key()?);
+            let (mut shown, mut partial, mut corrupt) = (0, false, 0);
+            while let Some(page) = pages.next().await? {
+                shown += page.messages.len();
+                partial |= page.partial;
+                corrupt += page.corrupt_skipped;
+                for m in &page.messages {
                     let status = match m.status {
                         ragchat_memory::MessageStatus::Complete => "",
                         ragchat_memory::MessageStatus::Incomplete => " (incomplete)",
@@ -220,15 +212,17 @@ async fn run_with(
                         println!("    [{}] {}{}", i + 1, s.path, heading);
                     }
                 }
-                if history.is_partial() {
-                    eprintln!("warning: the store is unreachable; this history is what this machine kept and may be partial");
-                }
-                if history.corrupt_skipped() > 0 {
-                    eprintln!(
-                        "warning: {} stored message(s) could not be read and were skipped",
-                        history.corrupt_skipped()
-                    );
-                }
+            }
+            if shown == 0 {
+                println!("{}/{}: no messages", key.user, key.session);
+            }
+            if partial {
+                eprintln!("warning: the store is unreachable; this history is what this machine kept and may be partial");
+            }
+            if corrupt > 0 {
+                eprintln!(
+                    "warning: {corrupt} stored message(s) could not be read and were skipped"
+                );
             }
         }
         SessionsCommand::Stats { key, json } => {
@@ -285,18 +279,20 @@ async fn run_with(
             }
         }
         SessionsCommand::List { user, json } => {
-            let sessions = manager.list_sessions(&user).await?;
             if json {
-                output::json_line(&ListJson {
-                    user: &user,
-                    sessions: &sessions,
-                })?;
-            } else if sessions.is_empty() {
-                println!("{user} has no conversations in {}", manager.store_url());
-            } else {
+                paged::list_json(manager, &user).await?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut any = false;
+            // One table per page, printed as it is read.
+            paged::each_session_page(manager, &user, |sessions| {
+                if sessions.is_empty() {
+                    return Ok(());
+                }
+                any = true;
                 let mut t =
                     output::table(&["session", "messages", "size", "last message", "expires in"]);
-                for s in &sessions {
+                for s in sessions {
                     t.add_row(vec![
                         s.session.clone(),
                         s.message_count.to_string(),
@@ -306,6 +302,11 @@ async fn run_with(
                     ]);
                 }
                 println!("{t}");
+                Ok(())
+            })
+            .await?;
+            if !any {
+                println!("{user} has no conversations in {}", manager.store_url());
             }
         }
         SessionsCommand::Delete { key, json } => {
@@ -325,12 +326,46 @@ async fn run_with(
                 );
             }
         }
-        SessionsCommand::Sync { json } => {
-            let report = manager.replay_journal().await?;
+        SessionsCommand::Sync {
+            json,
+            adopt_unlabelled,
+        } => {
+            if let (true, Some(j)) = (adopt_unlabelled, manager.journal()) {
+                let adopted = j.adopt_unlabelled().await?;
+                eprintln!(
+                    "adopted {adopted} unlabelled journal message(s) for {}",
+                    manager.store_url()
+                );
+            }
+            let mut report = manager.replay_journal().await?;
+            if manager.journal().is_none() {
+                // This store needs no journal, but an earlier command of the same data
+                // dir may have left messages in it for another store.
+                report = ReplayReport {
+                    other_stores: ragchat_memory::journal::other_stores_in(
+                        journal,
+                        &manager.store().identity(),
+                    )
+                    .await?,
+                    ..report
+                };
+            }
+            for other in &report.other_stores {
+                eprintln!(
+                    "warning: the local journal keeps {} message(s) for another store, {}; \
+                     they are never replayed into {} (run `ragchat --store URL sessions sync` with that store)",
+                    other.entries,
+                    other.store,
+                    manager.store_url()
+                );
+            }
             if json {
                 output::json_line(&report)?;
             } else if manager.journal().is_none() {
-                println!("{} needs no journal; nothing to sync", manager.store_url());
+                println!(
+                    "{} keeps no journal of its own: nothing to replay into it",
+                    manager.store_url()
+                );
             } else {
                 println!(
                     "replayed {} message(s) from {} session(s) to {} ({} were already there); {} still waiting",
@@ -349,20 +384,14 @@ async fn run_with(
             }
         }
         SessionsCommand::Export { user, output: path } => {
-            let export = manager.export(&user).await?;
-            let text = serde_json::to_string_pretty(&export)?;
-            match path {
-                Some(path) => {
-                    std::fs::write(&path, text + "\n")
-                        .with_context(|| format!("writing {}", path.display()))?;
-                    let n: usize = export.sessions.iter().map(|s| s.messages.len()).sum();
-                    eprintln!(
-                        "exported {} session(s), {n} message(s) to {}",
-                        export.sessions.len(),
-                        path.display()
-                    );
-                }
-                None => println!("{text}"),
+            // Written as it is read, page by page (one line of JSON).
+            let written = paged::export(manager, &user, path.as_deref()).await?;
+            if let Some(path) = path {
+                eprintln!(
+                    "exported {} of conversations of {user} to {}",
+                    output::bytes(written),
+                    path.display()
+                );
             }
         }
     }

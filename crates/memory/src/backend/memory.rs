@@ -8,8 +8,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{now_ms, remaining_secs};
+use super::{now_ms, remaining_secs, QuotaCheck};
 use crate::error::Result;
+use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
 use crate::message::{millis_to_datetime, Message, MessageId, SessionKey};
 use crate::store::{
     AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, SessionSummary,
@@ -82,6 +83,46 @@ impl MemoryStore {
     }
 }
 
+/// The entries of a session that a read from `from` within `limit` returns, and
+/// whether the bound left some of its range out.
+fn read_range(
+    entries: &VecDeque<(u64, Message)>,
+    from: ReadFrom,
+    limit: ReadLimit,
+) -> (Vec<(u64, Message)>, bool) {
+    let mut out = Vec::new();
+    let mut used = 0;
+    match from {
+        ReadFrom::After(after) => {
+            let start = entries.partition_point(|(seq, _)| *seq <= after);
+            let mut range = entries.range(start..);
+            for (seq, m) in range.by_ref() {
+                out.push((*seq, m.clone()));
+                used += m.stored_bytes();
+                if !limit.admits_more(out.len(), used) {
+                    break;
+                }
+            }
+            let more = range.next().is_some();
+            (out, more)
+        }
+        ReadFrom::Newest { after } => {
+            let start = entries.partition_point(|(seq, _)| *seq <= after);
+            let mut range = entries.range(start..).rev();
+            for (seq, m) in range.by_ref() {
+                out.push((*seq, m.clone()));
+                used += m.stored_bytes();
+                if !limit.admits_more(out.len(), used) {
+                    break;
+                }
+            }
+            let more = range.next().is_some();
+            out.reverse();
+            (out, more)
+        }
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemoryStore {
     fn kind(&self) -> StoreKind {
@@ -90,6 +131,12 @@ impl SessionStore for MemoryStore {
 
     fn describe(&self) -> String {
         "memory://".to_string()
+    }
+
+    fn identity(&self) -> String {
+        // RAM of this process: no other handle shares it, so no journal entry could
+        // ever belong to it.
+        format!("memory://{:p}", self)
     }
 
     async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
@@ -113,9 +160,29 @@ impl SessionStore for MemoryStore {
     ) -> Result<AppendOutcome> {
         let now = now_ms();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if sessions.get(key).is_some_and(|s| s.expired(now)) {
-            sessions.remove(key);
+        sessions.retain(|_, s| !s.expired(now));
+        let existing = sessions.get(key);
+        let mut seen = HashSet::new();
+        let adding: u64 = messages
+            .iter()
+            .filter(|m| seen.insert(m.id) && existing.is_none_or(|s| !s.ids.contains(&m.id)))
+            .map(Message::stored_bytes)
+            .sum();
+        let user_sessions = || sessions.keys().filter(|k| k.user() == key.user()).count() as u64;
+        let user_bytes = || {
+            sessions
+                .iter()
+                .filter(|(k, _)| k.user() == key.user())
+                .map(|(_, s)| s.bytes)
+                .sum::<u64>()
+        };
+        QuotaCheck {
+            quotas: opts.quotas,
+            creates_session: existing.is_none(),
+            session_bytes: existing.map_or(0, |s| s.bytes),
+            adding,
         }
+        .check(key, user_sessions, user_bytes)?;
         let session = sessions
             .entry(key.clone())
             .or_insert_with(|| Session::new(now));
@@ -147,26 +214,28 @@ impl SessionStore for MemoryStore {
             seqs,
             meta: session.meta(now),
             stamp: None,
+            repaired: false,
         })
     }
 
     async fn load(
         &self,
         key: &SessionKey,
-        after_seq: u64,
+        from: ReadFrom,
+        limit: ReadLimit,
         ttl: Ttl,
     ) -> Result<Option<LoadedSession>> {
         Ok(self.with_live(key, |session, now| {
             let session = session?;
             session.expires_at_ms = ttl.expires_at_ms(now);
-            let start = session
-                .entries
-                .partition_point(|(seq, _)| *seq <= after_seq);
+            let (messages, more) = read_range(&session.entries, from, limit);
             Some(LoadedSession {
                 meta: session.meta(now),
-                messages: session.entries.range(start..).cloned().collect(),
+                messages,
                 corrupt: Vec::new(),
                 stamp: None,
+                more,
+                repaired: false,
             })
         }))
     }
@@ -175,13 +244,20 @@ impl SessionStore for MemoryStore {
         Ok(self.with_live(key, |session, now| session.map(|s| s.meta(now))))
     }
 
-    async fn list(&self, user: &str) -> Result<Vec<SessionSummary>> {
+    async fn list(
+        &self,
+        user: &str,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<SessionPage> {
         let now = now_ms();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, s| !s.expired(now));
-        let mut out: Vec<SessionSummary> = sessions
+        let mut all: Vec<SessionSummary> = sessions
             .iter()
-            .filter(|(k, _)| k.user() == user)
+            .filter(|(k, s)| {
+                k.user() == user && after.is_none_or(|c| c.precedes(s.updated_at_ms, k.session()))
+            })
             .map(|(k, s)| SessionSummary {
                 session: k.session().to_string(),
                 message_count: s.entries.len() as u64,
@@ -191,12 +267,12 @@ impl SessionStore for MemoryStore {
                 ttl_remaining_secs: remaining_secs(s.expires_at_ms, now),
             })
             .collect();
-        out.sort_by(|a, b| {
+        all.sort_by(|a, b| {
             b.updated_at
                 .cmp(&a.updated_at)
-                .then(a.session.cmp(&b.session))
+                .then(b.session.cmp(&a.session))
         });
-        Ok(out)
+        Ok(super::page_of(all, limit))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {

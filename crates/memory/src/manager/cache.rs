@@ -4,11 +4,17 @@
 //! order, and entries that arrive late (a journal replayed after an outage, from this
 //! server or another) are placed by their `created_at`, so every reader converges to
 //! the same order whatever the arrival order was.
+//!
+//! A cached session is the conversation's recent tail, bounded like a read
+//! ([`ReadLimit`]: messages and bytes): the oldest messages leave the copy as new ones
+//! arrive, and `earlier` says that the conversation goes further back. So the RAM a
+//! session takes, and the work of a turn, do not grow with the conversation.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::limits::ReadLimit;
 use crate::message::Message;
 use crate::store::{LoadedSession, SessionMeta, Stamp};
 
@@ -34,6 +40,12 @@ pub(crate) struct Cached {
     /// Built while the store was unreachable from what this process knew: may miss
     /// older messages.
     pub partial: bool,
+    /// The conversation has older messages than the copy holds.
+    pub earlier: bool,
+    /// Stored bytes (content and sources) of the messages held.
+    tail_bytes: u64,
+    /// The bound of the copy.
+    limit: ReadLimit,
     /// The stamp of the store command whose reply made this copy complete; while the
     /// store says nothing changed since, the copy is served without asking it.
     /// `None`: ask the store first.
@@ -43,25 +55,26 @@ pub(crate) struct Cached {
 }
 
 impl Cached {
-    /// A session as a full load returned it.
-    pub fn from_load(loaded: LoadedSession) -> Self {
-        let mut cached = Cached::empty(loaded.meta.created_at_ms);
+    /// A session as a read of its recent tail returned it.
+    pub fn from_load(loaded: LoadedSession, limit: ReadLimit) -> Self {
+        let mut cached = Cached::empty(loaded.meta.created_at_ms, limit);
         cached.corrupt_skipped = loaded.corrupt.len();
         cached.current_as_of = loaded.stamp;
+        cached.earlier = loaded.more;
         cached.merge(loaded.messages, &loaded.meta);
         cached
     }
 
     /// A session known only from the local journal (the store was unreachable).
-    pub fn from_journal(messages: Vec<Message>) -> Self {
+    pub fn from_journal(messages: Vec<Message>, limit: ReadLimit) -> Self {
         let created = messages.first().map_or(0, Message::created_at_millis);
-        let mut cached = Cached::empty(created);
+        let mut cached = Cached::empty(created, limit);
         cached.partial = true;
         cached.add_unsynced(messages);
         cached
     }
 
-    fn empty(created_at_ms: i64) -> Self {
+    fn empty(created_at_ms: i64, limit: ReadLimit) -> Self {
         Cached {
             created_at_ms,
             last_seq: 0,
@@ -72,6 +85,9 @@ impl Cached {
             corrupt_skipped: 0,
             unsynced: 0,
             partial: false,
+            earlier: false,
+            tail_bytes: 0,
+            limit,
             current_as_of: None,
             touched: Instant::now(),
         }
@@ -100,6 +116,7 @@ impl Cached {
         }
         self.last_seq = self.last_seq.max(meta.last_seq);
         self.trim(meta.trimmed_seq);
+        self.bound();
     }
 
     /// Adds messages the local journal took (no store seq yet).
@@ -108,11 +125,38 @@ impl Cached {
             self.insert(UNSYNCED, m);
             self.unsynced += 1;
         }
+        self.bound();
+    }
+
+    /// Lets the oldest messages go while the copy is over its bound: it keeps the
+    /// shortest tail that reaches the byte bound, and at most the message bound.
+    fn bound(&mut self) {
+        let max = self.limit.messages.max(1);
+        let messages = Arc::make_mut(&mut self.messages);
+        while let Some(front) = messages.front() {
+            let size = front.stored_bytes();
+            let over = messages.len() > max
+                || (messages.len() > 1 && self.tail_bytes.saturating_sub(size) >= self.limit.bytes);
+            if !over {
+                break;
+            }
+            let seq = self.seqs.pop_front();
+            if let Some(m) = messages.pop_front() {
+                self.ram_bytes = self.ram_bytes.saturating_sub(m.ram_bytes() + 8);
+                self.tail_bytes = self.tail_bytes.saturating_sub(size);
+            }
+            if seq == Some(UNSYNCED) {
+                // Still in the journal; only this copy lets it go.
+                self.unsynced = self.unsynced.saturating_sub(1);
+            }
+            self.earlier = true;
+        }
     }
 
     /// Inserts by `(created_at, id)`; at the end in the common case.
     fn insert(&mut self, seq: u64, m: Message) {
         self.ram_bytes += m.ram_bytes() + 8;
+        self.tail_bytes += m.stored_bytes();
         let messages = Arc::make_mut(&mut self.messages);
         let in_order = messages
             .back()
@@ -142,6 +186,7 @@ impl Cached {
                 self.seqs.pop_front();
                 if let Some(m) = messages.pop_front() {
                     self.ram_bytes = self.ram_bytes.saturating_sub(m.ram_bytes() + 8);
+                    self.tail_bytes = self.tail_bytes.saturating_sub(m.stored_bytes());
                 }
             }
             return;
@@ -151,6 +196,7 @@ impl Cached {
         for (seq, m) in self.seqs.drain(..).zip(messages.drain(..)) {
             if seq <= trimmed_seq {
                 self.ram_bytes = self.ram_bytes.saturating_sub(m.ram_bytes() + 8);
+                self.tail_bytes = self.tail_bytes.saturating_sub(m.stored_bytes());
             } else {
                 kept_seqs.push_back(seq);
                 kept.push_back(m);
@@ -196,12 +242,17 @@ mod tests {
 
     #[test]
     fn late_entries_are_placed_by_created_at_and_trimming_still_works() {
-        let mut c = Cached::from_load(LoadedSession {
-            meta: meta(2, 0),
-            messages: vec![(1, at(10, "a")), (2, at(30, "c"))],
-            corrupt: vec![],
-            stamp: None,
-        });
+        let mut c = Cached::from_load(
+            LoadedSession {
+                meta: meta(2, 0),
+                messages: vec![(1, at(10, "a")), (2, at(30, "c"))],
+                corrupt: vec![],
+                stamp: None,
+                more: false,
+                repaired: false,
+            },
+            ReadLimit::new(100, 1 << 20),
+        );
         // A replayed message written at t=20 arrives after t=30 was stored.
         c.merge(vec![(3, at(20, "b"))], &meta(3, 0));
         let texts: Vec<String> = c.snapshot().iter().map(|m| m.content.clone()).collect();
@@ -215,13 +266,46 @@ mod tests {
 
     #[test]
     fn entries_at_or_below_the_tail_are_not_merged_twice() {
-        let mut c = Cached::from_load(LoadedSession {
-            meta: meta(1, 0),
-            messages: vec![(1, at(10, "a"))],
-            corrupt: vec![],
-            stamp: None,
-        });
+        let mut c = Cached::from_load(
+            LoadedSession {
+                meta: meta(1, 0),
+                messages: vec![(1, at(10, "a"))],
+                corrupt: vec![],
+                stamp: None,
+                more: false,
+                repaired: false,
+            },
+            ReadLimit::new(100, 1 << 20),
+        );
         c.merge(vec![(1, at(10, "a")), (2, at(11, "b"))], &meta(2, 0));
         assert_eq!(c.snapshot().len(), 2);
+    }
+
+    #[test]
+    fn the_copy_keeps_a_bounded_tail_and_says_the_conversation_goes_further_back() {
+        let mut c = Cached::from_load(
+            LoadedSession {
+                meta: meta(2, 0),
+                messages: vec![(1, at(10, "aaaa")), (2, at(11, "bbbb"))],
+                corrupt: vec![],
+                stamp: None,
+                more: false,
+                repaired: false,
+            },
+            ReadLimit::new(3, 8),
+        );
+        assert!(!c.earlier);
+        // 4 + 4 bytes reach the bound: a third message pushes the oldest out.
+        c.merge(vec![(3, at(12, "cccc"))], &meta(3, 0));
+        let texts: Vec<String> = c.snapshot().iter().map(|m| m.content.clone()).collect();
+        assert_eq!(texts, ["bbbb", "cccc"]);
+        assert!(c.earlier);
+        // Small messages: the message bound holds.
+        c.merge(vec![(4, at(13, "d")), (5, at(14, "e"))], &meta(5, 0));
+        let texts: Vec<String> = c.snapshot().iter().map(|m| m.content.clone()).collect();
+        assert_eq!(texts, ["cccc", "d", "e"]);
+        c.add_unsynced(vec![at(15, "f")]);
+        assert_eq!(c.snapshot().len(), 3);
+        assert_eq!(c.unsynced, 1);
     }
 }

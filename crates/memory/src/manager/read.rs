@@ -1,27 +1,33 @@
-//! Reading a session: coherent cached reads, full rebuilds, and degraded reads from
-//! the cache and the journal while the store is unreachable.
+//! Reading a session: coherent cached reads of its recent tail, pages of the whole
+//! conversation, and degraded reads from the cache and the journal while the store is
+//! unreachable.
 
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::cache::Cached;
-use super::{lock, Entry, History, SessionManager};
+use super::{lock, Entry, History, MessagePage, SessionManager};
 use crate::context;
-use crate::error::Result;
+use crate::error::{MemoryError, Result};
+use crate::limits::{PageCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
 use crate::store::LoadedSession;
 
 impl SessionManager {
-    /// The session's messages in conversation order (empty when it does not exist).
+    /// The session's recent messages in conversation order (empty when it does not
+    /// exist): its tail within [`ManagerConfig::history_limit`](super::ManagerConfig::history_limit),
+    /// which is what a chat turn needs (`has_earlier` says the conversation goes further
+    /// back; [`SessionManager::page`] reads all of it).
     ///
     /// Served from the cache without a round trip while the store vouches that the
     /// session did not change since this process last read or wrote it (Redis with
-    /// client-side caching); otherwise after one round trip that fetches only entries
-    /// newer than the cached tail. A read that asks the store refreshes the TTL, and one
-    /// is made at least every tenth of the TTL. Corrupt stored entries are skipped (and
-    /// logged), never fatal. With a journal and the store unreachable, serves the cache
-    /// and the journal, flagging a history this process had not seen as partial.
+    /// client-side caching); otherwise after one bounded round trip that fetches only
+    /// entries newer than the cached tail. A read that asks the store refreshes the
+    /// TTL, and one is made at least every tenth of the TTL. Corrupt stored entries are
+    /// skipped (and logged), never fatal. With a journal and the store unreachable,
+    /// serves the cache and the journal, flagging a history this process had not seen
+    /// as partial.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached and there is no journal.
@@ -29,10 +35,9 @@ impl SessionManager {
         self.sync(key, true).await
     }
 
-    /// The session's messages, always confirmed with the store (one round trip that
-    /// fetches only what is newer than the cached tail), so a write another server got
-    /// acknowledged an instant ago is there for certain. For people looking at a
-    /// conversation (API listing, `sessions show`); chat turns use
+    /// The session's recent messages, always confirmed with the store (one round trip
+    /// that fetches only what is newer than the cached tail), so a write another server
+    /// got acknowledged an instant ago is there for certain. Chat turns use
     /// [`SessionManager::history`].
     ///
     /// # Errors
@@ -72,6 +77,81 @@ impl SessionManager {
         Ok(context::render(&window))
     }
 
+    /// One page of a session's messages, read from the store: the oldest ones after
+    /// `after` (the `next_cursor` of the previous page; `None` = from the start), at
+    /// most `limit.messages` and stopping once they reach `limit.bytes`. Within a page,
+    /// messages are in conversation order; pages follow the store's order, which is the
+    /// same except for a message replayed from a journal after an outage (it comes on
+    /// the page where the store put it). `None` when the session does not exist.
+    ///
+    /// While the store is unreachable, the first page is what this process kept (its
+    /// cache and the journal), flagged `partial`; a session it knows nothing about, or
+    /// any later page, is `Unavailable`: never "does not exist".
+    ///
+    /// # Errors
+    /// `Unavailable` as above, or when the store cannot be reached and there is no journal.
+    pub async fn page(
+        &self,
+        key: &SessionKey,
+        after: Option<PageCursor>,
+        limit: ReadLimit,
+    ) -> Result<Option<MessagePage>> {
+        if self.pending_for(key) > 0 {
+            self.replay_session_if_idle(key).await;
+        }
+        let from = ReadFrom::After(after.map_or(0, |c| c.0));
+        let loaded = self
+            .call(|| {
+                self.inner
+                    .store
+                    .load(key, from, limit, self.inner.config.ttl)
+            })
+            .await;
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
+            Err(e) if e.is_retryable() && self.inner.journal.is_some() => {
+                return self.degraded_page(key, after, e).await.map(Some);
+            }
+            Err(e) => return Err(e),
+        };
+        let Some(loaded) = loaded else {
+            if self.pending_for(key) > 0 && after.is_none() {
+                // Only journaled so far (the replay did not get through): what we kept.
+                let history = self.degraded_read(key).await?;
+                return Ok(Some(partial_page(&history)));
+            }
+            return Ok(None);
+        };
+        self.note_repair(loaded.repaired);
+        let last = loaded.last_seq_read();
+        let corrupt_skipped = loaded.corrupt.len();
+        let mut messages: Vec<Message> = loaded.messages.into_iter().map(|(_, m)| m).collect();
+        messages.sort_by_key(|m| (m.created_at, m.id));
+        Ok(Some(MessagePage {
+            messages,
+            has_more: loaded.more,
+            next_cursor: last.map(PageCursor).or(after),
+            partial: false,
+            corrupt_skipped,
+        }))
+    }
+
+    async fn degraded_page(
+        &self,
+        key: &SessionKey,
+        after: Option<PageCursor>,
+        error: MemoryError,
+    ) -> Result<MessagePage> {
+        if after.is_some() {
+            return Err(error);
+        }
+        let history = self.degraded_read(key).await?;
+        if history.is_empty() {
+            return Err(error);
+        }
+        Ok(partial_page(&history))
+    }
+
     /// Brings the cached session up to date with the store; with `may_vouch`, a copy
     /// the store vouches for is served without asking it.
     async fn sync(&self, key: &SessionKey, may_vouch: bool) -> Result<History> {
@@ -94,17 +174,11 @@ impl SessionManager {
             let c = lock(e);
             c.is_clean().then_some(c.last_seq)
         });
-        let loaded = match self
-            .call(|| {
-                self.inner
-                    .store
-                    .load(key, clean_tail.unwrap_or(0), self.inner.config.ttl)
-            })
-            .await
-        {
+        let loaded = match self.load_tail(key, clean_tail.unwrap_or(0)).await {
             Ok(loaded) => loaded,
             Err(e) if e.is_retryable() && self.inner.journal.is_some() => {
                 self.inner.reads.degraded.fetch_add(1, Ordering::Relaxed);
+                self.inner.episodes.degraded_read();
                 return self.degraded_read(key).await;
             }
             Err(e) => return Err(e),
@@ -119,7 +193,9 @@ impl SessionManager {
         };
         if let (Some(entry), Some(_)) = (&cached, clean_tail) {
             let same_session = lock(entry).created_at_ms == loaded.meta.created_at_ms;
-            if same_session {
+            // More new entries than a read holds: they do not join the cached tail, so
+            // the copy starts over from this read (the newest ones).
+            if same_session && !loaded.more && !loaded.repaired {
                 let history = {
                     let mut c = lock(entry);
                     c.corrupt_skipped += loaded.corrupt.len();
@@ -130,19 +206,39 @@ impl SessionManager {
                         messages: c.snapshot(),
                         corrupt_skipped: c.corrupt_skipped,
                         partial: false,
+                        earlier: c.earlier,
                     }
                 };
                 self.inner.cache.insert(key.clone(), Arc::clone(entry));
                 return Ok(history);
             }
-            // Deleted and recreated since we cached it: start over from a full load.
             self.inner.cache.invalidate(key);
-            let full = self
-                .call(|| self.inner.store.load(key, 0, self.inner.config.ttl))
-                .await?;
-            return self.rebuild(key, full).await;
+            if same_session && !loaded.repaired {
+                return self.rebuild(key, Some(loaded)).await;
+            }
+            // Deleted and recreated (or repaired) since we cached it: start over.
+            let fresh = self.load_tail(key, 0).await?;
+            return self.rebuild(key, fresh).await;
         }
         self.rebuild(key, Some(loaded)).await
+    }
+
+    /// The newest entries after `after`, within the history bound, refreshing the TTL.
+    async fn load_tail(&self, key: &SessionKey, after: u64) -> Result<Option<LoadedSession>> {
+        let loaded = self
+            .call(|| {
+                self.inner.store.load(
+                    key,
+                    ReadFrom::Newest { after },
+                    self.inner.config.history_limit,
+                    self.inner.config.ttl,
+                )
+            })
+            .await?;
+        if let Some(l) = &loaded {
+            self.note_repair(l.repaired);
+        }
+        Ok(loaded)
     }
 
     /// The cached copy, when the store vouches that it is current and its TTL was
@@ -167,19 +263,22 @@ impl SessionManager {
             messages: c.snapshot(),
             corrupt_skipped: c.corrupt_skipped,
             partial: false,
+            earlier: c.earlier,
         })
     }
 
-    /// Caches a session from a full load plus whatever of it is still only journaled.
-    async fn rebuild(&self, key: &SessionKey, full: Option<LoadedSession>) -> Result<History> {
+    /// Caches a session from a read of its tail plus whatever of it is still only
+    /// journaled.
+    async fn rebuild(&self, key: &SessionKey, tail: Option<LoadedSession>) -> Result<History> {
+        let limit = self.inner.config.history_limit;
         let journaled = match (&self.inner.journal, self.pending_for(key)) {
-            (Some(journal), n) if n > 0 => journal.messages(key).await?,
+            (Some(journal), n) if n > 0 => journal.recent_messages(key, limit).await?,
             _ => Vec::new(),
         };
-        let mut cached = match full {
-            Some(loaded) => Cached::from_load(loaded),
+        let mut cached = match tail {
+            Some(loaded) => Cached::from_load(loaded, limit),
             None if journaled.is_empty() => return Ok(History::default()),
-            None => Cached::from_journal(Vec::new()),
+            None => Cached::from_journal(Vec::new(), limit),
         };
         if !journaled.is_empty() {
             let stored: std::collections::HashSet<_> =
@@ -195,6 +294,7 @@ impl SessionManager {
             messages: cached.snapshot(),
             corrupt_skipped: cached.corrupt_skipped,
             partial: cached.partial,
+            earlier: cached.earlier,
         };
         if self.inner.config.cache_bytes > 0 {
             self.inner
@@ -212,10 +312,12 @@ impl SessionManager {
                 messages: c.snapshot(),
                 corrupt_skipped: c.corrupt_skipped,
                 partial: c.partial,
+                earlier: c.earlier,
             });
         }
+        let limit = self.inner.config.history_limit;
         let journaled = match &self.inner.journal {
-            Some(journal) => journal.messages(key).await?,
+            Some(journal) => journal.recent_messages(key, limit).await?,
             None => Vec::new(),
         };
         if journaled.is_empty() {
@@ -224,11 +326,12 @@ impl SessionManager {
                 ..History::default()
             });
         }
-        let cached = Cached::from_journal(journaled);
+        let cached = Cached::from_journal(journaled, limit);
         let history = History {
             messages: cached.snapshot(),
             corrupt_skipped: 0,
             partial: true,
+            earlier: cached.earlier,
         };
         if self.inner.config.cache_bytes > 0 {
             self.inner
@@ -236,5 +339,16 @@ impl SessionManager {
                 .insert(key.clone(), Arc::new(Mutex::new(cached)));
         }
         Ok(history)
+    }
+}
+
+/// The page for what this process kept of a session while the store is unreachable.
+fn partial_page(history: &History) -> MessagePage {
+    MessagePage {
+        messages: history.to_vec(),
+        has_more: false,
+        next_cursor: None,
+        partial: true,
+        corrupt_skipped: history.corrupt_skipped,
     }
 }

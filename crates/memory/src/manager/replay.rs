@@ -4,16 +4,22 @@
 //! idempotent append; an entry leaves the journal only after the store acknowledged
 //! it. A crash between the two steps replays the entry again later, which stores
 //! nothing new (the message id is already there), so nothing is lost or doubled.
+//!
+//! Only this store's entries are replayed (the journal handle is opened for its
+//! identity); entries for other stores are reported and left alone. Replayed messages
+//! were acknowledged already, so no quota refuses them.
 
 use std::sync::{Arc, Weak};
 
 use super::{Inner, Mode, ReplayReport, SessionManager};
 use crate::error::Result;
+use crate::limits::{Quotas, ReadLimit};
 use crate::message::{Message, SessionKey};
 use crate::store::AppendOptions;
 
-/// Entries sent to the store per append while replaying.
-const REPLAY_BATCH: usize = 256;
+/// Entries sent to the store per append while replaying: at most 256, and at most
+/// about 1 MiB, so that one replayed batch is a short script for Redis.
+const REPLAY_BATCH: ReadLimit = ReadLimit::new(256, 1024 * 1024);
 
 /// The background task looks at the journal file itself (for entries other processes
 /// left there) every this many intervals, even when this process journaled nothing.
@@ -81,6 +87,7 @@ impl SessionManager {
                 return Ok(ReplayReport {
                     error: Some(e.to_string()),
                     remaining: journal.stats().await?.entries,
+                    other_stores: journal.other_stores().await?,
                     ..ReplayReport::default()
                 });
             }
@@ -106,6 +113,12 @@ impl SessionManager {
             }
         }
         report.remaining = journal.stats().await?.entries;
+        report.other_stores = journal.other_stores().await?;
+        if report.replayed > 0 && report.remaining == 0 {
+            // The replayed messages' earlier copies stay in the journal's log until it
+            // is emptied.
+            journal.scrub().await?;
+        }
         Ok(report)
     }
 
@@ -147,11 +160,13 @@ impl SessionManager {
                         &messages,
                         AppendOptions {
                             refresh_ttl: true,
+                            quotas: Quotas::UNBOUNDED,
                             ..self.append_options(key)
                         },
                     )
                 })
                 .await?;
+            self.note_repair(outcome.repaired);
             journal
                 .remove(batch.iter().map(|e| e.seq).collect())
                 .await?;

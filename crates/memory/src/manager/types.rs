@@ -9,7 +9,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::breaker::BreakerConfig;
-use crate::journal::JournalConfig;
+use crate::journal::{JournalConfig, OtherStore};
+use crate::limits::{PageCursor, Quotas, ReadLimit};
 use crate::message::Message;
 use crate::store::Ttl;
 
@@ -23,6 +24,18 @@ pub const DEFAULT_MAX_MESSAGES: u64 = 10_000;
 pub const DEFAULT_MAX_CONTENT_BYTES: usize = 64 * 1024;
 /// Default bound on one call to a shared store when a journal backs it up.
 pub const DEFAULT_STORE_TIMEOUT: Duration = Duration::from_millis(250);
+/// Default bound of the recent history a read holds (and the cache keeps per
+/// session): 10 000 messages or 1 MiB, whichever comes first. A chat turn's token
+/// budget uses far less; a longer conversation is paged ([`SessionManager::page`](super::SessionManager::page)).
+pub const DEFAULT_HISTORY_LIMIT: ReadLimit = ReadLimit::new(10_000, 1024 * 1024);
+/// Default bound in bytes of one page of messages (1 MiB).
+pub const DEFAULT_PAGE_BYTES: u64 = 1024 * 1024;
+/// Default quotas: 16 MiB per session, 1000 sessions and 256 MiB per user.
+pub const DEFAULT_QUOTAS: Quotas = Quotas {
+    session_bytes: 16 * 1024 * 1024,
+    user_sessions: 1000,
+    user_bytes: 256 * 1024 * 1024,
+};
 
 /// How a `SessionManager` behaves.
 #[derive(Clone, Debug)]
@@ -35,6 +48,10 @@ pub struct ManagerConfig {
     pub max_messages: u64,
     /// Longest accepted message content, in bytes.
     pub max_content_bytes: usize,
+    /// The most recent history one read returns and the cache keeps per session.
+    pub history_limit: ReadLimit,
+    /// Limits per session and per user that appends must keep (0 = unbounded).
+    pub quotas: Quotas,
     /// Local journal that takes appends while the store is unreachable (degraded
     /// mode). `None`: store failures are returned to the caller.
     pub journal: Option<JournalConfig>,
@@ -57,6 +74,8 @@ impl Default for ManagerConfig {
             cache_bytes: DEFAULT_CACHE_BYTES,
             max_messages: DEFAULT_MAX_MESSAGES,
             max_content_bytes: DEFAULT_MAX_CONTENT_BYTES,
+            history_limit: DEFAULT_HISTORY_LIMIT,
+            quotas: DEFAULT_QUOTAS,
             journal: None,
             store_timeout: DEFAULT_STORE_TIMEOUT,
             breaker: BreakerConfig::default(),
@@ -96,6 +115,11 @@ pub struct MemoryStatus {
     pub journal: Option<PathBuf>,
     /// How history reads were served since the manager started.
     pub reads: ReadStats,
+    /// Conversations found with keys partly missing (evicted by Redis) and repaired,
+    /// since the manager started.
+    pub repairs: u64,
+    /// Journal entries kept for other stores (never replayed into this one).
+    pub other_stores: Vec<OtherStore>,
 }
 
 /// How history reads were served.
@@ -144,6 +168,7 @@ pub struct History {
     pub(crate) messages: Arc<VecDeque<Message>>,
     pub(crate) corrupt_skipped: usize,
     pub(crate) partial: bool,
+    pub(crate) earlier: bool,
 }
 
 impl History {
@@ -178,6 +203,12 @@ impl History {
         self.partial
     }
 
+    /// True when the conversation has older messages than these: a history holds the
+    /// recent tail within [`ManagerConfig::history_limit`]; page through the rest.
+    pub fn has_earlier(&self) -> bool {
+        self.earlier
+    }
+
     /// Copies the messages out.
     pub fn to_vec(&self) -> Vec<Message> {
         self.messages.iter().cloned().collect()
@@ -207,6 +238,23 @@ pub struct AppendReceipt {
     pub journaled: bool,
 }
 
+/// One page of a session's messages, read from the store.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct MessagePage {
+    /// The page's messages, in conversation order.
+    pub messages: Vec<Message>,
+    /// Whether the store holds messages after this page.
+    pub has_more: bool,
+    /// Where the next page starts (after this page's last stored message); `None` when
+    /// the page is empty and no cursor was given, or the page is partial.
+    pub next_cursor: Option<PageCursor>,
+    /// True when the store was unreachable and the page is what this process kept
+    /// (its cache and the local journal): older messages may be missing.
+    pub partial: bool,
+    /// Stored entries of the page that could not be decoded (skipped and logged).
+    pub corrupt_skipped: usize,
+}
+
 /// What a replay moved from the journal to the store.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct ReplayReport {
@@ -220,6 +268,8 @@ pub struct ReplayReport {
     pub remaining: u64,
     /// Why the replay stopped early, if it did.
     pub error: Option<String>,
+    /// Entries the journal keeps for other stores: never replayed here.
+    pub other_stores: Vec<OtherStore>,
 }
 
 /// Every session of one user, for data portability.

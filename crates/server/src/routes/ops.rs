@@ -41,7 +41,8 @@ pub struct Readiness {
     pub redis_persistence: RedisPersistence,
     /// The answerer (`extractive`, or the LLM model and endpoint).
     pub answerer: String,
-    /// Things an operator should fix (e.g. a Redis that keeps nothing on disk).
+    /// Things an operator should fix (e.g. a Redis that keeps nothing on disk, or may
+    /// evict conversations; journal entries kept for another store).
     pub warnings: Vec<String>,
 }
 
@@ -89,6 +90,9 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     if !store_answers {
         warnings.push("the conversation store does not answer".to_string());
     }
+    // A Redis that may evict keys; journal entries kept for another store.
+    warnings.extend(memory.store_warnings().await);
+    warnings.extend(memory.other_store_warnings().await.unwrap_or_default());
     let body = Readiness {
         ready,
         store: memory.store_url(),

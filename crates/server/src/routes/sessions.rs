@@ -1,12 +1,17 @@
-//! The caller's sessions: list them, read a session's messages and stats, delete one.
+//! The caller's sessions: list them (paged), read a session's messages (paged) and
+//! stats, delete one.
 //!
 //! Every session key is built from the authenticated user, so another user's session
 //! is simply not there: it answers 404 exactly like a session that never existed.
+//! Every read is one bounded store call: a page of messages is at most `limit`
+//! messages and [`PAGE_BYTES`]; a page of sessions at most `limit` sessions.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use ragchat_memory::{Message, MessageId, SessionKey, SessionStats, SessionSummary};
+use ragchat_memory::{
+    ListCursor, Message, PageCursor, ReadLimit, SessionKey, SessionStats, SessionSummary,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,15 +22,35 @@ use crate::state::AppState;
 
 /// Messages returned by one page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 1000;
-/// Largest accepted `limit`.
+/// Largest accepted `limit` of a message page.
 pub const MAX_PAGE: usize = 10_000;
+/// Most bytes of messages one page carries (it stops after the message that reaches them).
+pub const PAGE_BYTES: u64 = ragchat_memory::manager::DEFAULT_PAGE_BYTES;
+/// Sessions returned by one page of the list when `limit` is not given.
+pub const DEFAULT_LIST_PAGE: usize = 100;
+/// Largest accepted `limit` of a session list page.
+pub const MAX_LIST_PAGE: usize = 1000;
 
-/// The caller's sessions.
+/// A page of the caller's sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
     /// Most recent activity first.
     #[schema(value_type = Vec<schema::SessionSummary>)]
     pub sessions: Vec<SessionSummary>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<ListCursor>,
+}
+
+/// Paging of `GET /v1/sessions`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct SessionsQuery {
+    /// At most this many sessions (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
 }
 
 /// A page of a session's messages.
@@ -34,30 +59,38 @@ pub struct MessagePage {
     /// Messages in conversation order.
     #[schema(value_type = Vec<schema::Message>)]
     pub messages: Vec<Message>,
-    /// Whether more messages follow the last one returned (ask again with
-    /// `after` = its id).
+    /// Whether more messages follow this page (ask again with `after` = `next_cursor`).
     pub has_more: bool,
+    /// Where the next page starts: pass it as `after`. Also after the last page, to
+    /// ask later for what was added since; `null` for an empty or partial page.
+    #[schema(value_type = Option<String>)]
+    pub next_cursor: Option<PageCursor>,
+    /// True when the store was unreachable and this is what this server kept (its
+    /// cache and local journal): older messages may be missing.
+    pub partial: bool,
 }
 
 /// Paging of `GET /v1/sessions/{session}/messages`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct MessagesQuery {
-    /// Only messages after the one with this id.
-    #[param(format = "uuid")]
+    /// The `next_cursor` of the previous page: only messages after it.
     pub after: Option<String>,
-    /// At most this many messages (default 1000).
+    /// At most this many messages (default 1000); a page also stops once it holds
+    /// 1 MiB of messages.
     #[param(minimum = 1, maximum = 10000)]
     pub limit: Option<usize>,
 }
 
-/// Lists the caller's sessions.
+/// Lists the caller's sessions, one page at a time.
 #[utoipa::path(
     get,
     path = "/v1/sessions",
     tag = "sessions",
+    params(SessionsQuery),
     responses(
         (status = 200, body = SessionList),
+        (status = 400, description = "Invalid `limit` or `cursor`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 503, description = "Store unavailable (see Retry-After)", body = ErrorBody),
     ),
@@ -66,12 +99,30 @@ pub struct MessagesQuery {
 pub async fn sessions_list(
     State(state): State<AppState>,
     caller: Caller,
+    ApiQuery(query): ApiQuery<SessionsQuery>,
 ) -> Result<Json<SessionList>, ApiError> {
-    let sessions = state.memory().list_sessions(&caller.user).await?;
-    Ok(Json(SessionList { sessions }))
+    let limit = query.limit.unwrap_or(DEFAULT_LIST_PAGE);
+    if !(1..=MAX_LIST_PAGE).contains(&limit) {
+        return Err(ApiError::invalid_input(format!(
+            "limit must be between 1 and {MAX_LIST_PAGE}, got {limit}"
+        )));
+    }
+    let cursor = query
+        .cursor
+        .as_deref()
+        .map(str::parse::<ListCursor>)
+        .transpose()?;
+    let page = state
+        .memory()
+        .list_page(&caller.user, cursor.as_ref(), limit)
+        .await?;
+    Ok(Json(SessionList {
+        sessions: page.sessions,
+        next_cursor: page.next,
+    }))
 }
 
-/// Reads a session's messages, oldest first.
+/// Reads a session's messages, oldest first, one page at a time.
 #[utoipa::path(
     get,
     path = "/v1/sessions/{session}/messages",
@@ -82,7 +133,8 @@ pub async fn sessions_list(
         (status = 400, description = "Invalid session id, `after` or `limit`", body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, description = "The caller has no such session", body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "Store unavailable and this server kept nothing of the \
+            session (see Retry-After)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -96,7 +148,7 @@ pub async fn messages_list(
     let after = query
         .after
         .as_deref()
-        .map(str::parse::<MessageId>)
+        .map(str::parse::<PageCursor>)
         .transpose()?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
@@ -104,22 +156,19 @@ pub async fn messages_list(
             "limit must be between 1 and {MAX_PAGE}, got {limit}"
         )));
     }
-    let history = state.memory().history_confirmed(&key).await?;
-    if history.is_empty() {
-        return Err(ApiError::session_not_found(key.session()));
+    let page = state
+        .memory()
+        .page(&key, after, ReadLimit::new(limit, PAGE_BYTES))
+        .await?;
+    match page {
+        Some(page) if !(page.messages.is_empty() && after.is_none()) => Ok(Json(MessagePage {
+            messages: page.messages,
+            has_more: page.has_more,
+            next_cursor: page.next_cursor,
+            partial: page.partial,
+        })),
+        _ => Err(ApiError::session_not_found(key.session())),
     }
-    let start = match after {
-        None => 0,
-        // Position when the message is there; otherwise by id, which is time-ordered.
-        Some(id) => history
-            .iter()
-            .position(|m| m.id == id)
-            .map(|p| p + 1)
-            .unwrap_or_else(|| history.iter().take_while(|m| m.id <= id).count()),
-    };
-    let messages: Vec<Message> = history.iter().skip(start).take(limit).cloned().collect();
-    let has_more = start + messages.len() < history.len();
-    Ok(Json(MessagePage { messages, has_more }))
 }
 
 /// A session's figures: message count, bytes, TTL remaining, timestamps, mode.
@@ -133,7 +182,8 @@ pub async fn messages_list(
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),
-        (status = 503, body = ErrorBody),
+        (status = 503, description = "Store unavailable and this server kept nothing of the \
+            session (see Retry-After)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]

@@ -132,8 +132,8 @@ async function loadConversation() {
       const query = after ? "?after=" + encodeURIComponent(after) : "";
       const page = await api("/v1/sessions/" + encodeURIComponent(session) + "/messages" + query);
       page.messages.forEach(renderStored);
-      if (!page.has_more || page.messages.length === 0) break;
-      after = page.messages[page.messages.length - 1].id;
+      if (!page.has_more || !page.next_cursor) break;
+      after = page.next_cursor;
     }
     setStatus("");
   } catch (e) {

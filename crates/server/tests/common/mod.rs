@@ -49,6 +49,7 @@ pub async fn manager(url: &str) -> SessionManager {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
         lazy: false,
+        ..StoreOptions::default()
     };
     let store = open_store(url, &opts).await.expect("open the store");
     SessionManager::new(store, ManagerConfig::default())

@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::cluster::ClusterClient;
@@ -24,6 +24,17 @@ use super::tracking::Tracker;
 /// NOLOOP` turned on before any command uses it, so its [`Tracker`] hears about every
 /// change other connections make to sessions this process read (see [`super::tracking`]).
 /// A server that refuses RESP3 or tracking still works: reads then ask it every time.
+///
+/// A tracked connection vouches for cached copies only while it delivers: a connection
+/// that went silent without closing (a black-holed network) would deliver no
+/// invalidation and raise no error while the process only reads from its cache. So
+/// while it is idle (nothing answered on it for a `heartbeat`), a heartbeat `PING`s it
+/// every `heartbeat`, bounded by the command timeout; unanswered, the connection's
+/// generation ends (stamps of it go stale and the next call reconnects). A stale copy is
+/// thus served for at most about the heartbeat plus the timeout. A busy connection is
+/// not pinged: its own calls show that it delivers (and one that stops mid-call is
+/// replaced by [`CallWatch`]), and a PING queued behind a busy server's work would end
+/// a healthy connection for nothing.
 pub(super) struct SingleNode {
     client: Client,
     /// The same server over RESP2, used once the server refused `HELLO 3`.
@@ -31,10 +42,15 @@ pub(super) struct SingleNode {
     resp2_only: AtomicBool,
     config: AsyncConnectionConfig,
     connect_timeout: Duration,
+    command_timeout: Duration,
+    heartbeat: Duration,
     current: Mutex<Option<Live>>,
     connecting: tokio::sync::Mutex<()>,
     generations: AtomicU64,
     pub(super) tracker: Arc<Tracker>,
+    /// When a reply last arrived on the current connection (ms since `born`).
+    last_heard: Arc<AtomicU64>,
+    born: Instant,
     /// The server refused `CLIENT TRACKING` (said once in the log).
     untracked_said: AtomicBool,
 }
@@ -53,6 +69,7 @@ impl SingleNode {
         client: Client,
         connect_timeout: Duration,
         command_timeout: Duration,
+        heartbeat: Duration,
     ) -> RedisResult<Self> {
         let info = client.get_connection_info().clone();
         let with = |protocol| {
@@ -67,10 +84,14 @@ impl SingleNode {
                 .set_connection_timeout(Some(connect_timeout))
                 .set_response_timeout(Some(command_timeout)),
             connect_timeout,
+            command_timeout,
+            heartbeat,
             current: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             generations: AtomicU64::new(0),
             tracker: Arc::new(Tracker::default()),
+            last_heard: Arc::new(AtomicU64::new(0)),
+            born: Instant::now(),
             untracked_said: AtomicBool::new(false),
         })
     }
@@ -105,6 +126,7 @@ impl SingleNode {
         };
         if tracked {
             self.tracker.activate(generation);
+            self.spawn_heartbeat(conn.clone(), generation, Arc::clone(&dead));
         }
         *self.current.lock().unwrap_or_else(|e| e.into_inner()) = Some(Live {
             conn: conn.clone(),
@@ -112,6 +134,61 @@ impl SingleNode {
             dead,
         });
         Ok((conn, generation))
+    }
+
+    /// Checks the tracked connection of `generation` every `heartbeat` until it is
+    /// replaced, dies or the store is dropped (see the type's docs).
+    fn spawn_heartbeat(
+        &self,
+        mut conn: MultiplexedConnection,
+        generation: u64,
+        dead: Arc<AtomicBool>,
+    ) {
+        if self.heartbeat.is_zero() {
+            return;
+        }
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let tracker = Arc::downgrade(&self.tracker);
+        let (every, timeout) = (self.heartbeat, self.command_timeout);
+        let (last_heard, born) = (Arc::clone(&self.last_heard), self.born);
+        let now_ms = move || born.elapsed().as_millis() as u64;
+        let every_ms = every.as_millis() as u64;
+        runtime.spawn(async move {
+            loop {
+                // Asleep until `every` after the last reply: a connection is pinged only
+                // when it has been silent that long, so a stall is noticed within the
+                // heartbeat plus the timeout.
+                let silent = now_ms().saturating_sub(last_heard.load(Ordering::Relaxed));
+                tokio::time::sleep(Duration::from_millis(
+                    every_ms.saturating_sub(silent).max(1),
+                ))
+                .await;
+                let Some(tracker) = tracker.upgrade() else {
+                    return;
+                };
+                if dead.load(Ordering::SeqCst) || !tracker.is_live(generation) {
+                    return;
+                }
+                if now_ms().saturating_sub(last_heard.load(Ordering::Relaxed)) < every_ms {
+                    continue;
+                }
+                let ping = redis::cmd("PING");
+                let answer =
+                    tokio::time::timeout(timeout, ping.query_async::<String>(&mut conn)).await;
+                if !matches!(answer, Ok(Ok(_))) {
+                    tracing::debug!(
+                        generation,
+                        "the Redis connection did not answer its heartbeat: replacing it"
+                    );
+                    tracker.deactivate(generation);
+                    dead.store(true, Ordering::SeqCst);
+                    return;
+                }
+                last_heard.store(now_ms(), Ordering::Relaxed);
+            }
+        });
     }
 
     /// A new connection; `true` when tracking is on for it.
@@ -185,6 +262,12 @@ impl SingleNode {
         }
     }
 
+    /// A reply arrived on the current connection (the heartbeat need not ask).
+    fn heard(&self) {
+        let now = self.born.elapsed().as_millis() as u64;
+        self.last_heard.store(now, Ordering::Relaxed);
+    }
+
     /// Stops using the connection of `generation` (calls already on it finish) and
     /// stops trusting what it tracked.
     fn replace(&self, generation: u64) {
@@ -209,7 +292,9 @@ pub(super) struct CallWatch<'a> {
 impl CallWatch<'_> {
     /// The request finished (with a reply or an error); passes its result through.
     pub(super) fn done<T>(mut self, result: T) -> T {
-        self.node = None;
+        if let Some(node) = self.node.take() {
+            node.heard();
+        }
         result
     }
 }

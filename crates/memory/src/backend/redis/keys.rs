@@ -4,7 +4,8 @@
 //! ragchat:{<user>}:s:<session>:log    STREAM  one entry per message, entry id "<seq>-0"
 //! ragchat:{<user>}:s:<session>:meta   HASH    created_at, updated_at, count, bytes, seq, trimmed
 //! ragchat:{<user>}:s:<session>:ids    SET     ids of the messages in :log (idempotent appends)
-//! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing)
+//! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing, paged by it)
+//! ragchat:{<user>}:usage              HASH    bytes: stored bytes over the user's sessions (quota)
 //! ```
 //!
 //! The hash tag is the *user*, not the user and session that DESIGN.md first proposed.
@@ -33,6 +34,8 @@ pub struct SessionKeys {
     pub ids: String,
     /// ZSET of the user's sessions.
     pub index: String,
+    /// HASH of the user's running totals (stored bytes), for the per-user quota.
+    pub usage: String,
 }
 
 impl SessionKeys {
@@ -44,18 +47,24 @@ impl SessionKeys {
             meta: format!("{base}:meta"),
             ids: format!("{base}:ids"),
             index: user_index(key.user()),
+            usage: user_usage(key.user()),
         }
     }
 
-    /// All four, in script order.
-    pub fn all(&self) -> [&str; 4] {
-        [&self.log, &self.meta, &self.ids, &self.index]
+    /// All five, in script order (the read script takes the first four).
+    pub fn all(&self) -> [&str; 5] {
+        [&self.log, &self.meta, &self.ids, &self.index, &self.usage]
     }
 }
 
 /// The ZSET listing a user's sessions.
 pub fn user_index(user: &str) -> String {
     format!("{PREFIX}:{{{user}}}:sessions")
+}
+
+/// The HASH of a user's running totals.
+pub fn user_usage(user: &str) -> String {
+    format!("{PREFIX}:{{{user}}}:usage")
 }
 
 #[cfg(test)]
@@ -69,6 +78,7 @@ mod tests {
         assert_eq!(k.meta, "ragchat:{alice}:s:s1:meta");
         assert_eq!(k.ids, "ragchat:{alice}:s:s1:ids");
         assert_eq!(k.index, "ragchat:{alice}:sessions");
+        assert_eq!(k.usage, "ragchat:{alice}:usage");
         for key in k.all() {
             assert!(key.contains("{alice}"));
         }

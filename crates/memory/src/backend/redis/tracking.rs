@@ -114,6 +114,11 @@ impl Tracker {
             .compare_exchange(generation, 0, Ordering::SeqCst, Ordering::SeqCst);
     }
 
+    /// Whether the connection of `generation` is the one with tracking on.
+    pub fn is_live(&self, generation: u64) -> bool {
+        self.live.load(Ordering::SeqCst) == generation
+    }
+
     /// Invalidation messages received so far.
     pub fn received(&self) -> u64 {
         self.received.load(Ordering::Relaxed)

@@ -5,51 +5,29 @@
 //! (SQLite serialises writers; `busy_timeout` waits for the lock). The TTL is honoured
 //! like Redis's: each session carries `expires_at`, expired sessions are invisible at
 //! once and purged lazily.
+//!
+//! The file is private (created 0600 in a folder created 0700) and runs with
+//! `secure_delete`, so deleted messages are overwritten rather than left in free pages;
+//! a deleted session also empties the write-ahead log, which holds earlier copies of
+//! the pages. Reads are paged ([`rows::read_range`]); the SQL lives in [`rows`].
+
+mod rows;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::types::Value;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{params, Connection, TransactionBehavior};
 
-use super::{now_ms, remaining_secs};
+use self::rows::*;
+use super::{now_ms, QuotaCheck};
 use crate::error::{MemoryError, Result};
-use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::message::{Message, SessionKey};
 use crate::store::{
-    AppendOptions, AppendOutcome, CorruptEntry, LoadedSession, SessionMeta, SessionStore,
-    SessionSummary, StoreKind, Ttl,
+    AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, StoreKind, Ttl,
 };
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sessions (
-    user          TEXT    NOT NULL,
-    session       TEXT    NOT NULL,
-    created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    expires_at    INTEGER,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    bytes         INTEGER NOT NULL DEFAULT 0,
-    last_seq      INTEGER NOT NULL DEFAULT 0,
-    trimmed_seq   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (user, session)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS messages (
-    user       TEXT    NOT NULL,
-    session    TEXT    NOT NULL,
-    seq        INTEGER NOT NULL,
-    id         TEXT    NOT NULL,
-    role       TEXT    NOT NULL,
-    content    TEXT    NOT NULL,
-    sources    TEXT    NOT NULL,
-    created_at INTEGER NOT NULL,
-    status     TEXT    NOT NULL,
-    PRIMARY KEY (user, session, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (user, session, id);
-";
 
 /// How often appends also sweep every expired session out of the file.
 const PURGE_EVERY: Duration = Duration::from_secs(60);
@@ -81,12 +59,10 @@ impl SqliteStore {
 
     fn open_blocking(path: PathBuf) -> Result<Self> {
         let describe = format!("sqlite://{}", path.display());
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(|e| MemoryError::Unavailable {
-                store: describe.clone(),
-                reason: format!("cannot create {}: {e}", parent.display()),
-            })?;
-        }
+        crate::files::prepare_private_db(&path).map_err(|e| MemoryError::Unavailable {
+            store: describe.clone(),
+            reason: format!("cannot create {}: {e}", path.display()),
+        })?;
         let conn = Connection::open(&path).map_err(|e| unavailable(&describe, e))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| unavailable(&describe, e))?;
@@ -94,6 +70,9 @@ impl SqliteStore {
             .map_err(|e| unavailable(&describe, e))?;
         // WAL + NORMAL is durable against process crashes (kill -9); FULL adds the OS crash.
         conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(|e| unavailable(&describe, e))?;
+        // Deleted messages are overwritten, not left readable in free pages.
+        conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| unavailable(&describe, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| unavailable(&describe, e))?;
@@ -166,155 +145,6 @@ fn unavailable_msg(store: &str, e: impl std::fmt::Display) -> MemoryError {
     unavailable(store, format!("background task failed: {e}"))
 }
 
-/// Deletes every expired session; returns how many.
-fn purge_expired(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
-    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "DELETE FROM messages WHERE (user, session) IN
-           (SELECT user, session FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
-        params![now],
-    )?;
-    let n = tx.execute(
-        "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-        params![now],
-    )?;
-    tx.commit()?;
-    Ok(n)
-}
-
-/// Drops one session if it has expired, so that callers only ever see live ones.
-fn purge_if_expired(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let expired = is_expired_row(tx, key, now)?;
-    if expired {
-        delete_session(tx, key)?;
-    }
-    Ok(())
-}
-
-fn delete_session(tx: &rusqlite::Transaction<'_>, key: &SessionKey) -> rusqlite::Result<bool> {
-    tx.execute(
-        "DELETE FROM messages WHERE user = ?1 AND session = ?2",
-        params![key.user(), key.session()],
-    )?;
-    let n = tx.execute(
-        "DELETE FROM sessions WHERE user = ?1 AND session = ?2",
-        params![key.user(), key.session()],
-    )?;
-    Ok(n > 0)
-}
-
-fn read_meta(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<Option<SessionMeta>> {
-    tx.query_row(
-        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq, expires_at
-           FROM sessions WHERE user = ?1 AND session = ?2",
-        params![key.user(), key.session()],
-        |r| {
-            Ok(SessionMeta {
-                message_count: r.get::<_, i64>(0)? as u64,
-                bytes: r.get::<_, i64>(1)? as u64,
-                created_at_ms: r.get(2)?,
-                updated_at_ms: r.get(3)?,
-                last_seq: r.get::<_, i64>(4)? as u64,
-                trimmed_seq: r.get::<_, i64>(5)? as u64,
-                ttl_remaining_secs: remaining_secs(r.get(6)?, now),
-            })
-        },
-    )
-    .optional()
-}
-
-fn set_expiry(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    ttl: Ttl,
-    now: i64,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE sessions SET expires_at = ?3 WHERE user = ?1 AND session = ?2",
-        params![key.user(), key.session(), ttl.expires_at_ms(now)],
-    )?;
-    Ok(())
-}
-
-fn ensure_session(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "INSERT INTO sessions (user, session, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
-         ON CONFLICT (user, session) DO NOTHING",
-        params![key.user(), key.session(), now],
-    )?;
-    Ok(())
-}
-
-/// Decodes one row of `messages`; a bad row becomes a `CorruptEntry`, never an error.
-fn decode_row(
-    row: &rusqlite::Row<'_>,
-) -> rusqlite::Result<std::result::Result<(u64, Message), CorruptEntry>> {
-    let seq: i64 = row.get(0)?;
-    let seq = seq as u64;
-    let corrupt = |reason: String| CorruptEntry {
-        seq: Some(seq),
-        reason,
-    };
-    let text = |i: usize, name: &str| -> std::result::Result<String, CorruptEntry> {
-        match row.get_ref(i) {
-            Ok(v) => match Value::from(v) {
-                Value::Text(s) => Ok(s),
-                other => Err(corrupt(format!(
-                    "{name} is not text ({:?})",
-                    other.data_type()
-                ))),
-            },
-            Err(e) => Err(corrupt(format!("{name}: {e}"))),
-        }
-    };
-    let decoded = (|| {
-        let id = text(1, "id")?
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?;
-        let role = text(2, "role")?
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?;
-        let content = text(3, "content")?;
-        let sources_json = text(4, "sources")?;
-        let sources: Vec<SourceRef> = if sources_json.is_empty() {
-            Vec::new()
-        } else {
-            serde_json::from_str(&sources_json)
-                .map_err(|e| corrupt(format!("sources are not valid JSON: {e}")))?
-        };
-        let created_at: i64 = row
-            .get(5)
-            .map_err(|e| corrupt(format!("created_at: {e}")))?;
-        let status = text(6, "status")?
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?;
-        Ok((
-            seq,
-            Message {
-                id,
-                role,
-                content,
-                sources,
-                created_at: millis_to_datetime(created_at),
-                status,
-            },
-        ))
-    })();
-    Ok(decoded)
-}
-
 #[async_trait]
 impl SessionStore for SqliteStore {
     fn kind(&self) -> StoreKind {
@@ -323,6 +153,12 @@ impl SessionStore for SqliteStore {
 
     fn describe(&self) -> String {
         format!("sqlite://{}", self.inner.path.display())
+    }
+
+    fn identity(&self) -> String {
+        let path =
+            std::fs::canonicalize(&self.inner.path).unwrap_or_else(|_| self.inner.path.clone());
+        format!("sqlite://{}", path.display())
     }
 
     async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
@@ -353,6 +189,25 @@ impl SessionStore for SqliteStore {
                 let now = now_ms();
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 purge_if_expired(&tx, &key, now)?;
+                let existing = read_meta(&tx, &key, now)?;
+                let adding = new_bytes(&tx, &key, &messages)?;
+                let check = QuotaCheck {
+                    quotas: opts.quotas,
+                    creates_session: existing.is_none(),
+                    session_bytes: existing.as_ref().map_or(0, |m| m.bytes),
+                    adding,
+                };
+                let q = opts.quotas;
+                let usage = if (q.user_sessions > 0 && existing.is_none())
+                    || (q.user_bytes > 0 && adding > 0)
+                {
+                    user_usage(&tx, key.user(), now)?
+                } else {
+                    (0, 0)
+                };
+                if let Err(e) = check.check(&key, || usage.0, || usage.1) {
+                    return Ok(Err(e));
+                }
                 ensure_session(&tx, &key, now)?;
                 let (mut last_seq, mut count, mut bytes, mut trimmed): (i64, i64, i64, i64) = tx.query_row(
                     "SELECT last_seq, message_count, bytes, trimmed_seq FROM sessions WHERE user = ?1 AND session = ?2",
@@ -423,13 +278,14 @@ impl SessionStore for SqliteStore {
                 )?;
                 let meta = read_meta(&tx, &key, now)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 tx.commit()?;
-                Ok(AppendOutcome {
+                Ok(Ok(AppendOutcome {
                     seqs,
                     meta,
                     stamp: None,
-                })
+                    repaired: false,
+                }))
             })
-            .await?;
+            .await??;
         self.maybe_purge().await;
         Ok(outcome)
     }
@@ -437,7 +293,8 @@ impl SessionStore for SqliteStore {
     async fn load(
         &self,
         key: &SessionKey,
-        after_seq: u64,
+        from: ReadFrom,
+        limit: ReadLimit,
         ttl: Ttl,
     ) -> Result<Option<LoadedSession>> {
         let owned_key = key.clone();
@@ -451,28 +308,15 @@ impl SessionStore for SqliteStore {
                 let Some(meta) = read_meta(&tx, &key, now)? else {
                     return Ok(None);
                 };
-                let mut messages = Vec::new();
-                let mut corrupt = Vec::new();
-                if meta.last_seq > after_seq {
-                    let mut stmt = tx.prepare_cached(
-                        "SELECT seq, id, role, content, sources, created_at, status FROM messages
-                          WHERE user = ?1 AND session = ?2 AND seq > ?3 ORDER BY seq",
-                    )?;
-                    let mut rows =
-                        stmt.query(params![key.user(), key.session(), after_seq as i64])?;
-                    while let Some(row) = rows.next()? {
-                        match decode_row(row)? {
-                            Ok(entry) => messages.push(entry),
-                            Err(bad) => corrupt.push(bad),
-                        }
-                    }
-                }
+                let (messages, corrupt, more) = read_range(&tx, &key, from, limit)?;
                 drop(tx.commit());
                 Ok(Some(LoadedSession {
                     meta,
                     messages,
                     corrupt,
                     stamp: None,
+                    more,
+                    repaired: false,
                 }))
             })
             .await?;
@@ -495,28 +339,16 @@ impl SessionStore for SqliteStore {
         .await
     }
 
-    async fn list(&self, user: &str) -> Result<Vec<SessionSummary>> {
+    async fn list(
+        &self,
+        user: &str,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<SessionPage> {
         let user = user.to_string();
-        self.run(move |conn| {
-            let now = now_ms();
-            let mut stmt = conn.prepare_cached(
-                "SELECT session, message_count, bytes, created_at, updated_at, expires_at FROM sessions
-                  WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)
-                  ORDER BY updated_at DESC, session",
-            )?;
-            let rows = stmt.query_map(params![user, now], |r| {
-                Ok(SessionSummary {
-                    session: r.get(0)?,
-                    message_count: r.get::<_, i64>(1)? as u64,
-                    bytes: r.get::<_, i64>(2)? as u64,
-                    created_at: millis_to_datetime(r.get(3)?),
-                    updated_at: millis_to_datetime(r.get(4)?),
-                    ttl_remaining_secs: remaining_secs(r.get(5)?, now),
-                })
-            })?;
-            rows.collect()
-        })
-        .await
+        let after = after.cloned();
+        self.run(move |conn| list_page(conn, &user, after.as_ref(), limit, now_ms()))
+            .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
@@ -527,6 +359,14 @@ impl SessionStore for SqliteStore {
             let was_live = !is_expired_row(&tx, &key, now)?;
             let existed = delete_session(&tx, &key)?;
             tx.commit()?;
+            if existed {
+                // The log still holds the pages as they were before the delete.
+                let busy: i64 =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                if busy != 0 {
+                    tracing::debug!("another reader kept the SQLite log from being truncated");
+                }
+            }
             Ok(existed && was_live)
         })
         .await
@@ -536,21 +376,6 @@ impl SessionStore for SqliteStore {
         self.run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
     }
-}
-
-fn is_expired_row(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<bool> {
-    Ok(tx
-        .query_row(
-            "SELECT expires_at IS NOT NULL AND expires_at <= ?3 FROM sessions WHERE user = ?1 AND session = ?2",
-            params![key.user(), key.session(), now],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(false))
 }
 
 impl SqliteStore {

@@ -9,9 +9,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::limits::{Quotas, ReadFrom, ReadLimit};
 use crate::manager::{ManagerConfig, SessionManager};
 use crate::message::{Message, MessageId, MessageStatus, Role, SessionKey, SourceRef};
-use crate::store::{AppendOptions, SessionStore, Ttl};
+use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
+
+mod bounds;
+mod managers;
+
+pub use self::bounds::*;
+pub use self::managers::*;
 
 /// Supplies handles on the backend under test.
 #[async_trait]
@@ -55,7 +62,28 @@ fn opts(ttl: u64, max: u64) -> AppendOptions {
         ttl: Ttl::secs(ttl),
         max_messages: max,
         refresh_ttl: true,
+        quotas: Quotas::UNBOUNDED,
     }
+}
+
+/// A read bound that holds everything the checks write.
+const ALL: ReadLimit = ReadLimit::new(usize::MAX, u64::MAX);
+
+/// Every entry after `after`, in one read.
+async fn load_all(
+    store: &Arc<dyn SessionStore>,
+    key: &SessionKey,
+    after: u64,
+) -> Option<crate::store::LoadedSession> {
+    store
+        .load(key, ReadFrom::After(after), ALL, Ttl::secs(3600))
+        .await
+        .expect("load")
+}
+
+/// The first page of a user's sessions (the checks write few).
+async fn listed(store: &Arc<dyn SessionStore>, user: &str) -> Vec<SessionSummary> {
+    store.list(user, None, 1000).await.expect("list").sessions
 }
 
 fn numbered(n: usize, prefix: &str) -> Vec<Message> {
@@ -89,6 +117,12 @@ pub async fn run_all(f: &dyn StoreFixture) {
     context_window_fits_the_budget(f).await;
     export_holds_every_session(f).await;
     sliding_ttl(f).await;
+    reads_are_bounded_in_messages_and_bytes(f).await;
+    list_pages_walk_every_session_once(f).await;
+    quotas_refuse_and_write_nothing(f).await;
+    the_identity_is_stable_and_names_no_secret(f).await;
+    history_is_a_bounded_tail_and_pages_read_all_of_it(f).await;
+    quota_refusals_reach_the_manager_as_quota(f).await;
 }
 
 /// Messages come back exactly as written, in order, with consecutive seqs.
@@ -119,11 +153,7 @@ pub async fn append_and_load_round_trip(f: &dyn StoreFixture) {
     let ttl = out.meta.ttl_remaining_secs.expect("ttl set");
     assert!((3590..=3600).contains(&ttl), "{name}: ttl {ttl}");
 
-    let loaded = store
-        .load(&key, 0, Ttl::secs(3600))
-        .await
-        .expect("load")
-        .expect("exists");
+    let loaded = load_all(&store, &key, 0).await.expect("exists");
     let got: Vec<Message> = loaded.messages.iter().map(|(_, m)| m.clone()).collect();
     assert_eq!(got, msgs, "{name}: messages differ after a round trip");
     assert_eq!(
@@ -133,11 +163,7 @@ pub async fn append_and_load_round_trip(f: &dyn StoreFixture) {
     );
     assert!(loaded.corrupt.is_empty(), "{name}");
     assert!(
-        store
-            .load(&unique_key("missing"), 0, Ttl::secs(60))
-            .await
-            .expect("load")
-            .is_none(),
+        load_all(&store, &unique_key("missing"), 0).await.is_none(),
         "{name}: a missing session must load as None"
     );
 }
@@ -168,7 +194,7 @@ pub async fn replaying_the_same_ids_stores_nothing(f: &dyn StoreFixture) {
         .await
         .expect("mixed");
     assert_eq!(out.seqs, vec![None, None, Some(5)], "{name}");
-    let loaded = store.load(&key, 0, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 0).await.unwrap();
     assert_eq!(loaded.messages.len(), 5, "{name}");
 }
 
@@ -179,11 +205,11 @@ pub async fn load_after_returns_only_newer_entries(f: &dyn StoreFixture) {
     let key = unique_key("after");
     let msgs = numbered(5, "x");
     store.append(&key, &msgs, opts(3600, 0)).await.unwrap();
-    let loaded = store.load(&key, 3, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 3).await.unwrap();
     let seqs: Vec<u64> = loaded.messages.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, vec![4, 5], "{name}");
     assert_eq!(loaded.messages[0].1, msgs[3], "{name}");
-    let none = store.load(&key, 5, Ttl::secs(3600)).await.unwrap().unwrap();
+    let none = load_all(&store, &key, 5).await.unwrap();
     assert!(none.messages.is_empty(), "{name}");
     assert_eq!(none.meta.message_count, 5, "{name}");
 }
@@ -200,7 +226,7 @@ pub async fn max_messages_trims_the_oldest(f: &dyn StoreFixture) {
     assert_eq!(out.meta.trimmed_seq, 2, "{name}");
     let kept: u64 = msgs[2..].iter().map(Message::stored_bytes).sum();
     assert_eq!(out.meta.bytes, kept, "{name}: bytes after trim");
-    let loaded = store.load(&key, 0, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 0).await.unwrap();
     let got: Vec<Message> = loaded.messages.into_iter().map(|(_, m)| m).collect();
     assert_eq!(got, msgs[2..].to_vec(), "{name}");
 }
@@ -226,7 +252,7 @@ pub async fn list_is_per_user_and_newest_first(f: &dyn StoreFixture) {
         .append(&other, &numbered(1, "o"), opts(3600, 0))
         .await
         .unwrap();
-    let list = store.list(&user).await.unwrap();
+    let list = listed(&store, &user).await;
     let names: Vec<&str> = list.iter().map(|s| s.session.as_str()).collect();
     assert_eq!(names, vec!["second", "first"], "{name}");
     assert_eq!(list[1].message_count, 2, "{name}");
@@ -236,12 +262,9 @@ pub async fn list_is_per_user_and_newest_first(f: &dyn StoreFixture) {
         .append(&a, &numbered(1, "a2"), opts(3600, 0))
         .await
         .unwrap();
-    let list = store.list(&user).await.unwrap();
+    let list = listed(&store, &user).await;
     assert_eq!(list[0].session, "first", "{name}: newest activity first");
-    assert!(
-        store.list("nobody-here").await.unwrap().is_empty(),
-        "{name}"
-    );
+    assert!(listed(&store, "nobody-here").await.is_empty(), "{name}");
 }
 
 /// Delete removes the session, its listing and its dedupe record.
@@ -253,12 +276,9 @@ pub async fn delete_removes_everything(f: &dyn StoreFixture) {
     store.append(&key, &msgs, opts(3600, 0)).await.unwrap();
     assert!(store.delete(&key).await.unwrap(), "{name}");
     assert!(!store.delete(&key).await.unwrap(), "{name}: second delete");
-    assert!(
-        store.load(&key, 0, Ttl::secs(60)).await.unwrap().is_none(),
-        "{name}"
-    );
+    assert!(load_all(&store, &key, 0).await.is_none(), "{name}");
     assert!(store.meta(&key).await.unwrap().is_none(), "{name}");
-    assert!(store.list(key.user()).await.unwrap().is_empty(), "{name}");
+    assert!(listed(&store, key.user()).await.is_empty(), "{name}");
     // The same ids may be written again: the dedupe record went with the session.
     let out = store.append(&key, &msgs, opts(3600, 0)).await.unwrap();
     assert_eq!(out.stored(), 3, "{name}");
@@ -279,7 +299,7 @@ pub async fn create_is_idempotent(f: &dyn StoreFixture) {
     let again = store.create(&key, Ttl::secs(3600)).await.unwrap();
     assert_eq!(again.message_count, 2, "{name}");
     assert_eq!(again.created_at_ms, meta.created_at_ms, "{name}");
-    let loaded = store.load(&key, 0, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 0).await.unwrap();
     assert_eq!(loaded.messages.len(), 2, "{name}");
 }
 
@@ -299,7 +319,11 @@ pub async fn ttl_zero_never_expires(f: &dyn StoreFixture) {
         .append(&key2, &numbered(1, "f"), opts(60, 0))
         .await
         .unwrap();
-    let loaded = store.load(&key2, 0, Ttl::NEVER).await.unwrap().unwrap();
+    let loaded = store
+        .load(&key2, ReadFrom::After(0), ALL, Ttl::NEVER)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(loaded.meta.ttl_remaining_secs, None, "{name}");
 }
 
@@ -319,7 +343,7 @@ pub async fn corrupt_entries_are_skipped(f: &dyn StoreFixture) {
         .append(&key, &numbered(1, "after"), opts(3600, 0))
         .await
         .unwrap();
-    let loaded = store.load(&key, 0, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 0).await.unwrap();
     assert_eq!(loaded.messages.len(), 3, "{name}: good entries must load");
     assert_eq!(
         loaded.corrupt.len(),
@@ -359,7 +383,7 @@ pub async fn concurrent_appends_keep_every_message_once(f: &dyn StoreFixture) {
     for h in handles {
         h.await.expect("task");
     }
-    let loaded = store.load(&key, 0, Ttl::secs(3600)).await.unwrap().unwrap();
+    let loaded = load_all(&store, &key, 0).await.unwrap();
     assert_eq!(loaded.messages.len(), tasks * per_task, "{name}");
     assert_eq!(
         loaded.meta.message_count as usize,
@@ -390,213 +414,4 @@ pub fn assert_writer_order(messages: &[Message], tasks: usize, per_task: usize) 
         next[t] += 1;
     }
     assert_eq!(next, vec![per_task; tasks], "some messages are missing");
-}
-
-/// A new manager (as a new process would have) reads the whole history.
-pub async fn a_second_manager_sees_the_whole_history(f: &dyn StoreFixture) {
-    let first = SessionManager::new(f.open().await, ManagerConfig::default());
-    let name = first.store_url();
-    let key = unique_key("restart");
-    first
-        .add_message(&key, Role::User, "What is ML?", vec![])
-        .await
-        .unwrap();
-    first
-        .add_message(&key, Role::Assistant, "Machine learning is ...", vec![])
-        .await
-        .unwrap();
-    drop(first);
-    let second = SessionManager::new(f.open().await, ManagerConfig::default());
-    let history = second.history(&key).await.unwrap();
-    let texts: Vec<&str> = history.iter().map(|m| m.content.as_str()).collect();
-    assert_eq!(
-        texts,
-        vec!["What is ML?", "Machine learning is ..."],
-        "{name}"
-    );
-    let stats = second.stats(&key).await.unwrap().expect("stats");
-    assert_eq!(stats.message_count, 2, "{name}");
-    assert_eq!(stats.user, key.user());
-}
-
-/// Reads `key` through `manager` until `done` holds for its history, for at most 5 s,
-/// and returns that history (the last one read when time ran out).
-///
-/// A store that vouches for cached copies (Redis with client-side caching) shows a
-/// write made through another connection once that write's invalidation has reached
-/// this process, a moment after the write was acknowledged; stores that cannot vouch
-/// show it on the first read.
-pub async fn read_until(
-    manager: &SessionManager,
-    key: &SessionKey,
-    done: impl Fn(&[Message]) -> bool,
-) -> Vec<Message> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let history = manager.history(key).await.expect("history").to_vec();
-        if done(&history) || std::time::Instant::now() >= deadline {
-            return history;
-        }
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-}
-
-/// Two managers on one store see each other's appends through their caches.
-pub async fn managers_stay_coherent(f: &dyn StoreFixture) {
-    let a = SessionManager::new(f.open().await, ManagerConfig::default());
-    let b = SessionManager::new(f.open().await, ManagerConfig::default());
-    let name = a.store_url();
-    let key = unique_key("coherent");
-    a.append(&key, numbered(2, "from a")).await.unwrap();
-    assert_eq!(
-        read_until(&b, &key, |h| h.len() == 2).await.len(),
-        2,
-        "{name}"
-    );
-    b.append(&key, numbered(3, "from b")).await.unwrap();
-    a.append(&key, numbered(1, "a again")).await.unwrap();
-    let ha = read_until(&a, &key, |h| h.len() == 6).await;
-    let hb = read_until(&b, &key, |h| h.len() == 6).await;
-    assert_eq!(ha.len(), 6, "{name}");
-    assert_eq!(ha, hb, "{name}: cached views differ");
-    // A delete through one manager is seen by the other.
-    assert!(b.delete(&key).await.unwrap());
-    assert!(
-        read_until(&a, &key, |h| h.is_empty()).await.is_empty(),
-        "{name}"
-    );
-    // And a recreated session is not confused with the old cached one.
-    b.append(&key, numbered(1, "reborn")).await.unwrap();
-    read_until(&a, &key, |h| h.len() == 1).await;
-    tokio::time::sleep(Duration::from_millis(3)).await;
-    assert!(a.delete(&key).await.unwrap());
-    b.append(&key, numbered(2, "again")).await.unwrap();
-    let ha = read_until(&a, &key, |h| {
-        h.first().is_some_and(|m| m.content == "again 0")
-    })
-    .await;
-    assert_eq!(
-        ha.iter().map(|m| m.content.as_str()).collect::<Vec<_>>(),
-        vec!["again 0", "again 1"],
-        "{name}"
-    );
-}
-
-/// Empty or oversized content is refused with a clear error and nothing is stored.
-pub async fn manager_rejects_bad_input_and_writes_nothing(f: &dyn StoreFixture) {
-    let config = ManagerConfig {
-        max_content_bytes: 100,
-        ..ManagerConfig::default()
-    };
-    let manager = SessionManager::new(f.open().await, config);
-    let name = manager.store_url();
-    let key = unique_key("badinput");
-    for (content, why) in [
-        ("", "empty"),
-        ("   \n", "empty"),
-        (&"x".repeat(101)[..], "101 bytes"),
-    ] {
-        let err = manager
-            .add_message(&key, Role::User, content, vec![])
-            .await
-            .expect_err("must be refused");
-        assert!(
-            matches!(err, crate::MemoryError::InvalidInput(_)),
-            "{name}: {err}"
-        );
-        assert!(err.to_string().contains(why), "{name}: {err}");
-    }
-    // One bad message in a batch refuses the whole batch.
-    let batch = vec![Message::user("fine"), Message::user("")];
-    assert!(manager.append(&key, batch).await.is_err());
-    assert!(
-        manager.stats(&key).await.unwrap().is_none(),
-        "{name}: something was written"
-    );
-    assert!(manager.history(&key).await.unwrap().is_empty(), "{name}");
-    assert!(manager.list_sessions("../x").await.is_err(), "{name}");
-}
-
-/// The context window keeps the newest whole messages within the budget.
-pub async fn context_window_fits_the_budget(f: &dyn StoreFixture) {
-    let manager = SessionManager::new(f.open().await, ManagerConfig::default());
-    let key = unique_key("context");
-    manager
-        .append(
-            &key,
-            vec![
-                Message::user("a".repeat(400)),
-                Message::assistant("b".repeat(40)),
-                Message::user("c".repeat(40)),
-            ],
-        )
-        .await
-        .unwrap();
-    let text = manager.format_history_as_context(&key, 30).await.unwrap();
-    assert_eq!(
-        text,
-        format!("Assistant: {}\nUser: {}", "b".repeat(40), "c".repeat(40))
-    );
-    let window = manager.context_window(&key, 10_000).await.unwrap();
-    assert_eq!(window.len(), 3);
-}
-
-/// An export holds every session of the user with its messages.
-pub async fn export_holds_every_session(f: &dyn StoreFixture) {
-    let manager = SessionManager::new(f.open().await, ManagerConfig::default());
-    let key = unique_key("one");
-    let two = SessionKey::new(key.user(), "two").unwrap();
-    manager.append(&key, numbered(2, "one")).await.unwrap();
-    manager.append(&two, numbered(3, "two")).await.unwrap();
-    let export = manager.export(key.user()).await.unwrap();
-    assert_eq!(export.sessions.len(), 2);
-    let total: usize = export.sessions.iter().map(|s| s.messages.len()).sum();
-    assert_eq!(total, 5);
-    let json = serde_json::to_value(&export).unwrap();
-    assert_eq!(json["user"], key.user());
-    assert!(json["sessions"][0]["messages"][0]["id"].is_string());
-}
-
-/// A session idle past its TTL is gone; one read every ~second keeps another alive.
-pub async fn sliding_ttl(f: &dyn StoreFixture) {
-    let config = ManagerConfig {
-        ttl: Ttl::secs(2),
-        ..ManagerConfig::default()
-    };
-    let manager = SessionManager::new(f.open().await, config);
-    let name = manager.store_url();
-    let idle = unique_key("idle");
-    let busy = SessionKey::new(idle.user(), "busy").unwrap();
-    manager.append(&idle, numbered(2, "i")).await.unwrap();
-    manager.append(&busy, numbered(2, "b")).await.unwrap();
-    let stats = manager.stats(&busy).await.unwrap().unwrap();
-    assert!(
-        matches!(stats.ttl_remaining_secs, Some(1..=2)),
-        "{name}: {stats:?}"
-    );
-    for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        assert_eq!(
-            manager.history(&busy).await.unwrap().len(),
-            2,
-            "{name}: busy expired"
-        );
-    }
-    tokio::time::sleep(Duration::from_millis(400)).await;
-    // 3.1 s after its last use: the idle session is gone everywhere.
-    assert!(
-        manager.stats(&idle).await.unwrap().is_none(),
-        "{name}: idle survived"
-    );
-    assert!(manager.history(&idle).await.unwrap().is_empty(), "{name}");
-    let listed: Vec<String> = manager
-        .list_sessions(idle.user())
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.session)
-        .collect();
-    assert_eq!(listed, vec!["busy".to_string()], "{name}");
-    let fresh = SessionManager::new(f.open().await, ManagerConfig::default());
-    assert_eq!(fresh.history(&busy).await.unwrap().len(), 2, "{name}");
 }

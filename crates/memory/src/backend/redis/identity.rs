@@ -1,0 +1,65 @@
+//! What a Redis store *is*, for the journal: where its data lives (host, port and
+//! database, or socket, or the cluster's nodes), without credentials and without how it
+//! is reached (`redis://` and `rediss://` to one server are one store). Journal entries
+//! written for one identity are never replayed into another.
+
+use redis::{Client, ConnectionAddr};
+
+use super::conn::cluster_nodes;
+
+/// The identity of the store at `url`; for a URL the client cannot parse, the URL
+/// without its credentials.
+pub(super) fn store_identity(url: &str) -> String {
+    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
+        let mut nodes: Vec<String> = cluster_nodes(url)
+            .unwrap_or_default()
+            .iter()
+            .map(|n| node_identity(n))
+            .collect();
+        nodes.sort();
+        nodes.dedup();
+        return format!("redis+cluster://{}", nodes.join(","));
+    }
+    format!("redis://{}", node_identity(url))
+}
+
+/// `host:port/db` or `unix:/path?db=N` of one node.
+fn node_identity(url: &str) -> String {
+    let Ok(client) = Client::open(url) else {
+        return crate::store::redact_url(url);
+    };
+    let info = client.get_connection_info();
+    let db = info.redis_settings().db();
+    match info.addr() {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            format!("{}:{port}/{db}", host.to_ascii_lowercase())
+        }
+        ConnectionAddr::Unix(path) => format!("unix:{}?db={db}", path.display()),
+        other => format!("{other:?}/{db}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_names_place_and_database_never_credentials() {
+        assert_eq!(
+            store_identity("redis://:secret@Cache.example.com:6380/2"),
+            "redis://cache.example.com:6380/2"
+        );
+        assert_eq!(
+            store_identity("rediss://user:pw@cache.example.com:6380/2"),
+            "redis://cache.example.com:6380/2",
+            "TLS or not, it is the same data"
+        );
+        assert_eq!(store_identity("redis://h"), "redis://h:6379/0");
+        assert_ne!(store_identity("redis://h/1"), store_identity("redis://h/2"));
+        assert_eq!(
+            store_identity("redis+cluster://:pw@b:7001,a:7000"),
+            "redis+cluster://a:7000/0,b:7001/0"
+        );
+        assert!(!store_identity("redis+unix:///run/r.sock?db=1&pass=s3cret").contains("s3cret"));
+    }
+}

@@ -1,0 +1,346 @@
+//! The SQL of the SQLite store: its schema, and the statements each operation is made
+//! of (reads are paged and bounded: a page query stops at the read's limit in messages
+//! and bytes, so no call reads a whole session).
+
+use rusqlite::types::Value;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use crate::backend::remaining_secs;
+use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
+use crate::store::{CorruptEntry, SessionMeta, SessionSummary, Ttl};
+
+pub(super) const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS sessions (
+    user          TEXT    NOT NULL,
+    session       TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    expires_at    INTEGER,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    last_seq      INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user, session)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS messages (
+    user       TEXT    NOT NULL,
+    session    TEXT    NOT NULL,
+    seq        INTEGER NOT NULL,
+    id         TEXT    NOT NULL,
+    role       TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    sources    TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    status     TEXT    NOT NULL,
+    PRIMARY KEY (user, session, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (user, session, id);
+";
+
+/// Deletes every expired session; returns how many.
+pub(super) fn purge_expired(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    tx.execute(
+        "DELETE FROM messages WHERE (user, session) IN
+           (SELECT user, session FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
+        params![now],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+        params![now],
+    )?;
+    tx.commit()?;
+    Ok(n)
+}
+
+/// Drops one session if it has expired, so that callers only ever see live ones.
+pub(super) fn purge_if_expired(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    now: i64,
+) -> rusqlite::Result<()> {
+    let expired = is_expired_row(tx, key, now)?;
+    if expired {
+        delete_session(tx, key)?;
+    }
+    Ok(())
+}
+
+pub(super) fn delete_session(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+) -> rusqlite::Result<bool> {
+    tx.execute(
+        "DELETE FROM messages WHERE user = ?1 AND session = ?2",
+        params![key.user(), key.session()],
+    )?;
+    let n = tx.execute(
+        "DELETE FROM sessions WHERE user = ?1 AND session = ?2",
+        params![key.user(), key.session()],
+    )?;
+    Ok(n > 0)
+}
+
+pub(super) fn read_meta(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    now: i64,
+) -> rusqlite::Result<Option<SessionMeta>> {
+    tx.query_row(
+        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq, expires_at
+           FROM sessions WHERE user = ?1 AND session = ?2",
+        params![key.user(), key.session()],
+        |r| {
+            Ok(SessionMeta {
+                message_count: r.get::<_, i64>(0)? as u64,
+                bytes: r.get::<_, i64>(1)? as u64,
+                created_at_ms: r.get(2)?,
+                updated_at_ms: r.get(3)?,
+                last_seq: r.get::<_, i64>(4)? as u64,
+                trimmed_seq: r.get::<_, i64>(5)? as u64,
+                ttl_remaining_secs: remaining_secs(r.get(6)?, now),
+            })
+        },
+    )
+    .optional()
+}
+
+pub(super) fn set_expiry(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    ttl: Ttl,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "UPDATE sessions SET expires_at = ?3 WHERE user = ?1 AND session = ?2",
+        params![key.user(), key.session(), ttl.expires_at_ms(now)],
+    )?;
+    Ok(())
+}
+
+pub(super) fn ensure_session(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    now: i64,
+) -> rusqlite::Result<()> {
+    tx.execute(
+        "INSERT INTO sessions (user, session, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+         ON CONFLICT (user, session) DO NOTHING",
+        params![key.user(), key.session(), now],
+    )?;
+    Ok(())
+}
+
+/// Decodes one row of `messages`; a bad row becomes a `CorruptEntry`, never an error.
+pub(super) fn decode_row(
+    row: &rusqlite::Row<'_>,
+) -> rusqlite::Result<std::result::Result<(u64, Message), CorruptEntry>> {
+    let seq: i64 = row.get(0)?;
+    let seq = seq as u64;
+    let corrupt = |reason: String| CorruptEntry {
+        seq: Some(seq),
+        reason,
+    };
+    let text = |i: usize, name: &str| -> std::result::Result<String, CorruptEntry> {
+        match row.get_ref(i) {
+            Ok(v) => match Value::from(v) {
+                Value::Text(s) => Ok(s),
+                other => Err(corrupt(format!(
+                    "{name} is not text ({:?})",
+                    other.data_type()
+                ))),
+            },
+            Err(e) => Err(corrupt(format!("{name}: {e}"))),
+        }
+    };
+    let decoded = (|| {
+        let id = text(1, "id")?
+            .parse()
+            .map_err(|e| corrupt(format!("{e}")))?;
+        let role = text(2, "role")?
+            .parse()
+            .map_err(|e| corrupt(format!("{e}")))?;
+        let content = text(3, "content")?;
+        let sources_json = text(4, "sources")?;
+        let sources: Vec<SourceRef> = if sources_json.is_empty() {
+            Vec::new()
+        } else {
+            serde_json::from_str(&sources_json)
+                .map_err(|e| corrupt(format!("sources are not valid JSON: {e}")))?
+        };
+        let created_at: i64 = row
+            .get(5)
+            .map_err(|e| corrupt(format!("created_at: {e}")))?;
+        let status = text(6, "status")?
+            .parse()
+            .map_err(|e| corrupt(format!("{e}")))?;
+        Ok((
+            seq,
+            Message {
+                id,
+                role,
+                content,
+                sources,
+                created_at: millis_to_datetime(created_at),
+                status,
+            },
+        ))
+    })();
+    Ok(decoded)
+}
+
+pub(super) fn is_expired_row(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(tx
+        .query_row(
+            "SELECT expires_at IS NOT NULL AND expires_at <= ?3 FROM sessions WHERE user = ?1 AND session = ?2",
+            params![key.user(), key.session(), now],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
+}
+
+/// A bounded run of a session's entries from `from`; good and corrupt entries, and
+/// whether the bound left entries of the range out.
+pub(super) type ReadRun = (Vec<(u64, Message)>, Vec<CorruptEntry>, bool);
+
+/// Reads entries from `from` within `limit`, stopping as soon as the limit is reached
+/// (SQLite reads rows lazily, so rows past the bound are never read).
+pub(super) fn read_range(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    from: ReadFrom,
+    limit: ReadLimit,
+) -> rusqlite::Result<ReadRun> {
+    let (sql, after) = match from {
+        ReadFrom::After(after) => (
+            "SELECT seq, id, role, content, sources, created_at, status FROM messages
+              WHERE user = ?1 AND session = ?2 AND seq > ?3 ORDER BY seq",
+            after,
+        ),
+        ReadFrom::Newest { after } => (
+            "SELECT seq, id, role, content, sources, created_at, status FROM messages
+              WHERE user = ?1 AND session = ?2 AND seq > ?3 ORDER BY seq DESC",
+            after,
+        ),
+    };
+    let mut stmt = tx.prepare_cached(sql)?;
+    let mut rows = stmt.query(params![
+        key.user(),
+        key.session(),
+        after.min(i64::MAX as u64) as i64
+    ])?;
+    let mut messages = Vec::new();
+    let mut corrupt = Vec::new();
+    let mut used = 0u64;
+    let mut more = false;
+    while let Some(row) = rows.next()? {
+        if !limit.admits_more(messages.len() + corrupt.len(), used) {
+            more = true;
+            break;
+        }
+        match decode_row(row)? {
+            Ok(entry) => {
+                used += entry.1.stored_bytes();
+                messages.push(entry);
+            }
+            Err(bad) => corrupt.push(bad),
+        }
+    }
+    if matches!(from, ReadFrom::Newest { .. }) {
+        messages.reverse();
+        corrupt.reverse();
+    }
+    Ok((messages, corrupt, more))
+}
+
+/// One page of a user's live sessions after `after`, most recent activity first.
+pub(super) fn list_page(
+    conn: &Connection,
+    user: &str,
+    after: Option<&ListCursor>,
+    limit: usize,
+    now: i64,
+) -> rusqlite::Result<SessionPage> {
+    let limit = limit.max(1);
+    let (after_ms, after_session) = match after {
+        Some(c) => (c.updated_at_ms, c.session.clone()),
+        None => (i64::MAX, String::new()),
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT session, message_count, bytes, created_at, updated_at, expires_at FROM sessions
+          WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)
+            AND (?5 = 0 OR updated_at < ?3 OR (updated_at = ?3 AND session < ?4))
+          ORDER BY updated_at DESC, session DESC LIMIT ?6",
+    )?;
+    let rows = stmt.query_map(
+        params![
+            user,
+            now,
+            after_ms,
+            after_session,
+            i64::from(after.is_some()),
+            (limit + 1).min(i64::MAX as usize) as i64
+        ],
+        |r| {
+            Ok(SessionSummary {
+                session: r.get(0)?,
+                message_count: r.get::<_, i64>(1)? as u64,
+                bytes: r.get::<_, i64>(2)? as u64,
+                created_at: millis_to_datetime(r.get(3)?),
+                updated_at: millis_to_datetime(r.get(4)?),
+                ttl_remaining_secs: remaining_secs(r.get(5)?, now),
+            })
+        },
+    )?;
+    let sorted = rows.collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(crate::backend::page_of(sorted, limit))
+}
+
+/// Live sessions of a user, and their stored bytes.
+pub(super) fn user_usage(
+    tx: &rusqlite::Transaction<'_>,
+    user: &str,
+    now: i64,
+) -> rusqlite::Result<(u64, u64)> {
+    tx.query_row(
+        "SELECT count(*), coalesce(sum(bytes), 0) FROM sessions
+          WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+        params![user, now],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
+    )
+}
+
+/// Bytes of the messages an append would store: those whose id is not stored yet
+/// (each id once).
+pub(super) fn new_bytes(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    messages: &[Message],
+) -> rusqlite::Result<u64> {
+    let mut seen = std::collections::HashSet::new();
+    let mut stmt =
+        tx.prepare_cached("SELECT 1 FROM messages WHERE user = ?1 AND session = ?2 AND id = ?3")?;
+    let mut adding = 0;
+    for m in messages {
+        if !seen.insert(m.id) {
+            continue;
+        }
+        let stored = stmt
+            .query_row(params![key.user(), key.session(), m.id.to_string()], |_| {
+                Ok(())
+            })
+            .optional()?
+            .is_some();
+        if !stored {
+            adding += m.stored_bytes();
+        }
+    }
+    Ok(adding)
+}
