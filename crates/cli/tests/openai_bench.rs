@@ -3,6 +3,7 @@
 //! under load every resent chat-completions conversation is stored once, whole (no
 //! doubled turns, no stray branches).
 
+mod openai_support;
 mod serve_support;
 
 use std::process::Stdio;
@@ -44,28 +45,11 @@ async fn bench_http_compares_the_two_protocols_in_one_run() {
     }
 
     // Every chat-completions conversation: a system opening, then whole turns, at most 3.
-    let list = get(&format!("{}/v1/sessions", server.url()), Some(ALICE_KEY))
-        .await
-        .json();
+    let stored = openai_support::stored(&server.url(), Some(ALICE_KEY)).await;
     let mut resent = 0;
-    for s in list["sessions"].as_array().unwrap() {
-        let session = s["session"].as_str().unwrap();
-        if !session.starts_with("oai-") {
-            continue;
-        }
+    for (session, messages) in stored.iter().filter(|(s, _)| s.starts_with("oai-")) {
         resent += 1;
-        let page = get(
-            &format!("{}/v1/sessions/{session}/messages", server.url()),
-            Some(ALICE_KEY),
-        )
-        .await
-        .json();
-        let roles: Vec<&str> = page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["role"].as_str().unwrap())
-            .collect();
+        let roles: Vec<&str> = messages.iter().map(|(role, _)| role.as_str()).collect();
         assert_eq!(roles[0], "system", "{session}: {roles:?}");
         let turns = &roles[1..];
         assert!(
@@ -73,11 +57,12 @@ async fn bench_http_compares_the_two_protocols_in_one_run() {
             "{session}: {roles:?}"
         );
         assert!(
-            turns
-                .chunks(2)
-                .all(|pair| pair == ["user", "assistant"]),
+            turns.chunks(2).all(|pair| pair == ["user", "assistant"]),
             "{session}: {roles:?}"
         );
     }
-    assert!(resent >= 3, "each client held chat-completions conversations");
+    assert!(
+        resent >= 3,
+        "each client held chat-completions conversations"
+    );
 }

@@ -12,11 +12,13 @@
 //! PyPI is not available the test is skipped with a note on stderr, except with `CI` set,
 //! where that fails the test.
 
+mod openai_support;
 mod serve_support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use openai_support::pairs;
 use serde_json::Value;
 use serve_support::*;
 
@@ -105,21 +107,6 @@ fn run_client(python: &Path, base: &str, state: &Path, phase: &str) {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-}
-
-/// `(role, content)` pairs of a JSON message array.
-fn pairs(messages: &Value) -> Vec<(String, String)> {
-    messages
-        .as_array()
-        .expect("messages")
-        .iter()
-        .map(|m| {
-            (
-                m["role"].as_str().unwrap().to_string(),
-                m["content"].as_str().unwrap().to_string(),
-            )
-        })
-        .collect()
 }
 
 #[tokio::test]

@@ -9,9 +9,8 @@
 //! after the restart; and the named chat's third turn ("Continue") is answered from the
 //! context the store kept through the restart.
 
+mod openai_support;
 mod serve_support;
-
-use std::collections::BTreeMap;
 
 use async_openai::config::OpenAIConfig;
 use async_openai::types::chat::{
@@ -210,36 +209,6 @@ async fn raw_streamed_turn(
     session.expect("the finish chunk names the session")
 }
 
-/// Every stored session of alice with its `(role, content)` messages.
-async fn stored(base: &str) -> BTreeMap<String, Vec<(String, String)>> {
-    let list = get(&format!("{base}/v1/sessions"), Some(ALICE_KEY))
-        .await
-        .json();
-    let mut out = BTreeMap::new();
-    for s in list["sessions"].as_array().expect("sessions") {
-        let session = s["session"].as_str().unwrap();
-        let page = get(
-            &format!("{base}/v1/sessions/{session}/messages"),
-            Some(ALICE_KEY),
-        )
-        .await
-        .json();
-        let messages = page["messages"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| {
-                (
-                    m["role"].as_str().unwrap().to_string(),
-                    m["content"].as_str().unwrap().to_string(),
-                )
-            })
-            .collect();
-        out.insert(session.to_string(), messages);
-    }
-    out
-}
-
 #[tokio::test]
 async fn async_openai_chats_survive_a_server_restart() {
     let keys_dir = tempfile::tempdir().unwrap();
@@ -292,7 +261,7 @@ async fn async_openai_chats_survive_a_server_restart() {
         b_session
     );
 
-    let stored = stored(&base).await;
+    let stored = openai_support::stored(&base, Some(ALICE_KEY)).await;
     assert_eq!(stored.len(), 3, "one session per chat: {:?}", stored.keys());
     assert_eq!(
         stored[&a_session], a.transcript,

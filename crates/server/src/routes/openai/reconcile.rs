@@ -186,7 +186,10 @@ pub fn align(stored: &[&Message], sent: &[SentMessage], max_messages: u64) -> Al
 /// How many sent messages name the branch for a difference at `at`: up to and including
 /// the last user message at or before it.
 pub fn branch_cut(sent: &[SentMessage], at: usize) -> usize {
-    let question = sent.len().saturating_sub(1);
+    if sent.is_empty() {
+        return 0;
+    }
+    let question = sent.len() - 1;
     let upto = at.min(question);
     sent[..=upto]
         .iter()
