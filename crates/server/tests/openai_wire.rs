@@ -303,3 +303,64 @@ async fn behind_llm_url_the_clients_messages_and_the_passages_go_upstream() {
     expected.push(("assistant".into(), UPSTREAM_ANSWER.concat()));
     assert_eq!(stored[0].1, expected);
 }
+
+#[tokio::test]
+async fn mangled_bodies_get_an_answer_or_a_client_error_never_a_server_error() {
+    let (app, _dir) = alice_and_bob().await;
+    let valid = body(
+        &[
+            msg("system", "Be brief."),
+            msg("user", "What is ML?"),
+            msg("assistant", "Learning from data [1]."),
+            msg("user", "How does it learn?"),
+        ],
+        json!({"temperature": 0.2, "max_tokens": 50}),
+    )
+    .to_string()
+    .into_bytes();
+    // A fixed-seed generator: the same mutations on every run.
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut next = move |bound: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % bound as u64) as usize
+    };
+    let alphabet = b"{}[]\":,0-9 aeuZ\\\x00\xff";
+    for round in 0..300 {
+        let mut bytes = valid.clone();
+        for _ in 0..1 + next(4) {
+            let at = next(bytes.len());
+            match next(3) {
+                0 => bytes[at] = alphabet[next(alphabet.len())],
+                1 => {
+                    bytes.remove(at);
+                }
+                _ => bytes.insert(at, alphabet[next(alphabet.len())]),
+            }
+        }
+        let mut request = request(Method::POST, "/v1/chat/completions", Some(ALICE_KEY), None);
+        *request.body_mut() = axum::body::Body::from(bytes.clone());
+        let reply = send(&app, request).await;
+        let shown = || {
+            format!(
+                "round {round}: {} for {:?}",
+                reply.status,
+                String::from_utf8_lossy(&bytes)
+            )
+        };
+        match reply.status.as_u16() {
+            200 => assert_eq!(reply.json()["object"], "chat.completion", "{}", shown()),
+            400 | 404 | 413 => {
+                let error = &reply.json()["error"];
+                assert!(
+                    error["message"].as_str().is_some_and(|m| !m.is_empty()),
+                    "{}",
+                    shown()
+                );
+                assert_eq!(error["type"], "invalid_request_error", "{}", shown());
+            }
+            _ => panic!("{}", shown()),
+        }
+    }
+}
