@@ -36,9 +36,9 @@ mod retrieve;
 mod text;
 
 pub use answer::{
-    build_messages, Answer, AnswerRequest, Answerer, CharEstimate, ExtractiveAnswerer,
-    ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source, TokenCounter,
-    NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+    build_messages, Answer, AnswerOptions, AnswerRequest, Answerer, CharEstimate,
+    ExtractiveAnswerer, ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source,
+    TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use corpus::{

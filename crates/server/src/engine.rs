@@ -129,7 +129,8 @@ pub fn history_turns<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec
         .collect()
 }
 
-fn source_ref(s: &Source) -> SourceRef {
+/// A retrieved source as the memory crate stores it.
+pub(crate) fn source_ref(s: &Source) -> SourceRef {
     SourceRef {
         path: s.path.clone(),
         heading: (!s.heading.is_empty()).then(|| s.heading.clone()),
@@ -165,6 +166,11 @@ impl ChatEngine {
     /// The document index.
     pub fn index(&self) -> &Index {
         &self.index
+    }
+
+    /// The retriever every turn searches with.
+    pub fn retriever(&self) -> &Retriever {
+        &self.retriever
     }
 
     /// The answerer.
@@ -283,7 +289,7 @@ impl ChatEngine {
 
     /// The size limit is for what people send; an answer longer than it (a verbose LLM)
     /// is cut at the limit and marked `incomplete` rather than failing the turn.
-    fn fit_answer(&self, mut reply: Message) -> Message {
+    pub(crate) fn fit_answer(&self, mut reply: Message) -> Message {
         let limit = self.memory.config().max_content_bytes;
         if reply.content.len() > limit {
             let mut cut = limit;

@@ -75,7 +75,11 @@ impl Modify for BearerAuth {
 /// The document, built once.
 pub fn document() -> &'static utoipa::openapi::OpenApi {
     static DOC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
-    DOC.get_or_init(ApiDoc::openapi)
+    DOC.get_or_init(|| {
+        let mut doc = ApiDoc::openapi();
+        doc.merge(crate::routes::openai::OpenAiDoc::openapi());
+        doc
+    })
 }
 
 /// JSON shapes of the memory crate's types, for the document only.
@@ -296,9 +300,21 @@ mod tests {
             "/healthz",
             "/readyz",
             "/metrics",
+            "/v1/chat/completions",
+            "/v1/models",
+            "/v1/models/{model}",
         ] {
             assert!(paths.contains(path), "{path} missing from {paths:?}");
         }
+        let completion = &doc["paths"]["/v1/chat/completions"]["post"];
+        assert!(completion["requestBody"].is_object(), "{completion}");
+        assert!(
+            completion["responses"]["200"]["content"]["text/event-stream"].is_object(),
+            "{completion}"
+        );
+        assert!(
+            doc["components"]["schemas"]["ChatCompletion"]["properties"]["sources"].is_object()
+        );
         assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
         let turn = &doc["paths"]["/v1/sessions/{session}/messages"]["post"]["responses"]["200"];
         assert!(turn["content"]["application/json"].is_object(), "{turn}");

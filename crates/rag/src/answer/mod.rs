@@ -9,6 +9,7 @@
 
 mod extractive;
 mod openai;
+mod options;
 mod prompt;
 mod sse;
 
@@ -22,6 +23,7 @@ pub use extractive::{
     ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
 };
 pub use openai::{OpenAiAnswerer, OpenAiConfig};
+pub use options::AnswerOptions;
 pub use prompt::{build_messages, CharEstimate, PromptMessage, TokenCounter, SYSTEM_PROMPT};
 
 /// What an answerer needs: the question, the conversation before it, and the retrieved hits.
@@ -90,6 +92,29 @@ pub trait Answerer: Send + Sync {
         request: &AnswerRequest,
         sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Answer>;
+
+    /// Like [`Answerer::answer`], with per-request sampling settings.
+    ///
+    /// The default ignores `options` and calls [`Answerer::answer`]: right for answerers
+    /// that do not sample. Answerers backed by a model override it.
+    ///
+    /// # Errors
+    /// As [`Answerer::answer`].
+    async fn answer_with(
+        &self,
+        request: &AnswerRequest,
+        options: &AnswerOptions,
+        sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Answer> {
+        let _ = options;
+        self.answer(request, sink).await
+    }
+
+    /// The name of the model behind this answerer, when it forwards to one (for listing
+    /// it, e.g. in `GET /v1/models`); `None` for answerers without a model.
+    fn upstream_model(&self) -> Option<String> {
+        None
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::prompt::{build_messages, CharEstimate, PromptMessage, TokenCounter};
 use super::sse::SseDecoder;
-use super::{Answer, AnswerRequest, Answerer, Source};
+use super::{Answer, AnswerOptions, AnswerRequest, Answerer, Source};
 use crate::error::{RagError, Result};
 
 /// Longest error message kept from an error response body.
@@ -414,10 +414,26 @@ impl Answerer for OpenAiAnswerer {
         format!("openai:{} at {}", self.config.model, self.endpoint)
     }
 
+    fn upstream_model(&self) -> Option<String> {
+        Some(self.config.model.clone())
+    }
+
     /// Streams the model's answer; retries before the first token on transient failures.
     async fn answer(
         &self,
         request: &AnswerRequest,
+        sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Answer> {
+        self.answer_with(request, &AnswerOptions::default(), sink)
+            .await
+    }
+
+    /// As [`OpenAiAnswerer::answer`]; the request's `temperature` and `max_tokens` take
+    /// the place of the configured ones.
+    async fn answer_with(
+        &self,
+        request: &AnswerRequest,
+        options: &AnswerOptions,
         sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
     ) -> Result<Answer> {
         let messages = build_messages(
@@ -429,8 +445,8 @@ impl Answerer for OpenAiAnswerer {
             model: &self.config.model,
             messages: &messages,
             stream: true,
-            temperature: self.config.temperature,
-            max_tokens: self.config.max_tokens,
+            temperature: options.temperature.or(self.config.temperature),
+            max_tokens: options.max_tokens.or(self.config.max_tokens),
         };
         let mut retry = 0;
         let text = loop {

@@ -9,10 +9,12 @@
 //! | `DELETE /v1/sessions/{session}` | [`sessions::session_delete`] |
 //! | `GET /v1/export` | [`account::export`] |
 //! | `DELETE /v1/me` | [`account::me_delete`] |
+//! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{model}` | [`openai`] (OpenAI's protocol) |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
 //! | `GET /`, `/app.js`, `/style.css` | the web chat page ([`crate::web`]) |
 
 pub mod account;
+pub mod openai;
 pub mod ops;
 pub mod sessions;
 pub mod turns;
@@ -42,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes));
     Router::new()
         .merge(api)
+        .merge(openai::router(&state))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
