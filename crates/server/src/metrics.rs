@@ -16,6 +16,9 @@
 //! | `ragchat_active_sessions` | gauge | sessions with a turn on this server in the last 5 minutes |
 //! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
 //!
+//! The edge's counters (failed authentications, lockouts, rate limits, timeouts,
+//! idempotent replays) are listed in [`crate::edge_metrics`].
+//!
 //! The cache hit ratio is `cache / (cache + store)` of `ragchat_memory_reads_total`,
 //! refreshed from the memory status on every scrape.
 
@@ -27,6 +30,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use ragchat_memory::{MemoryStatus, Mode, SessionKey};
 
+use crate::edge_metrics::EdgeMetrics;
 use crate::engine::TurnTimings;
 
 /// A session counts as active this long after its last turn.
@@ -64,6 +68,7 @@ struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     instruments: Instruments,
+    edge: EdgeMetrics,
     active: Mutex<HashMap<SessionKey, Instant>>,
 }
 
@@ -125,6 +130,7 @@ impl Metrics {
                     .map(|s| metrics::counter!("ragchat_memory_reads_total", "source" => s)),
             }
         });
+        let edge = metrics::with_local_recorder(&recorder, EdgeMetrics::register);
         // Publish the descriptions (the exporter commits them on upkeep).
         handle.run_upkeep();
         Metrics {
@@ -132,6 +138,7 @@ impl Metrics {
                 recorder,
                 handle,
                 instruments,
+                edge,
                 active: Mutex::new(HashMap::new()),
             }),
         }
@@ -240,6 +247,11 @@ impl Metrics {
     /// stays flat between scrapes.
     pub fn upkeep(&self) {
         self.inner.handle.run_upkeep();
+    }
+
+    /// The edge's counters: failed authentications, lockouts, 429s, timeouts, replays.
+    pub fn edge(&self) -> &EdgeMetrics {
+        &self.inner.edge
     }
 
     fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Instant>> {

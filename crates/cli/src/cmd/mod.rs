@@ -6,4 +6,5 @@ pub mod chat;
 pub mod demo;
 pub mod ingest;
 pub mod serve;
+pub mod serve_limits;
 pub mod sessions;

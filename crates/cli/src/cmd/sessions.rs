@@ -1,6 +1,5 @@
 //! `ragchat sessions`: inspect and manage stored conversations from the shell.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +11,7 @@ use serde::Serialize;
 
 use crate::config::GlobalArgs;
 use crate::output;
+use crate::terminal::visible;
 
 /// Which conversation a command is about.
 #[derive(Debug, Clone, Args)]
@@ -160,11 +160,7 @@ async fn run_with(
             json,
         } => {
             let text = if text == "-" {
-                let mut buf = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut buf)
-                    .context("reading the message from standard input")?;
-                buf
+                crate::input::read_stdin_message(manager.config().max_content_bytes)?
             } else {
                 text
             };
@@ -208,8 +204,9 @@ async fn run_with(
                         ragchat_memory::MessageStatus::Incomplete => " (incomplete)",
                     };
                     println!("[{}] {}{}:", output::time(m.created_at), m.role, status);
+                    // Stored text is shown, never executed by the terminal.
                     for line in m.content.lines() {
-                        println!("  {line}");
+                        println!("  {}", visible(line));
                     }
                     for (i, s) in m.sources.iter().enumerate() {
                         let heading = s
@@ -217,7 +214,11 @@ async fn run_with(
                             .as_deref()
                             .map(|h| format!(" > {h}"))
                             .unwrap_or_default();
-                        println!("    [{}] {}{}", i + 1, s.path, heading);
+                        println!(
+                            "    [{}] {}",
+                            i + 1,
+                            visible(&format!("{}{heading}", s.path))
+                        );
                     }
                 }
                 if history.is_partial() {
