@@ -167,3 +167,104 @@ fn a_keys_file_handing_out_an_internal_user_is_refused() {
         "{stderr}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_set_by_flags_hold_on_a_real_server() {
+    use tokio::io::AsyncReadExt;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = write_keys(dir.path());
+    let server = Server::start(&[
+        "--api-keys",
+        keys.to_str().unwrap(),
+        "--requests-per-second",
+        "2",
+        "--header-read-timeout",
+        "1",
+    ]);
+    // A connection that never sends a request is closed after the header-read timeout
+    // (waited for with plenty of slack).
+    let mut silent = tokio::net::TcpStream::connect(server.url().trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let mut buf = [0u8; 64];
+    let closed = tokio::time::timeout(Duration::from_secs(33), silent.read(&mut buf)).await;
+    assert!(
+        matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
+        "the silent connection is still open: {closed:?}"
+    );
+
+    // Alice's requests until one is refused: no more than the limit let through in
+    // the time they took.
+    let sessions = format!("{}/v1/sessions", server.url());
+    let started = std::time::Instant::now();
+    let mut passed = 0;
+    let refused = loop {
+        let reply = get(&sessions, Some(ALICE_KEY)).await;
+        if reply.status == 429 {
+            break reply;
+        }
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        passed += 1;
+        assert!(passed < 200, "never limited");
+    };
+    let most = 2 + (started.elapsed().as_secs_f64() * 2.0).ceil() as u32;
+    assert!(passed <= most, "{passed} passed, at most {most} allowed");
+    refused.expect_error(429, "rate_limited");
+    assert!(refused.headers.contains_key("retry-after"));
+    // Bob's key has its own bucket.
+    assert_eq!(get(&sessions, Some(BOB_KEY)).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_are_counted_logged_sparingly_and_locked_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = write_keys(dir.path());
+    let server = Server::start(&[
+        "--api-keys",
+        keys.to_str().unwrap(),
+        "--auth-lockout-failures",
+        "30",
+    ]);
+    let sessions = format!("{}/v1/sessions", server.url());
+    let started = std::time::Instant::now();
+    for i in 0..29 {
+        get(&sessions, Some(&format!("guess-{i:04}-0123456789abcdef")))
+            .await
+            .expect_error(401, "unauthorized");
+    }
+    let lines = |log: &str| log.matches("failed API key authentication").count();
+    // At most one line per 10 s, however many failures.
+    let most = 1 + (started.elapsed().as_secs() / 10) as usize;
+    let logged = lines(&server.log());
+    assert!(
+        (1..=most).contains(&logged),
+        "{logged} lines for 29 failures (at most {most}):\n{}",
+        server.log()
+    );
+    // Still below the threshold: a good key works.
+    assert_eq!(get(&sessions, Some(ALICE_KEY)).await.status, 200);
+
+    // The 30th failure locks this address out, good key or not.
+    get(&sessions, Some("guess-last-0123456789abcdef"))
+        .await
+        .expect_error(401, "unauthorized");
+    let locked = get(&sessions, Some(ALICE_KEY)).await;
+    locked.expect_error(429, "auth_locked");
+    assert!(locked.headers.contains_key("retry-after"));
+    assert!(
+        server.log().contains("refusing this address"),
+        "{}",
+        server.log()
+    );
+
+    let metrics = get(&format!("{}/metrics", server.url()), None).await.text;
+    assert_eq!(
+        ragchat_testkit::metric(&metrics, "ragchat_auth_failures_total{reason=\"unknown\"}"),
+        Some(30.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        ragchat_testkit::metric(&metrics, "ragchat_auth_lockouts_total"),
+        Some(1.0)
+    );
+}

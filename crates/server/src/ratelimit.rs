@@ -69,6 +69,9 @@ impl Limit {
     }
 }
 
+/// A key (its SHA-256; `None` for the local user) and one of its limits.
+type BucketKey = (Option<[u8; 32]>, Limit);
+
 #[derive(Debug)]
 struct Bucket {
     tokens: f64,
@@ -79,7 +82,7 @@ struct Bucket {
 #[derive(Debug)]
 pub struct RateLimiter {
     config: RateLimitConfig,
-    buckets: Mutex<HashMap<(Option<[u8; 32]>, Limit), Bucket>>,
+    buckets: Mutex<HashMap<BucketKey, Bucket>>,
 }
 
 impl RateLimiter {
@@ -168,7 +171,7 @@ fn effective(own: Option<u32>, server: u32) -> u32 {
 
 /// Drops buckets that have been idle long enough to be full again: they hold nothing
 /// a new bucket would not.
-fn prune(buckets: &mut HashMap<(Option<[u8; 32]>, Limit), Bucket>, now: Instant) {
+fn prune(buckets: &mut HashMap<BucketKey, Bucket>, now: Instant) {
     buckets.retain(|(_, which), b| now.duration_since(b.updated) < which.period());
 }
 
