@@ -212,16 +212,19 @@ pub async fn idempotent_turn(
         // The guard goes with the stream's turn: a retry waits until it is stored.
         return Ok(stream_turn(state, key, text, Some(ids), guard));
     }
+    // The guard lives in the turn's task (in its sink), not in this request: a client
+    // that gives up does not release the key while its turn is still running.
     let handle = spawn_turn_with_ids(
         state,
         key.clone(),
         text,
         Some(ids),
-        |_| {},
+        move |_| {
+            let _held = &guard;
+        },
         CancellationToken::new(),
     );
     let outcome = join_turn(handle).await?;
-    drop(guard);
     let (user_message, answer) = settled(
         state.memory(),
         &key,

@@ -32,7 +32,7 @@ pub const BODY_SLACK_BYTES: usize = 4096;
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// How the HTTP server behaves, beyond the engine's own limits.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ServerConfig {
     /// Largest request body accepted (413 above it).
     pub max_body_bytes: usize,
@@ -47,6 +47,24 @@ pub struct ServerConfig {
     pub rate_limits: RateLimitConfig,
     /// When a source that keeps failing to authenticate is locked out.
     pub lockout: LockoutConfig,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The Redis URL carries the store's password: show it redacted.
+        let redis_url = self
+            .redis_url
+            .as_deref()
+            .map(ragchat_memory::store::redact_url);
+        f.debug_struct("ServerConfig")
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("redis_url", &redis_url)
+            .field("shutdown_grace", &self.shutdown_grace)
+            .field("limits", &self.limits)
+            .field("rate_limits", &self.rate_limits)
+            .field("lockout", &self.lockout)
+            .finish()
+    }
 }
 
 impl ServerConfig {
@@ -173,5 +191,22 @@ impl AppState {
     /// Longest accepted message content, in bytes (the memory crate's limit).
     pub fn max_message_bytes(&self) -> usize {
         self.memory().config().max_content_bytes
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_hides_the_store_password() {
+        let mut config = ServerConfig::for_message_limit(1000);
+        config.redis_url = Some("redis://:s3cret@redis.internal:6379/0".into());
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("s3cret") && shown.contains("redis.internal"),
+            "{shown}"
+        );
+        assert_eq!(config.max_body_bytes, 6 * 1000 + BODY_SLACK_BYTES);
     }
 }
