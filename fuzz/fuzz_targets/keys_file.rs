@@ -60,7 +60,10 @@ fn check(text: &str) {
         let content = line.split('#').next().unwrap_or("").trim();
         let fields: Vec<&str> = content.split_whitespace().collect();
         let [key, user, ..] = fields.as_slice() else {
-            assert!(fields.is_empty(), "accepted a line with one field: {line:?}");
+            assert!(
+                fields.is_empty(),
+                "accepted a line with one field: {line:?}"
+            );
             continue;
         };
         lines_with_keys += 1;
@@ -72,7 +75,11 @@ fn check(text: &str) {
         if key.starts_with(HASH_PREFIX) {
             assert_eq!(keys.user_for(key), None, "a hash line made {key:?} a key");
         } else {
-            assert_eq!(keys.user_for(key), Some(*user), "{key:?} is not {user:?}'s key");
+            assert_eq!(
+                keys.user_for(key),
+                Some(*user),
+                "{key:?} is not {user:?}'s key"
+            );
         }
     }
     assert_eq!(keys.len(), lines_with_keys, "{bare:?}");
