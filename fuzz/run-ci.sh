@@ -16,7 +16,7 @@ FUZZ_SECONDS=${FUZZ_SECONDS:-20}
 # nightly (or RUSTC_BOOTSTRAP), the code under test forbids `unsafe`, and panics (what
 # the targets look for) are caught without it.
 FLAGS=(--sanitizer none)
-TARGETS=(stored_entry session_key store_url http_body)
+TARGETS=(stored_entry session_key store_url http_body keys_file)
 
 log() { printf '\n=== fuzz: %s (%ss)\n' "$*" "$SECONDS"; }
 

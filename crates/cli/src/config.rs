@@ -195,6 +195,32 @@ impl GlobalArgs {
         }
     }
 
+    /// Checks the folders the store will write in, before opening anything: the data
+    /// dir (journal, default SQLite file) and an SQLite file's folder. A folder that
+    /// cannot be used is its own error (exit 1, naming it), not "store unavailable".
+    ///
+    /// # Errors
+    /// Naming the folder and why it cannot be used.
+    fn check_local_folders(&self, url: &str) -> Result<()> {
+        if self.store_is_remote() {
+            crate::data_dir::ensure_writable(&self.data_dir(), "data dir")?;
+        }
+        if let Ok(ragchat_memory::store::StoreSpec::Sqlite(path)) =
+            ragchat_memory::store::parse_store_url(url)
+        {
+            let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(folder) = folder {
+                let what = if folder == self.data_dir() {
+                    "data dir"
+                } else {
+                    "folder of the SQLite store"
+                };
+                crate::data_dir::ensure_writable(folder, what)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Opens the store and builds the manager. A remote store gets the local journal,
     /// and whatever an earlier process left in it is replayed first.
     ///
@@ -211,6 +237,7 @@ impl GlobalArgs {
     /// As [`GlobalArgs::open_manager`].
     pub async fn open_manager_with(&self, replay_now: bool) -> Result<Arc<SessionManager>> {
         let url = self.store_url();
+        self.check_local_folders(&url)?;
         let redacted = ragchat_memory::store::redact_url(&url);
         let store = open_store(&url, &self.store_options())
             .await

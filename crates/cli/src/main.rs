@@ -3,8 +3,11 @@
 
 mod cmd;
 mod config;
+mod data_dir;
 mod engine_setup;
+mod input;
 mod output;
+mod terminal;
 
 use std::process::ExitCode;
 

@@ -67,8 +67,8 @@ async fn sighup_reloads_the_keys_file() {
         .expect_error(401, "unauthorized");
     assert_eq!(get(&sessions, Some(ALICE_KEY)).await.status, 200);
 
-    // A broken file is refused and the old keys stay in force.
-    std::fs::write(&keys, "not a keys file line\n").unwrap();
+    // A broken file is refused; the keys it still lists stay in force.
+    std::fs::write(&keys, format!("{ALICE_KEY} alice\nnot a keys file line\n")).unwrap();
     server.signal("HUP");
     eventually(
         "the failed reload to be logged",
@@ -82,6 +82,9 @@ async fn sighup_reloads_the_keys_file() {
     )
     .await;
     assert_eq!(get(&sessions, Some(ALICE_KEY)).await.status, 200);
+    get(&sessions, Some(BOB_KEY))
+        .await
+        .expect_error(401, "unauthorized");
 
     std::fs::write(&keys, format!("{carol} carol\n")).unwrap();
     server.signal("HUP");
@@ -122,7 +125,8 @@ async fn rejected_requests_answer_in_json_and_store_nothing() {
     post_message(&base, "s", Some(ALICE_KEY), &"x".repeat(2001))
         .await
         .expect_error(413, "payload_too_large");
-    let big_body = json!({"content": "hi", "padding": "y".repeat(10_000)});
+    // Bodies may be 6x the message limit (JSON escapes) plus 4 KiB: this is over.
+    let big_body = json!({"content": "hi", "padding": "y".repeat(20_000)});
     call(Method::POST, &messages, Some(ALICE_KEY), Some(big_body))
         .await
         .expect_error(413, "payload_too_large");

@@ -132,7 +132,9 @@ async fn a_conversation_moves_between_servers_and_survives_kill_9() {
     assert_eq!(alice_sessions["sessions"][0]["session"], "ml");
     assert_eq!(alice_sessions["sessions"][0]["message_count"], 4);
 
-    let ready = get(&format!("{}/readyz", a.url()), None).await.json();
+    let ready = get(&format!("{}/readyz", a.url()), Some(ALICE_KEY))
+        .await
+        .json();
     assert_eq!(ready["redis_persistence"], "aof", "{ready}");
     assert_eq!(ready["mode"], "normal");
 

@@ -27,6 +27,12 @@ impl MessageId {
         MessageId(Uuid::now_v7())
     }
 
+    /// The id with this UUID: for ids derived from something else (an idempotency
+    /// key) rather than from the time. Such ids still order by `created_at` first.
+    pub fn from_uuid(uuid: Uuid) -> Self {
+        MessageId(uuid)
+    }
+
     /// The underlying UUID.
     pub fn as_uuid(&self) -> &Uuid {
         &self.0

@@ -410,45 +410,9 @@ pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
     }
 }
 
-/// The URL with any password replaced by `***`: the `user:PASSWORD@` part and a
-/// `pass=`/`password=` query parameter (the form redis-rs uses for Unix sockets).
-pub fn redact_url(url: &str) -> String {
-    let hidden = match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        Ok(_) => url.to_string(),
-        // Unparseable: hide everything between the scheme and the last '@'.
-        Err(_) => match (url.find("://"), url.rfind('@')) {
-            (Some(s), Some(at)) if at > s + 3 => format!("{}***{}", &url[..s + 3], &url[at..]),
-            _ => url.to_string(),
-        },
-    };
-    redact_query_password(&hidden)
-}
-
-/// Replaces the value of `pass=` / `password=` query parameters with `***`.
-fn redact_query_password(url: &str) -> String {
-    let Some(q) = url.find('?') else {
-        return url.to_string();
-    };
-    let (head, query) = url.split_at(q + 1);
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|pair| {
-            let name = pair.split('=').next().unwrap_or("");
-            if pair.contains('=')
-                && matches!(name.to_ascii_lowercase().as_str(), "pass" | "password")
-            {
-                format!("{name}=***")
-            } else {
-                pair.to_string()
-            }
-        })
-        .collect();
-    format!("{head}{}", parts.join("&"))
-}
+/// The URL as ragchat shows it: userinfo, query values (but settings such as `db`)
+/// and fragment hidden. One rule for every URL shown; see [`ragchat_redact`].
+pub use ragchat_redact::redact_url;
 
 #[cfg(test)]
 mod tests {
@@ -492,7 +456,7 @@ mod tests {
     fn passwords_are_redacted() {
         assert_eq!(
             redact_url("redis://:secret@host:6379/1"),
-            "redis://:***@host:6379/1"
+            "redis://***@host:6379/1"
         );
         assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
         assert_eq!(redact_url("redis://:pw@[bad"), "redis://***@[bad");

@@ -41,7 +41,7 @@ pub enum RagError {
     /// The LLM endpoint answered with an error, or with something that is not a chat completion.
     #[error("LLM endpoint {endpoint}: {}{message}", http_prefix(*status))]
     Llm {
-        /// The endpoint URL that was called.
+        /// The endpoint URL that was called, its secrets hidden.
         endpoint: String,
         /// The HTTP status, when the failure was an HTTP error response.
         status: Option<u16>,
@@ -54,7 +54,7 @@ pub enum RagError {
     /// The LLM endpoint could not be reached at all (connection refused, DNS, TLS).
     #[error("LLM endpoint {endpoint} is unreachable: {reason}")]
     Unavailable {
-        /// The endpoint URL that was called.
+        /// The endpoint URL that was called, its secrets hidden.
         endpoint: String,
         /// Why the connection failed.
         reason: String,
@@ -63,7 +63,7 @@ pub enum RagError {
     /// The LLM endpoint did not respond in time.
     #[error("LLM endpoint {endpoint} timed out after {after:?}")]
     Timeout {
-        /// The endpoint URL that was called.
+        /// The endpoint URL that was called, its secrets hidden.
         endpoint: String,
         /// How long we waited.
         after: Duration,

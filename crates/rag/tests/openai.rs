@@ -36,13 +36,20 @@ enum Reply {
 struct Fake {
     replies: Mutex<VecDeque<Reply>>,
     requests: Mutex<Vec<(HeaderMap, Value)>>,
+    /// Path and query of each request.
+    uris: Mutex<Vec<String>>,
 }
 
 async fn chat_completions(
     State(fake): State<Arc<Fake>>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
+    fake.uris
+        .lock()
+        .expect("not poisoned")
+        .push(uri.to_string());
     fake.requests
         .lock()
         .expect("not poisoned")
@@ -113,6 +120,7 @@ async fn start(replies: Vec<Reply>) -> (String, Arc<Fake>) {
     let fake = Arc::new(Fake {
         replies: Mutex::new(replies.into()),
         requests: Mutex::default(),
+        uris: Mutex::default(),
     });
     let app = Router::new()
         .route("/v1/chat/completions", post(chat_completions))
@@ -321,6 +329,48 @@ async fn an_unreachable_endpoint_fails_fast_with_a_clear_error() {
         "took {:?}",
         started.elapsed()
     );
+}
+
+#[tokio::test]
+async fn url_credentials_reach_the_endpoint_and_never_an_error_message() {
+    let (url, fake) = start(vec![
+        Reply::Stream(vec!["Fine."]),
+        Reply::Error(StatusCode::BAD_REQUEST, "no such model"),
+    ])
+    .await;
+    let with_secrets = url.replace("http://", "http://llm-user:llm-pass@")
+        + "?api-version=2024-06-01&token=tok-secret";
+    let answerer = OpenAiAnswerer::new(config(&with_secrets)).expect("valid");
+    let (result, _) = answer(&answerer).await;
+    assert_eq!(result.expect("answered").text, "Fine.");
+    let error = answer(&answerer).await.0.expect_err("refused");
+    assert_eq!(
+        fake.uris.lock().unwrap()[0],
+        "/v1/chat/completions?api-version=2024-06-01&token=tok-secret",
+        "the query string is kept, after the path"
+    );
+    // reqwest sends the URL's user and password as HTTP basic auth.
+    let sent_auth = fake.requests.lock().unwrap()[0]
+        .0
+        .contains_key(header::AUTHORIZATION);
+    assert!(sent_auth);
+
+    // Nor does a transport error (which names the URL it failed on).
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let unreachable = OpenAiAnswerer::new(config(&format!(
+        "http://llm-user:llm-pass@127.0.0.1:{port}/v1?token=tok-secret"
+    )))
+    .expect("valid");
+    let down = answer(&unreachable).await.0.expect_err("nothing listens");
+    for message in [error.to_string(), down.to_string(), format!("{down:?}")] {
+        for secret in ["llm-user", "llm-pass", "tok-secret"] {
+            assert!(!message.contains(secret), "{secret} in {message}");
+        }
+    }
+    assert!(down.to_string().contains("token=***"), "{down}");
 }
 
 #[tokio::test]

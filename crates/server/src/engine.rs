@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ragchat_memory::{
-    MemoryError, Message, MessageStatus, Role, SessionKey, SessionManager, SourceRef,
+    MemoryError, Message, MessageId, MessageStatus, Role, SessionKey, SessionManager, SourceRef,
 };
 use ragchat_rag::{AnswerRequest, Answerer, HistoryTurn, Index, RagError, Retriever, Source};
 use serde::Serialize;
@@ -92,6 +92,17 @@ pub struct TurnOutcome {
     pub partial_history: bool,
     /// Where the time went.
     pub timings: TurnTimings,
+}
+
+/// Ids to give a turn's two messages instead of fresh ones: a retried turn then writes
+/// the same messages, which the store's id-idempotent append keeps once (see the
+/// server's `Idempotency-Key`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TurnIds {
+    /// The id of the stored question.
+    pub question: MessageId,
+    /// The id of the stored answer.
+    pub answer: MessageId,
 }
 
 /// Memory + retrieval + answerer. Cheap to clone; share it between tasks.
@@ -212,7 +223,26 @@ impl ChatEngine {
         sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
         cancel: &CancellationToken,
     ) -> Result<TurnOutcome, EngineError> {
-        let question = Message::user(text.trim_end_matches(['\r', '\n']));
+        self.turn_with_ids(key, text, None, sink, cancel).await
+    }
+
+    /// Like [`ChatEngine::turn_cancellable`], giving the two messages `ids` (fresh ones
+    /// when `None`).
+    ///
+    /// # Errors
+    /// As [`ChatEngine::turn`].
+    pub async fn turn_with_ids(
+        &self,
+        key: &SessionKey,
+        text: &str,
+        ids: Option<TurnIds>,
+        sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
+        cancel: &CancellationToken,
+    ) -> Result<TurnOutcome, EngineError> {
+        let mut question = Message::user(text.trim_end_matches(['\r', '\n']));
+        if let Some(ids) = ids {
+            question.id = ids.question;
+        }
         self.memory.validate(&question)?;
         let mut timings = TurnTimings::default();
 
@@ -270,7 +300,10 @@ impl ChatEngine {
                 Message::assistant(partial).with_status(MessageStatus::Incomplete)
             }
         };
-        let reply = self.fit_answer(reply);
+        let mut reply = self.fit_answer(reply);
+        if let Some(ids) = ids {
+            reply.id = ids.answer;
+        }
         let started = Instant::now();
         let receipt = self
             .memory

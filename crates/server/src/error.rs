@@ -11,6 +11,8 @@ use axum::extract::{FromRequest, FromRequestParts};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use std::time::Duration;
+
 use ragchat_memory::MemoryError;
 use ragchat_rag::RagError;
 use serde::Serialize;
@@ -42,7 +44,8 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid_input`, `invalid_json`,
     /// `payload_too_large`, `quota`, `unauthorized`, `not_found`, `store_unavailable`,
-    /// `answerer_unavailable`, `internal`.
+    /// `answerer_unavailable`, `internal`, `rate_limited`, `auth_locked`, `timeout`,
+    /// `idempotency_key_reused`.
     pub code: String,
     /// What happened, for people.
     pub message: String,
@@ -111,6 +114,44 @@ impl ApiError {
         }
     }
 
+    /// 429 with `Retry-After` (whole seconds, at least 1): a rate limit or a lockout.
+    pub fn too_many_requests(
+        code: &'static str,
+        message: impl Into<String>,
+        wait: Duration,
+    ) -> Self {
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        ApiError {
+            retry_after: Some(secs.max(1)),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, code, message)
+        }
+    }
+
+    /// 503 with `Retry-After`: the request took longer than the server's deadline.
+    pub fn timeout(limit: Duration) -> Self {
+        ApiError {
+            retry_after: Some(RETRY_AFTER_SECS),
+            ..Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                format!(
+                    "the request took longer than {} s; a chat turn still finishes and is stored \
+                     (retry with the same Idempotency-Key to get it)",
+                    limit.as_secs_f64()
+                ),
+            )
+        }
+    }
+
+    /// 422: an `Idempotency-Key` already names another turn.
+    pub fn idempotency_key_reused(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            message,
+        )
+    }
+
     /// 500 with a generic message; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -131,7 +172,12 @@ impl ApiError {
         self.code
     }
 
-    /// The message sent to the client.
+    /// Seconds the client is told to wait before retrying (429 and 503), if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
+    /// What happened, for people.
     pub fn message(&self) -> &str {
         &self.message
     }

@@ -6,8 +6,17 @@
 //! - [`app`]: the HTTP API as an axum `Router` (testable without a socket); [`routes`]
 //!   holds the handlers, one file per resource.
 //! - [`state`]: `AppState` (engine, auth, metrics, running turns) and `ServerConfig`.
-//! - [`auth`]: API keys file, constant-time key lookup, reload, the `Caller` extractor,
-//!   and the refusal to serve a non-loopback address without keys.
+//! - [`auth`]: API keys file (keys in clear or as hashes, per-key limits), constant-time
+//!   key lookup, reload (and what a failed one leaves in force), the `Caller` extractor,
+//!   the lockout of sources that keep failing, and the refusal to serve a non-loopback
+//!   address without keys.
+//! - [`ratelimit`]: per-key requests per second and turns per minute (429).
+//! - [`idempotency`]: `Idempotency-Key` retries answered from the store, across servers.
+//! - [`limits`]: header-read, idle and per-request timeouts, the socket listener that
+//!   enforces them, and the headers every response carries.
+//! - [`readiness`]: a `/readyz` that asks the store at most once a second and shows a
+//!   caller without a key only what a load balancer needs.
+//! - [`edge_metrics`]: metrics of the above (auth failures, lockouts, 429s, timeouts).
 //! - [`error`]: `ApiError` and the extractor wrappers that keep every error in one JSON shape.
 //! - [`turn`]: running a turn as a tracked task, with its input checks and metrics.
 //! - [`supplied`]: a turn over a conversation the client resends (OpenAI's protocol).
@@ -20,11 +29,16 @@
 #![warn(missing_docs)]
 
 pub mod auth;
+pub mod edge_metrics;
 pub mod engine;
 pub mod error;
+pub mod idempotency;
+pub mod limits;
 pub mod metrics;
 pub mod openapi;
 pub mod persistence;
+pub mod ratelimit;
+pub mod readiness;
 pub mod routes;
 pub mod serve;
 pub mod state;
@@ -33,7 +47,7 @@ pub mod turn;
 pub mod web;
 
 pub use auth::{check_bind_address, Auth};
-pub use engine::{ChatEngine, EngineConfig, EngineError, TurnOutcome, TurnTimings};
+pub use engine::{ChatEngine, EngineConfig, EngineError, TurnIds, TurnOutcome, TurnTimings};
 pub use error::ApiError;
 pub use serve::{serve, shutdown_signal};
 pub use state::{AppState, ServerConfig};

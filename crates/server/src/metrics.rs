@@ -17,6 +17,9 @@
 //! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
 //! | `ragchat_memory_repairs_total` | counter | conversations found with keys evicted by Redis and rebuilt from what was left |
 //!
+//! The edge's counters (failed authentications, lockouts, rate limits, timeouts,
+//! idempotent replays) are listed in [`crate::edge_metrics`].
+//!
 //! The cache hit ratio is `cache / (cache + store)` of `ragchat_memory_reads_total`,
 //! refreshed from the memory status on every scrape.
 
@@ -28,6 +31,7 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use ragchat_memory::{MemoryStatus, Mode, SessionKey};
 
+use crate::edge_metrics::EdgeMetrics;
 use crate::engine::TurnTimings;
 
 /// A session counts as active this long after its last turn.
@@ -65,6 +69,7 @@ struct Inner {
     recorder: PrometheusRecorder,
     handle: PrometheusHandle,
     instruments: Instruments,
+    edge: EdgeMetrics,
     active: Mutex<HashMap<SessionKey, Instant>>,
 }
 
@@ -128,6 +133,7 @@ impl Metrics {
                 repairs: metrics::counter!("ragchat_memory_repairs_total"),
             }
         });
+        let edge = metrics::with_local_recorder(&recorder, EdgeMetrics::register);
         // Publish the descriptions (the exporter commits them on upkeep).
         handle.run_upkeep();
         Metrics {
@@ -135,6 +141,7 @@ impl Metrics {
                 recorder,
                 handle,
                 instruments,
+                edge,
                 active: Mutex::new(HashMap::new()),
             }),
         }
@@ -244,6 +251,11 @@ impl Metrics {
     /// stays flat between scrapes.
     pub fn upkeep(&self) {
         self.inner.handle.run_upkeep();
+    }
+
+    /// The edge's counters: failed authentications, lockouts, 429s, timeouts, replays.
+    pub fn edge(&self) -> &EdgeMetrics {
+        &self.inner.edge
     }
 
     fn lock_active(&self) -> std::sync::MutexGuard<'_, HashMap<SessionKey, Instant>> {

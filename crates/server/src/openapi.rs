@@ -42,6 +42,7 @@ use crate::routes::{account, ops, sessions, turns};
         account::Erased,
         ops::Health,
         ops::Readiness,
+        crate::readiness::PublicReadiness,
         schema::Message,
         schema::SourceRef,
         schema::SessionSummary,

@@ -1,5 +1,5 @@
-//! Running the server on a socket: graceful shutdown, key reload on SIGHUP, metrics
-//! upkeep.
+//! Running the server on a socket: the HTTP limits (see [`crate::limits`]), graceful
+//! shutdown, key reload on SIGHUP, metrics upkeep.
 //!
 //! On the shutdown signal the listener stops accepting; requests in flight (streams
 //! included) and every spawned turn get [`ServerConfig::shutdown_grace`] to finish and
@@ -46,8 +46,12 @@ pub async fn serve(
     spawn_key_reload(&state, background.clone());
 
     let app = crate::app(state.clone());
-    let server =
-        axum::serve(listener, app).with_graceful_shutdown(stopping.clone().cancelled_owned());
+    let server = crate::limits::listener::serve_connections(
+        listener,
+        app,
+        state.config().limits,
+        stopping.clone(),
+    );
     let grace = state.config().shutdown_grace;
     let deadline = async {
         stopping.cancelled().await;
@@ -160,10 +164,11 @@ fn spawn_key_reload(state: &AppState, stop: CancellationToken) {
                         if received.is_none() {
                             break;
                         }
+                        // A failure is logged by the reload, with what stays in force.
                         match auth.reload() {
                             Ok(_) if !auth.requires_key() => tracing::info!("SIGHUP: no API keys file to reload"),
                             Ok(count) => tracing::info!(keys = count, "reloaded the API keys"),
-                            Err(e) => tracing::error!(error = %e, "cannot reload the API keys; keeping the previous ones"),
+                            Err(_) => {}
                         }
                     }
                     () = stop.cancelled() => break,

@@ -11,7 +11,7 @@ use ragchat_memory::{MessageStatus, SessionKey};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{EngineError, TurnOutcome};
+use crate::engine::{EngineError, TurnIds, TurnOutcome};
 use crate::error::ApiError;
 use crate::metrics::TurnOutcomeLabel;
 use crate::state::AppState;
@@ -40,6 +40,18 @@ pub fn spawn_turn(
     state: &AppState,
     key: SessionKey,
     text: String,
+    sink: impl FnMut(&str) + Send + 'static,
+    cancel: CancellationToken,
+) -> JoinHandle<Result<TurnOutcome, EngineError>> {
+    spawn_turn_with_ids(state, key, text, None, sink, cancel)
+}
+
+/// Like [`spawn_turn`], giving the turn's messages `ids` (for idempotent retries).
+pub fn spawn_turn_with_ids(
+    state: &AppState,
+    key: SessionKey,
+    text: String,
+    ids: Option<TurnIds>,
     mut sink: impl FnMut(&str) + Send + 'static,
     cancel: CancellationToken,
 ) -> JoinHandle<Result<TurnOutcome, EngineError>> {
@@ -50,7 +62,7 @@ pub fn spawn_turn(
         let started = Instant::now();
         let result = state
             .engine()
-            .turn_cancellable(&key, &text, &mut |delta| sink(delta), &cancel)
+            .turn_with_ids(&key, &text, ids, &mut |delta| sink(delta), &cancel)
             .await;
         let took = started.elapsed();
         match &result {

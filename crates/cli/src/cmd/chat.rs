@@ -16,6 +16,7 @@ use serde::Serialize;
 use crate::config::GlobalArgs;
 use crate::engine_setup::{build_engine, EngineArgs};
 use crate::output;
+use crate::terminal::visible;
 
 pub(crate) mod repl;
 
@@ -122,7 +123,7 @@ async fn run_piped(engine: &ChatEngine, mut key: SessionKey, json: bool) -> Resu
             store: engine.memory().store_url(),
         })?;
     } else if let Some(w) = &welcome {
-        println!("{w}");
+        println!("{}", visible(w));
     }
     let (tx, mut rx) = tokio::sync::mpsc::channel::<std::io::Result<String>>(16);
     // Standard input is read on a blocking thread so the runtime keeps serving the
@@ -171,7 +172,7 @@ async fn run_piped(engine: &ChatEngine, mut key: SessionKey, json: bool) -> Resu
         } else {
             engine
                 .turn(&key, text, &mut |delta| {
-                    let _ = stdout.write_all(delta.as_bytes());
+                    let _ = stdout.write_all(visible(delta).as_bytes());
                     let _ = stdout.flush();
                 })
                 .await
@@ -220,7 +221,7 @@ fn report_error(message: &str, json: bool) -> Result<()> {
             message,
         })?;
     }
-    eprintln!("error: {message}");
+    eprintln!("error: {}", visible(message));
     Ok(())
 }
 
@@ -240,7 +241,12 @@ pub fn source_lines(answer: &Message) -> Vec<String> {
                 (Some(a), Some(b)) => format!(" (lines {a}-{b})"),
                 _ => String::new(),
             };
-            format!("  [{}] {}{heading}{lines}", i + 1, s.path)
+            // Paths and headings come from documents: shown, never executed.
+            format!(
+                "  [{}] {}",
+                i + 1,
+                visible(&format!("{}{heading}{lines}", s.path))
+            )
         })
         .collect()
 }

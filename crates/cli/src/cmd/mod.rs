@@ -8,4 +8,5 @@ pub mod demo;
 pub mod ingest;
 pub mod paged;
 pub mod serve;
+pub mod serve_limits;
 pub mod sessions;

@@ -27,14 +27,18 @@ pub struct ServeArgs {
     #[arg(long, env = "RAGCHAT_ADDR", value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
 
-    /// API keys file: one `KEY USER` per line (# comments and blank lines allowed);
-    /// clients send `Authorization: Bearer KEY`. Re-read on SIGHUP. Without it every
-    /// request acts as user "local".
+    /// API keys file: one `KEY USER [OPTIONS]` per line, KEY in clear or as
+    /// sha256:HEX (# comments and blank lines allowed); clients send
+    /// `Authorization: Bearer KEY`. Re-read on SIGHUP. Without it every request acts as
+    /// user "local".
     #[arg(long, env = "RAGCHAT_API_KEYS_FILE", value_name = "FILE")]
     pub api_keys: Option<PathBuf>,
 
     #[command(flatten)]
     pub engine: crate::engine_setup::EngineArgs,
+
+    #[command(flatten)]
+    pub limits: crate::cmd::serve_limits::LimitArgs,
 }
 
 /// Runs the server until SIGTERM or Ctrl-C.
@@ -53,6 +57,7 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let (engine, report) = build_engine(global, &args.engine, show_progress).await?;
     let mut config = ServerConfig::for_message_limit(global.max_message_bytes);
     config.redis_url = global.store_is_remote().then(|| global.store_url());
+    args.limits.apply(&mut config);
     let store = engine.memory().store_url();
     let answerer = engine.answerer().describe();
     let state = AppState::new(engine, auth.clone(), config);
@@ -67,9 +72,12 @@ pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
         report.chunks,
         match &auth {
             Auth::Local => "no API keys: every request is user \"local\"".to_string(),
-            Auth::Keys { path, .. } => format!("API keys from {}", path.display()),
+            Auth::Keys(keys) => format!("API keys from {}", keys.path().display()),
         }
     );
+    for warning in auth.warnings() {
+        eprintln!("warning: {warning}");
+    }
     if state.persistence().check().await == RedisPersistence::None {
         eprintln!(
             "warning: {}",

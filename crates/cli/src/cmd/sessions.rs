@@ -1,10 +1,9 @@
 //! `ragchat sessions`: inspect and manage stored conversations from the shell.
 
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use ragchat_memory::{MemoryError, Role, SessionKey, DEFAULT_SESSION};
 use ragchat_memory::{Message, ReplayReport};
@@ -13,6 +12,7 @@ use serde::Serialize;
 use crate::cmd::paged;
 use crate::config::GlobalArgs;
 use crate::output;
+use crate::terminal::visible;
 
 /// Which conversation a command is about.
 #[derive(Debug, Clone, Args)]
@@ -153,11 +153,7 @@ async fn run_with(
             json,
         } => {
             let text = if text == "-" {
-                let mut buf = String::new();
-                std::io::stdin()
-                    .read_to_string(&mut buf)
-                    .context("reading the message from standard input")?;
-                buf
+                crate::input::read_stdin_message(manager.config().max_content_bytes)?
             } else {
                 text
             };
@@ -200,8 +196,9 @@ async fn run_with(
                         ragchat_memory::MessageStatus::Incomplete => " (incomplete)",
                     };
                     println!("[{}] {}{}:", output::time(m.created_at), m.role, status);
+                    // Stored text is shown, never executed by the terminal.
                     for line in m.content.lines() {
-                        println!("  {line}");
+                        println!("  {}", visible(line));
                     }
                     for (i, s) in m.sources.iter().enumerate() {
                         let heading = s
@@ -209,7 +206,11 @@ async fn run_with(
                             .as_deref()
                             .map(|h| format!(" > {h}"))
                             .unwrap_or_default();
-                        println!("    [{}] {}{}", i + 1, s.path, heading);
+                        println!(
+                            "    [{}] {}",
+                            i + 1,
+                            visible(&format!("{}{heading}", s.path))
+                        );
                     }
                 }
             }

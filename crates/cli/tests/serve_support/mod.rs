@@ -28,15 +28,25 @@ const CLEARED_ENV: &[&str] = &[
     "RAGCHAT_TTL",
     "RAGCHAT_MAX_MESSAGE_BYTES",
     "OPENAI_API_KEY",
+    "RAGCHAT_HEADER_READ_TIMEOUT",
+    "RAGCHAT_IDLE_TIMEOUT",
+    "RAGCHAT_REQUEST_TIMEOUT",
+    "RAGCHAT_AUTH_LOCKOUT_FAILURES",
+    "RAGCHAT_AUTH_LOCKOUT_SECS",
 ];
 
-/// A `ragchat` command with a clean environment and this data dir.
+/// A `ragchat` command with a clean environment and this data dir. Per-key rate limits
+/// are off (the load tests send many turns with one key); the tests of the limits pass
+/// `--turns-per-minute` and `--requests-per-second`, which win over the environment.
 pub fn ragchat(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ragchat"));
     for name in CLEARED_ENV {
         command.env_remove(name);
     }
-    command.env("RAGCHAT_DATA_DIR", data_dir);
+    command
+        .env("RAGCHAT_DATA_DIR", data_dir)
+        .env("RAGCHAT_TURNS_PER_MINUTE", "0")
+        .env("RAGCHAT_REQUESTS_PER_SECOND", "0");
     command
 }
 

@@ -7,6 +7,7 @@
 //! - [`OpenAiAnswerer`]: any chat-completions endpoint (OpenAI, Ollama, vLLM, llama.cpp server),
 //!   streamed. Writes fluent answers; needs a model and costs a network round trip.
 
+mod endpoint;
 mod extractive;
 mod openai;
 mod options;

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::endpoint::Endpoint;
 use super::prompt::{build_messages, CharEstimate, PromptMessage, TokenCounter};
 use super::sse::SseDecoder;
 use super::{Answer, AnswerOptions, AnswerRequest, Answerer, Source};
@@ -23,7 +24,8 @@ const MAX_RETRY_DELAY: Duration = Duration::from_secs(30);
 #[derive(Clone, PartialEq)]
 pub struct OpenAiConfig {
     /// API root, e.g. `https://api.openai.com/v1` or `http://localhost:11434/v1` (Ollama);
-    /// `/chat/completions` is appended unless already there.
+    /// `/chat/completions` is appended to its path unless already there, keeping the
+    /// query (`?api-version=...`). User and password in it go out as basic auth.
     pub base_url: String,
     /// Model name as the endpoint knows it.
     pub model: String,
@@ -69,7 +71,7 @@ impl std::fmt::Debug for OpenAiConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never print the API key.
         f.debug_struct("OpenAiConfig")
-            .field("base_url", &self.base_url)
+            .field("base_url", &ragchat_redact::redact_url(&self.base_url))
             .field("model", &self.model)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("connect_timeout", &self.connect_timeout)
@@ -91,6 +93,8 @@ impl std::fmt::Debug for OpenAiConfig {
 pub struct OpenAiAnswerer {
     config: Arc<OpenAiConfig>,
     endpoint: String,
+    /// The endpoint as errors, logs and `describe` show it (secrets hidden).
+    shown: String,
     client: reqwest::Client,
     counter: Arc<dyn TokenCounter>,
 }
@@ -163,34 +167,27 @@ impl From<RagError> for Failure {
 impl OpenAiAnswerer {
     /// Creates the answerer and its HTTP client, counting tokens with [`CharEstimate`].
     ///
+    /// The endpoint is the base URL with `/chat/completions` appended to its path,
+    /// keeping its query (`https://h/v1?api-version=X` calls
+    /// `https://h/v1/chat/completions?api-version=X`). User and password in the URL go
+    /// out as basic auth. Wherever the endpoint is shown (errors, logs,
+    /// [`Answerer::describe`]) its secrets are hidden by [`ragchat_redact::redact_url`].
+    ///
     /// # Errors
     /// [`RagError::InvalidInput`] when `base_url` is not an http(s) URL or `model` is empty.
     pub fn new(config: OpenAiConfig) -> Result<Self> {
-        let url = reqwest::Url::parse(config.base_url.trim()).map_err(|e| {
-            RagError::InvalidInput(format!("LLM base URL {:?}: {e}", config.base_url))
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(RagError::InvalidInput(format!(
-                "LLM base URL {:?} must start with http:// or https://",
-                config.base_url
-            )));
-        }
+        let endpoint = Endpoint::for_base(&config.base_url)?;
         if config.model.trim().is_empty() {
             return Err(RagError::InvalidInput("LLM model name is empty".into()));
         }
-        let base = url.as_str().trim_end_matches('/');
-        let endpoint = if base.ends_with("/chat/completions") {
-            base.to_owned()
-        } else {
-            format!("{base}/chat/completions")
-        };
         let client = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .build()
             .map_err(|e| RagError::InvalidInput(format!("cannot build HTTP client: {e}")))?;
         Ok(OpenAiAnswerer {
             config: Arc::new(config),
-            endpoint,
+            endpoint: endpoint.url,
+            shown: endpoint.shown,
             client,
             counter: Arc::new(CharEstimate),
         })
@@ -202,7 +199,8 @@ impl OpenAiAnswerer {
         self
     }
 
-    /// The full chat-completions URL requests go to.
+    /// The full chat-completions URL requests go to (with its secrets: do not show it;
+    /// [`Answerer::describe`] shows it redacted).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }
@@ -220,7 +218,7 @@ impl OpenAiAnswerer {
         let response = tokio::time::timeout(self.config.timeout, request.send())
             .await
             .map_err(|_| self.timeout_error())?
-            .map_err(|e| self.transport_error(&e))?;
+            .map_err(|e| self.transport_error(e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(self.status_failure(response).await);
@@ -235,7 +233,7 @@ impl OpenAiAnswerer {
             let bytes = tokio::time::timeout(self.config.timeout, response.bytes())
                 .await
                 .map_err(|_| self.timeout_error())?
-                .map_err(|e| self.transport_error(&e))?;
+                .map_err(|e| self.transport_error(e))?;
             let completion = self.parse_completion(&bytes)?;
             let text = completion.content();
             if !text.is_empty() {
@@ -258,7 +256,7 @@ impl OpenAiAnswerer {
             let next = tokio::time::timeout(self.config.timeout, body.next()).await;
             let events = match next {
                 Err(_) => return Err(self.interrupted(self.timeout_error(), &text)),
-                Ok(Some(Err(e))) => return Err(self.interrupted(self.transport_error(&e), &text)),
+                Ok(Some(Err(e))) => return Err(self.interrupted(self.transport_error(e), &text)),
                 Ok(Some(Ok(bytes))) => decoder.push(&bytes),
                 Ok(None) => {
                     // Some servers end without `[DONE]`, or without a final blank line.
@@ -369,7 +367,7 @@ impl OpenAiAnswerer {
 
     fn llm_error(&self, status: Option<u16>, message: String, retryable: bool) -> RagError {
         RagError::Llm {
-            endpoint: self.endpoint.clone(),
+            endpoint: self.shown.clone(),
             status,
             message,
             retryable,
@@ -378,19 +376,22 @@ impl OpenAiAnswerer {
 
     fn timeout_error(&self) -> RagError {
         RagError::Timeout {
-            endpoint: self.endpoint.clone(),
+            endpoint: self.shown.clone(),
             after: self.config.timeout,
         }
     }
 
-    fn transport_error(&self, error: &reqwest::Error) -> RagError {
-        let reason = error_chain(error);
-        if error.is_connect() {
+    fn transport_error(&self, error: reqwest::Error) -> RagError {
+        let (connect, timeout) = (error.is_connect(), error.is_timeout());
+        // reqwest names the URL in its message, query string included: drop it (the
+        // error names the redacted endpoint instead).
+        let reason = error_chain(&error.without_url());
+        if connect {
             RagError::Unavailable {
-                endpoint: self.endpoint.clone(),
+                endpoint: self.shown.clone(),
                 reason,
             }
-        } else if error.is_timeout() {
+        } else if timeout {
             self.timeout_error()
         } else {
             self.llm_error(None, reason, true)
@@ -411,7 +412,7 @@ impl OpenAiAnswerer {
 #[async_trait]
 impl Answerer for OpenAiAnswerer {
     fn describe(&self) -> String {
-        format!("openai:{} at {}", self.config.model, self.endpoint)
+        format!("openai:{} at {}", self.config.model, self.shown)
     }
 
     fn upstream_model(&self) -> Option<String> {
@@ -570,9 +571,27 @@ mod tests {
             OpenAiAnswerer::new(OpenAiConfig::new("http://x/v1", " ")),
             Err(RagError::InvalidInput(_))
         ));
-        let mut config = OpenAiConfig::new("http://x/v1", "m");
+        let mut config = OpenAiConfig::new("http://u:pw-secret@x/v1", "m");
         config.api_key = Some("sk-secret".into());
-        assert!(!format!("{config:?}").contains("sk-secret"));
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("sk-secret") && !shown.contains("pw-secret"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn the_endpoint_is_described_redacted() {
+        let answerer = OpenAiAnswerer::new(OpenAiConfig::new("http://u:p4ss@h/v1?key=s3cret", "m"))
+            .expect("valid");
+        assert_eq!(
+            answerer.endpoint(),
+            "http://u:p4ss@h/v1/chat/completions?key=s3cret"
+        );
+        assert_eq!(
+            answerer.describe(),
+            "openai:m at http://***@h/v1/chat/completions?key=***"
+        );
     }
 
     #[test]

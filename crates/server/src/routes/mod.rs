@@ -54,6 +54,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::limits::request_deadline,
+        ))
+        .layer(middleware::from_fn(crate::limits::security_headers))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             count_responses,
         ))
         .with_state(state)

@@ -1,15 +1,19 @@
 //! For operators and load balancers: `/healthz`, `/readyz`, `/metrics`, `/openapi.json`.
-//! None of them needs an API key, and none shows any user's data.
+//! None of them needs an API key, and none shows any user's data. With a keys file,
+//! `/readyz` shows a caller without a key only what a load balancer needs (see
+//! [`crate::readiness`]); `/metrics` holds counts and timings, no URL, model or key.
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use ragchat_memory::Mode;
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::auth::Source;
 use crate::persistence::RedisPersistence;
+use crate::readiness::{detailed_view_allowed, PublicReadiness};
 use crate::state::AppState;
 
 /// A user id nobody has sessions under: `/readyz` lists its sessions to make one real
@@ -39,7 +43,7 @@ pub struct Readiness {
     /// What Redis keeps on disk: `aof`, `rdb`, `none`, `n/a` (not Redis) or `unknown`.
     #[schema(value_type = String, example = "aof")]
     pub redis_persistence: RedisPersistence,
-    /// The answerer (`extractive`, or the LLM model and endpoint).
+    /// The answerer (`extractive`, or the LLM model and endpoint, its secrets hidden).
     pub answerer: String,
     /// Things an operator should fix (e.g. a Redis that keeps nothing on disk, or may
     /// evict conversations; journal entries kept for another store).
@@ -57,19 +61,21 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: store reachable (or the journal standing in), mode, pending replay,
-/// Redis persistence.
+/// Redis persistence. The store is asked at most once a second. With a keys file, a
+/// caller without a valid key gets only `ready`, `mode` and `warning_count`.
 #[utoipa::path(
     get,
     path = "/readyz",
     tag = "ops",
     responses(
-        (status = 200, description = "Ready", body = Readiness),
+        (status = 200, description = "Ready (with a key, or without a keys file; \
+            otherwise `{\"ready\",\"mode\",\"warning_count\"}`)", body = Readiness),
         (status = 503, description = "Neither the store nor the journal can take turns", body = Readiness),
     )
 )]
-pub async fn readyz(State(state): State<AppState>) -> Response {
+pub async fn readyz(State(state): State<AppState>, source: Source, headers: HeaderMap) -> Response {
     let memory = state.memory();
-    let store_answers = memory.list_sessions(READINESS_PROBE_USER).await.is_ok();
+    let store_answers = state.store_probe().store_answers(memory).await;
     let status = memory.status().await;
     let persistence = state.persistence().check().await;
     let mut warnings = Vec::new();
@@ -93,6 +99,20 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
     // A Redis that may evict keys; journal entries kept for another store.
     warnings.extend(memory.store_warnings().await);
     warnings.extend(memory.other_store_warnings().await.unwrap_or_default());
+    warnings.extend(state.auth().warnings());
+    let code = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    if !detailed_view_allowed(&state, &headers, source) {
+        let body = PublicReadiness {
+            ready,
+            mode,
+            warning_count: warnings.len(),
+        };
+        return (code, Json(body)).into_response();
+    }
     let body = Readiness {
         ready,
         store: memory.store_url(),
@@ -101,11 +121,6 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         redis_persistence: persistence,
         answerer: state.engine().answerer().describe(),
         warnings,
-    };
-    let code = if ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
     };
     (code, Json(body)).into_response()
 }

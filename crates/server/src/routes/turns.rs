@@ -22,10 +22,11 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::engine::TurnIds;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::openapi::schema;
 use crate::state::AppState;
-use crate::turn::{check_message, join_turn, spawn_turn};
+use crate::turn::{check_message, join_turn, spawn_turn, spawn_turn_with_ids};
 
 /// The body of a new message.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -52,12 +53,20 @@ pub struct TurnResponse {
 /// With `Accept: text/event-stream` the answer is streamed: `token` events carry text
 /// deltas (`{"text": "..."}`), then `sources` (array of sources) and `done` (the stored
 /// assistant message); a failure ends the stream with an `error` event. A client that
-/// disconnects mid-answer leaves the partial answer stored as `incomplete`.
+/// disconnects mid-answer leaves the partial answer stored as `incomplete`. With an
+/// `Idempotency-Key`, a retry gets the stored turn instead of a new one (see
+/// [`crate::idempotency`]).
 #[utoipa::path(
     post,
     path = "/v1/sessions/{session}/messages",
     tag = "chat",
-    params(("session" = String, Path, description = "Session id: [A-Za-z0-9._-]{1,64}")),
+    params(
+        ("session" = String, Path, description = "Session id: [A-Za-z0-9._-]{1,64}"),
+        ("Idempotency-Key" = Option<String>, Header,
+            description = "1-255 visible ASCII characters (e.g. a UUID). A retry with the same key \
+                returns the first turn's response (header `Idempotent-Replayed: true`) and stores \
+                nothing new, on any server sharing the store"),
+    ),
     request_body = NewMessage,
     responses(
         (status = 200,
@@ -67,10 +76,12 @@ pub struct TurnResponse {
                 (TurnResponse = "application/json"),
                 (String = "text/event-stream"),
             )),
-        (status = 400, description = "Invalid session id, empty message or malformed JSON", body = ErrorBody),
+        (status = 400, description = "Invalid session id, empty message, malformed JSON or Idempotency-Key", body = ErrorBody),
         (status = 401, description = "Missing or unknown API key", body = ErrorBody),
         (status = 413, description = "Message or body over the limit", body = ErrorBody),
-        (status = 503, description = "Store and journal unavailable (see Retry-After)", body = ErrorBody),
+        (status = 422, description = "The Idempotency-Key names another turn (`idempotency_key_reused`)", body = ErrorBody),
+        (status = 429, description = "Over the key's rate limit (`rate_limited`) or a locked-out address (`auth_locked`); see Retry-After", body = ErrorBody),
+        (status = 503, description = "Store and journal unavailable, or the request deadline passed (see Retry-After)", body = ErrorBody),
     ),
     security(("bearer" = []))
 )]
@@ -81,10 +92,23 @@ pub async fn message_create(
     headers: HeaderMap,
     ApiJson(body): ApiJson<NewMessage>,
 ) -> Result<Response, ApiError> {
-    let key = SessionKey::new(caller.user, session)?;
+    let key = SessionKey::new(caller.user.clone(), session)?;
     check_message(&state, &body.content)?;
-    if wants_event_stream(&headers) {
-        return Ok(stream_turn(&state, key, body.content).into_response());
+    let streamed = wants_event_stream(&headers);
+    if let Some(idempotency_key) = crate::idempotency::key_from(&headers)? {
+        return crate::idempotency::idempotent_turn(
+            &state,
+            &caller,
+            key,
+            body.content,
+            &idempotency_key,
+            streamed,
+        )
+        .await;
+    }
+    state.rate_limits().check_turn(&caller, state.metrics())?;
+    if streamed {
+        return Ok(stream_turn(&state, key, body.content, None, ()));
     }
     let handle = spawn_turn(
         &state,
@@ -123,15 +147,25 @@ enum Update {
 
 /// Runs the turn in a task and streams its progress. The stream owns a drop guard of
 /// the turn's cancellation token: dropping the stream early (the client went away)
-/// cancels the turn, which then stores the partial answer as `incomplete`.
-fn stream_turn(state: &AppState, key: SessionKey, text: String) -> Response {
+/// cancels the turn, which then stores the partial answer as `incomplete`. With `ids`
+/// (an idempotent turn) the `done` event carries what the store kept; `hold` is
+/// dropped once the turn is stored.
+pub(crate) fn stream_turn(
+    state: &AppState,
+    key: SessionKey,
+    text: String,
+    ids: Option<TurnIds>,
+    hold: impl Send + 'static,
+) -> Response {
     let (tx, rx) = mpsc::unbounded_channel::<Update>();
     let cancel = CancellationToken::new();
     let tokens = tx.clone();
-    let handle = spawn_turn(
+    let settle = (state.memory().clone(), key.clone());
+    let handle = spawn_turn_with_ids(
         state,
         key,
         text,
+        ids,
         move |delta| {
             // A closed channel means the client is gone; cancellation follows.
             let _ = tokens.send(Update::Token(delta.to_string()));
@@ -139,7 +173,22 @@ fn stream_turn(state: &AppState, key: SessionKey, text: String) -> Response {
         cancel.clone(),
     );
     state.turns().spawn(async move {
-        let finished = join_turn(handle).await.map(|outcome| outcome.answer);
+        let finished = match (join_turn(handle).await, ids) {
+            (Ok(outcome), Some(ids)) => {
+                let (memory, key) = settle;
+                let stored = crate::idempotency::settled(
+                    &memory,
+                    &key,
+                    ids,
+                    outcome.user_message,
+                    outcome.answer,
+                )
+                .await;
+                Ok(stored.1)
+            }
+            (result, _) => result.map(|outcome| outcome.answer),
+        };
+        drop(hold);
         let _ = tx.send(Update::Finished(finished));
     });
     let events = event_stream(rx, cancel.drop_guard());
@@ -187,7 +236,7 @@ fn event_stream(
     .map(Ok)
 }
 
-fn json_event(name: &str, data: &impl Serialize) -> Event {
+pub(crate) fn json_event(name: &str, data: &impl Serialize) -> Event {
     Event::default()
         .event(name)
         .json_data(data)

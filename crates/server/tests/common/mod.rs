@@ -1,8 +1,10 @@
 //! Helpers shared by the server's integration tests: an index of the bundled corpus
 //! (built once per test binary, reused across runs), engines over real stores, and
-//! `oneshot` requests against the router.
+//! `oneshot` requests against the router; raw HTTP over real sockets in [`raw_http`].
 
 #![allow(dead_code)]
+
+pub mod raw_http;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};

@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use super::{memory_warnings, role_label, source_lines, status_line};
 use crate::config::GlobalArgs;
 use crate::output;
+use crate::terminal::visible;
 
 const HELP: &str = "\
 commands:
@@ -121,7 +122,10 @@ async fn greet(engine: &ChatEngine, key: &SessionKey) -> Result<()> {
 
 async fn greeting(engine: &ChatEngine, key: &SessionKey) -> Result<String> {
     Ok(match engine.welcome(key).await? {
-        Some(welcome) => format!("{welcome} (say \"continue\" to pick up where we left off)"),
+        Some(welcome) => format!(
+            "{} (say \"continue\" to pick up where we left off)",
+            visible(&welcome)
+        ),
         None => "Ask a question about the documents. /help lists the commands.".to_string(),
     })
 }
@@ -146,7 +150,7 @@ async fn turn(engine: &ChatEngine, key: &SessionKey, text: &str) {
             key,
             text,
             &mut |delta| {
-                let _ = stdout.write_all(delta.as_bytes());
+                let _ = stdout.write_all(visible(delta).as_bytes());
                 let _ = stdout.flush();
             },
             &cancel,
@@ -202,7 +206,7 @@ pub async fn command(
                     "{} {}: {}",
                     dim(&output::time(m.created_at)),
                     role_label(m.role),
-                    m.content
+                    visible(&m.content)
                 );
             }
         }

@@ -159,15 +159,16 @@ impl std::fmt::Display for OpenAiError {
 }
 
 impl From<ApiError> for OpenAiError {
-    /// Keeps the status and the message; 401 becomes the protocol's `invalid_api_key`,
-    /// 503 keeps its `Retry-After`.
+    /// Keeps the status and the message; 401 becomes the protocol's `invalid_api_key`;
+    /// 429 and 503 keep their `Retry-After`.
     fn from(e: ApiError) -> Self {
         let code = match e.status() {
             StatusCode::UNAUTHORIZED => "invalid_api_key",
             _ => e.code(),
         };
         let mut error = OpenAiError::new(e.status(), code, e.message());
-        if e.status() == StatusCode::SERVICE_UNAVAILABLE {
+        error.retry_after = e.retry_after();
+        if e.status() == StatusCode::SERVICE_UNAVAILABLE && error.retry_after.is_none() {
             error.retry_after = Some(RETRY_AFTER_SECS);
         }
         error

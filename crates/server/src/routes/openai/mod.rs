@@ -49,6 +49,8 @@ use self::wire::{
     cited_sources, AssistantMessage, ChatCompletion, ChatCompletionRequest, Choice, Model,
     ModelList, Usage,
 };
+use crate::auth::Caller;
+use crate::error::ApiError;
 use crate::state::AppState;
 use crate::supplied::SuppliedTurn;
 
@@ -168,11 +170,14 @@ pub fn router(state: &AppState) -> Router<AppState> {
 pub async fn chat_completions(
     State(state): State<AppState>,
     Extension(shared): Extension<OpenAiShared>,
+    caller: Result<Caller, ApiError>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, OpenAiError> {
     let started = Instant::now();
-    let user = state.auth().authenticate(&headers)?;
+    let caller = caller?;
+    state.rate_limits().check_turn(&caller, state.metrics())?;
+    let user = caller.user;
     let request: ChatCompletionRequest =
         serde_json::from_slice(&body?).map_err(|e| OpenAiError::invalid_json(e.to_string()))?;
     let checked = request::check(request, &shared.inner.model_ids, state.max_message_bytes())?;
@@ -270,11 +275,10 @@ fn session_header(session: &str) -> HeaderValue {
     security(("bearer" = []))
 )]
 pub async fn models_list(
-    State(state): State<AppState>,
     Extension(shared): Extension<OpenAiShared>,
-    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
 ) -> Result<Json<ModelList>, OpenAiError> {
-    state.auth().authenticate(&headers)?;
+    caller?;
     Ok(Json(ModelList {
         object: "list".to_string(),
         data: shared.inner.models.clone(),
@@ -295,12 +299,11 @@ pub async fn models_list(
     security(("bearer" = []))
 )]
 pub async fn model_get(
-    State(state): State<AppState>,
     Extension(shared): Extension<OpenAiShared>,
-    headers: HeaderMap,
+    caller: Result<Caller, ApiError>,
     Path(model): Path<String>,
 ) -> Result<Json<Model>, OpenAiError> {
-    state.auth().authenticate(&headers)?;
+    caller?;
     shared
         .inner
         .models
