@@ -16,7 +16,7 @@ async fn readyz_warnings(redis: &RedisServer) -> Vec<String> {
     config.redis_url = Some(redis.url());
     let state = AppState::new(engine(memory), keys_auth(dir.path()), config);
     let app = ragchat_server::app(state);
-    let ready = get(&app, "/readyz", None).await.json();
+    let ready = get(&app, "/readyz", Some(ALICE_KEY)).await.json();
     ready["warnings"]
         .as_array()
         .unwrap_or_else(|| panic!("no warnings array: {ready}"))
@@ -95,7 +95,7 @@ async fn readyz_reports_journal_entries_kept_for_another_store() {
     .unwrap();
     let state = state(engine(memory.clone()), keys_auth(dir.path()));
     let app = ragchat_server::app(state);
-    let ready = get(&app, "/readyz", None).await.json();
+    let ready = get(&app, "/readyz", Some(ALICE_KEY)).await.json();
     let warnings = ready["warnings"].to_string();
     assert!(
         warnings.contains("another store") && warnings.contains("elsewhere.example:6379/0"),
