@@ -17,6 +17,8 @@
 //! - `cluster`: [`RedisCluster`]: three (or more) masters joined into a real Redis Cluster.
 //! - `proxy`: [`TcpProxy`]: a loopback relay a test can cut, to partition one client from a server.
 //! - `probe`: the few raw RESP exchanges the harness needs (readiness `PING`, graceful `SHUTDOWN`).
+//! - `skip`: [`skip`]: a test without its tool says so and is counted by `scripts/test`.
+//! - `documents`: files for ingestion tests that the tests write themselves (minimal PDFs).
 //!
 //! ```no_run
 //! use ragchat_testkit::{redis_or_skip, RedisServer};
@@ -33,10 +35,12 @@
 
 mod builder;
 mod cluster;
+pub mod documents;
 mod probe;
 mod prometheus;
 mod proxy;
 mod server;
+mod skip;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
@@ -46,6 +50,10 @@ pub use cluster::RedisCluster;
 pub use prometheus::{assert_prometheus_text, metric};
 pub use proxy::TcpProxy;
 pub use server::RedisServer;
+pub use skip::{skip, SKIP_LOG_ENV};
+
+/// The reason a test gives when it skips for want of `redis-server`.
+pub const SKIP_NO_REDIS: &str = "redis-server not installed";
 
 /// The port of the Redis the developer may already run; the harness never hands it out.
 const DEFAULT_REDIS_PORT: u16 = 6379;
@@ -70,9 +78,10 @@ pub fn redis_available() -> bool {
 
 /// Starts a default [`RedisServer`] for a test, or skips the test when Redis is not installed.
 ///
-/// Returns `Some(server)` when `redis-server` is on `PATH`. Otherwise prints one line
-/// (`skipping: redis-server not installed`) to stderr and returns `None`, so the test can
-/// `return` early. For other configurations use [`RedisServerBuilder::start_or_skip`].
+/// Returns `Some(server)` when `redis-server` is on `PATH`. Otherwise records the skip with
+/// [`skip`] (`skipping: redis-server not installed` on stderr, a line in the skip log) and
+/// returns `None`, so the test can `return` early. For other configurations use
+/// [`RedisServerBuilder::start_or_skip`].
 ///
 /// # Panics
 ///

@@ -4,6 +4,7 @@ pub mod bench;
 pub mod bench_http;
 pub mod chat;
 pub mod demo;
+pub mod erase;
 pub mod ingest;
 pub mod serve;
 pub mod sessions;

@@ -94,6 +94,8 @@ pub enum SessionsCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Erase a user: every conversation (store, journal, caches) and their chat history file.
+    Erase(crate::cmd::erase::EraseArgs),
 }
 
 #[derive(Serialize)]
@@ -139,11 +141,14 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
         SessionsCommand::List { user, .. } | SessionsCommand::Export { user, .. } => {
             ragchat_memory::message::validate_id("user", user)?;
         }
+        SessionsCommand::Erase(args) => {
+            ragchat_memory::message::validate_id("user", &args.user)?;
+        }
         SessionsCommand::Sync { .. } => {}
     }
     let replay_now = !matches!(command, SessionsCommand::Sync { .. });
     let manager = global.open_manager_with(replay_now).await?;
-    let result = run_with(&manager, command).await;
+    let result = run_with(&manager, command, &global.data_dir()).await;
     output::warn_if_degraded(&manager).await;
     result
 }
@@ -151,8 +156,12 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
 async fn run_with(
     manager: &ragchat_memory::SessionManager,
     command: SessionsCommand,
+    data_dir: &std::path::Path,
 ) -> Result<ExitCode> {
     match command {
+        SessionsCommand::Erase(args) => {
+            return crate::cmd::erase::run(manager, &args, data_dir).await
+        }
         SessionsCommand::Add {
             key,
             role,
@@ -192,6 +201,20 @@ async fn run_with(
         }
         SessionsCommand::Show { key, json } => {
             let history = manager.history_confirmed(&key.key()?).await?;
+            // No messages: an existing empty conversation is shown as such; one that does
+            // not exist is "not found" (exit 3), as for `stats`.
+            if history.is_empty()
+                && !history.is_partial()
+                && manager.stats(&key.key()?).await?.is_none()
+            {
+                return Err(MemoryError::NotFound(format!(
+                    "no conversation {}/{} in {}",
+                    key.user,
+                    key.session,
+                    manager.store_url()
+                ))
+                .into());
+            }
             if json {
                 output::json_line(&ShowJson {
                     user: &key.user,

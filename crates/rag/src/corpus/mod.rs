@@ -1,7 +1,20 @@
-//! Corpus loading: a folder of text documents, or the corpus embedded in the binary.
+//! Corpus loading: a folder of documents, or the corpus embedded in the binary.
 //!
-//! Loading never fails because of one bad file: binary, empty, oversized, non-UTF-8 and unreadable
-//! files are skipped and listed with their reason in the [`IngestReport`].
+//! Text files (`.md`, `.markdown`, `.txt`, `.rst`) are read as they are; HTML pages (`.html`,
+//! `.htm`) and PDFs (`.pdf`) are turned into markdown first (`html`, `pdf`, written through
+//! `markup`), so their headings, and a PDF's page numbers, end up in citations.
+//!
+//! Loading never fails because of one bad file: every file of the folder that is not indexed is
+//! listed with its reason in the [`IngestReport`]: an unsupported type, binary, empty,
+//! oversized, non-UTF-8 or unreadable, a PDF without a text layer or one that cannot be parsed,
+//! an HTML page without main text. Only hidden files and folders (`.git`) are passed over
+//! without a word.
+
+mod html;
+mod markup;
+mod pdf;
+
+pub use pdf::PDF_THREAD_NAME;
 
 use std::fmt;
 use std::fs;
@@ -13,10 +26,15 @@ use crate::chunk::ChunkOptions;
 use crate::error::{RagError, Result};
 
 /// File extensions read from a corpus folder by default (compared case-insensitively).
-pub const DEFAULT_EXTENSIONS: &[&str] = &["md", "markdown", "txt", "rst"];
+pub const DEFAULT_EXTENSIONS: &[&str] = &["md", "markdown", "txt", "rst", "html", "htm", "pdf"];
 
-/// Files larger than this are skipped by default (5 MiB).
+/// Files larger than this are skipped by default (5 MiB); for PDFs, the limit of the text
+/// extracted from them.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// PDF files larger than this are skipped by default (64 MiB): PDFs carry fonts and images,
+/// so their files are much larger than their text.
+pub const DEFAULT_MAX_PDF_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One document of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +92,11 @@ impl fmt::Display for CorpusSource {
 /// How to read and chunk a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOptions {
-    /// Files larger than this many bytes are skipped (default [`DEFAULT_MAX_FILE_BYTES`]).
+    /// Files larger than this many bytes are skipped (default [`DEFAULT_MAX_FILE_BYTES`]); for
+    /// PDFs this limits the extracted text.
     pub max_file_bytes: u64,
+    /// PDF files larger than this many bytes are skipped (default [`DEFAULT_MAX_PDF_BYTES`]).
+    pub max_pdf_bytes: u64,
     /// Extensions (without dot, lowercase) of the files to read (default [`DEFAULT_EXTENSIONS`]).
     pub extensions: Vec<String>,
     /// Chunk sizes.
@@ -88,6 +109,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_pdf_bytes: DEFAULT_MAX_PDF_BYTES,
             extensions: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
             chunk: ChunkOptions::default(),
             force_rebuild: false,
@@ -116,6 +138,21 @@ pub enum SkipReason {
     },
     /// It could not be read (permissions, vanished, I/O error).
     Unreadable(String),
+    /// Its type is not one that is read ([`IngestOptions::extensions`]).
+    Unsupported {
+        /// Its extension, lowercase, without the dot; empty when it has none.
+        extension: String,
+    },
+    /// A PDF whose pages carry no text (scanned images, drawings): there is nothing to index
+    /// without OCR.
+    NoTextLayer {
+        /// Pages in the file.
+        pages: usize,
+    },
+    /// A file that could not be parsed as its type (a damaged or password-protected PDF).
+    Unparsable(String),
+    /// An HTML page with no text outside its navigation, scripts and other chrome.
+    NoMainText,
 }
 
 impl fmt::Display for SkipReason {
@@ -133,6 +170,20 @@ impl fmt::Display for SkipReason {
                 write!(f, "not valid UTF-8 (first bad byte at offset {offset})")
             }
             SkipReason::Unreadable(cause) => write!(f, "unreadable: {cause}"),
+            SkipReason::Unsupported { extension } if extension.is_empty() => {
+                f.write_str("not a supported document type (no extension)")
+            }
+            SkipReason::Unsupported { extension } => {
+                write!(f, "not a supported document type (.{extension})")
+            }
+            SkipReason::NoTextLayer { pages } => write!(
+                f,
+                "PDF without a text layer ({pages} page(s) of images or drawings): run OCR on it to index it"
+            ),
+            SkipReason::Unparsable(cause) => write!(f, "cannot be parsed: {cause}"),
+            SkipReason::NoMainText => {
+                f.write_str("HTML page without main text (only navigation, scripts or markup)")
+            }
         }
     }
 }
@@ -192,9 +243,9 @@ pub fn bundled_corpus() -> Vec<Document> {
 /// files (an empty or oversized one is skipped).
 ///
 /// # Errors
-/// [`RagError::InvalidInput`] when a `Dir` source is not a folder; [`RagError::Io`] when the root
-/// folder itself cannot be listed. Problems with single files or subfolders are reported in
-/// [`LoadedCorpus::skipped`] instead.
+/// [`RagError::InvalidInput`] when a `Dir` source does not exist or is not a folder;
+/// [`RagError::Io`] when the root folder itself cannot be listed. Problems with single files or
+/// subfolders are reported in [`LoadedCorpus::skipped`] instead.
 pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorpus> {
     let mut corpus = LoadedCorpus::default();
     match source {
@@ -203,12 +254,7 @@ pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorp
             check_documents(documents.clone(), options, &mut corpus);
         }
         CorpusSource::Dir(root) => {
-            if !root.is_dir() {
-                return Err(RagError::InvalidInput(format!(
-                    "corpus path {} is not a folder",
-                    root.display()
-                )));
-            }
+            check_folder(root)?;
             let extensions: Vec<String> = options
                 .extensions
                 .iter()
@@ -223,9 +269,53 @@ pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorp
     Ok(corpus)
 }
 
+/// Checks that a documents folder exists and is a folder.
+///
+/// # Errors
+/// [`RagError::InvalidInput`] saying which of the two it is not.
+pub(crate) fn check_folder(dir: &Path) -> Result<()> {
+    match fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => Ok(()),
+        Ok(_) => Err(RagError::InvalidInput(format!(
+            "documents folder {} is not a folder",
+            dir.display()
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(RagError::InvalidInput(format!(
+            "documents folder {} does not exist",
+            dir.display()
+        ))),
+        Err(e) => Err(RagError::io(dir, e)),
+    }
+}
+
+/// How a file is turned into text, by its extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Text,
+    Html,
+    Pdf,
+}
+
+impl Kind {
+    fn of(path: &str) -> Kind {
+        let extension = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+        match extension.as_deref() {
+            Some("html" | "htm" | "xhtml") => Kind::Html,
+            Some("pdf") => Kind::Pdf,
+            _ => Kind::Text,
+        }
+    }
+}
+
 fn check_documents(documents: Vec<Document>, options: &IngestOptions, corpus: &mut LoadedCorpus) {
-    for document in documents {
-        match check_text(document.text.as_bytes(), options) {
+    for mut document in documents {
+        let checked = check_text(document.text.as_bytes(), options).and_then(|()| {
+            if Kind::of(&document.path) == Kind::Html {
+                document.text = html::to_markdown(&document.text)?;
+            }
+            Ok(())
+        });
+        match checked {
             Ok(()) => corpus.documents.push(document),
             Err(reason) => skip(corpus, document.path, reason),
         }
@@ -272,10 +362,14 @@ fn walk(
             .extension()
             .map(|e| e.to_string_lossy().to_ascii_lowercase())
             .unwrap_or_default();
-        if !extensions.contains(&extension) || path.is_dir() {
+        if path.is_dir() {
             continue;
         }
-        match read_document(&path, options) {
+        if !extensions.contains(&extension) {
+            skip(corpus, relative, SkipReason::Unsupported { extension });
+            continue;
+        }
+        match read_document(&path, Kind::of(&relative), options) {
             Ok(text) => corpus.documents.push(Document {
                 path: relative,
                 text,
@@ -290,27 +384,37 @@ fn skip(corpus: &mut LoadedCorpus, path: String, reason: SkipReason) {
     corpus.skipped.push(SkippedFile { path, reason });
 }
 
-/// Reads one file and checks it is usable text.
-fn read_document(path: &Path, options: &IngestOptions) -> std::result::Result<String, SkipReason> {
+/// Reads one file and turns it into usable text: as is, or extracted from HTML or PDF.
+fn read_document(
+    path: &Path,
+    kind: Kind,
+    options: &IngestOptions,
+) -> std::result::Result<String, SkipReason> {
     let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.to_string());
+    let limit = match kind {
+        Kind::Pdf => options.max_pdf_bytes,
+        Kind::Text | Kind::Html => options.max_file_bytes,
+    };
     let file = fs::File::open(path).map_err(unreadable)?;
     let size = file.metadata().map_err(unreadable)?.len();
-    if size > options.max_file_bytes {
-        return Err(SkipReason::TooLarge {
-            bytes: size,
-            limit: options.max_file_bytes,
-        });
+    if size > limit {
+        return Err(SkipReason::TooLarge { bytes: size, limit });
     }
     // Read at most one byte past the limit: the file may have grown since the metadata call.
     let mut bytes = Vec::with_capacity(size as usize);
-    file.take(options.max_file_bytes.saturating_add(1))
+    file.take(limit.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;
-    if bytes.len() as u64 > options.max_file_bytes {
+    if bytes.len() as u64 > limit {
         return Err(SkipReason::TooLarge {
             bytes: bytes.len() as u64,
-            limit: options.max_file_bytes,
+            limit,
         });
+    }
+    if kind == Kind::Pdf {
+        let text = pdf::to_markdown(bytes)?;
+        check_text(text.as_bytes(), options)?;
+        return Ok(text);
     }
     check_text(&bytes, options)?;
     let mut text = String::from_utf8(bytes).map_err(|e| SkipReason::NotUtf8 {
@@ -319,7 +423,10 @@ fn read_document(path: &Path, options: &IngestOptions) -> std::result::Result<St
     if text.starts_with('\u{feff}') {
         text.drain(..'\u{feff}'.len_utf8());
     }
-    Ok(text)
+    match kind {
+        Kind::Html => html::to_markdown(&text),
+        Kind::Text | Kind::Pdf => Ok(text),
+    }
 }
 
 /// The checks every document passes, whatever its origin: size, NUL bytes, UTF-8, non-blank.
