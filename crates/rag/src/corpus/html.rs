@@ -130,6 +130,23 @@ fn excluded(element: &ElementRef<'_>, in_section: bool) -> bool {
     !in_section && matches!(name, "header" | "footer" | "aside")
 }
 
+/// The text of `element` without what is never indexed inside it (a "copy" button in a
+/// heading, a hidden span), whitespace kept as it is.
+fn visible_text(element: ElementRef<'_>, in_section: bool) -> String {
+    let mut text = String::new();
+    if excluded(&element, in_section) {
+        return text;
+    }
+    for child in element.children() {
+        if let Some(t) = child.value().as_text() {
+            text.push_str(t);
+        } else if let Some(child) = ElementRef::wrap(child) {
+            text.push_str(&visible_text(child, in_section));
+        }
+    }
+    text
+}
+
 /// Walks the content in document order, collecting inline text into paragraphs.
 #[derive(Default)]
 struct Walker {
@@ -150,11 +167,11 @@ impl Walker {
                 self.flush();
                 let level = usize::from(name.as_bytes()[1] - b'0');
                 self.markdown
-                    .heading(level, &element.text().collect::<String>());
+                    .heading(level, &visible_text(element, in_section));
             }
             "pre" => {
                 self.flush();
-                self.markdown.code(&element.text().collect::<String>());
+                self.markdown.code(&visible_text(element, in_section));
             }
             "br" => self.inline.push('\n'),
             "li" => {
@@ -168,8 +185,7 @@ impl Walker {
                 let cells: Vec<String> = element
                     .child_elements()
                     .filter(|c| matches!(c.value().name(), "td" | "th"))
-                    .filter(|c| !excluded(c, in_section))
-                    .map(|c| collapse_whitespace(&c.text().collect::<String>()))
+                    .map(|c| collapse_whitespace(&visible_text(c, in_section)))
                     .filter(|c| !c.is_empty())
                     .collect();
                 self.markdown.paragraph(&cells.join(" | "));
@@ -231,7 +247,7 @@ mod tests {
   <header><a href="/">Acme home</a><nav><a href="/pricing">Pricing</a></nav></header>
   <div role="navigation">Sitemap links</div>
   <main>
-    <h1>Installing the widget</h1>
+    <h1>Installing the widget <button>Copy link</button></h1>
     <p>Unpack the   widget and <em>mount</em> it<br>on the wall.</p>
     <aside>Tip: use two screws.</aside>
     <h2>Wiring</h2>
