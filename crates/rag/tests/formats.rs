@@ -181,14 +181,16 @@ fn every_file_left_out_is_listed_and_a_missing_folder_says_so() {
 
     let data = tempfile::tempdir().expect("temp dir");
     let open = |dir: &Path| {
-        Index::open_or_build(
+        let opened = Index::open_or_build(
             data.path(),
             &CorpusSource::Dir(dir.to_owned()),
             &IngestOptions::default(),
             &|_| {},
-        )
-        .err()
-        .expect("an error")
+        );
+        match opened {
+            Ok(_) => panic!("{} is not a documents folder", dir.display()),
+            Err(error) => error,
+        }
     };
     let missing = open(&corpus.path().join("no-such-folder"));
     assert!(matches!(missing, RagError::InvalidInput(_)), "{missing}");
