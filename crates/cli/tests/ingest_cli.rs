@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use ragchat_testkit::documents::{drawing_page, pdf, text_page};
+use ragchat_testkit::documents::{drawing_page, pdf, pdf_with_an_unknown_font_encoding, text_page};
 use serde_json::Value;
 
 fn ragchat(data_dir: &Path, args: &[&str]) -> Output {
@@ -47,6 +47,8 @@ fn write_docs(docs: &Path) {
     std::fs::write(docs.join("scan.pdf"), pdf(&[drawing_page()])).unwrap();
     std::fs::write(docs.join("boiler.html"), PAGE).unwrap();
     std::fs::write(docs.join("photo.jpg"), b"\xff\xd8\xff\xe0 not text").unwrap();
+    let odd = pdf_with_an_unknown_font_encoding(&[text_page(&["Odd font"])]);
+    std::fs::write(docs.join("odd-font.pdf"), odd).unwrap();
 }
 
 #[test]
@@ -56,9 +58,11 @@ fn ingest_indexes_pdf_and_html_and_lists_every_file_left_out() {
     write_docs(docs.path());
     let dir = docs.path().to_str().unwrap();
 
-    let report: Value =
-        serde_json::from_str(ok(&ragchat(data.path(), &["ingest", dir, "--json"])).trim())
-            .expect("JSON report");
+    let out = ragchat(data.path(), &["ingest", dir, "--json"]);
+    let report: Value = serde_json::from_str(ok(&out).trim()).expect("JSON report");
+    // The PDF reader's panic on odd-font.pdf is contained, and kept off the terminal.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
     assert_eq!(report["files"], 2, "{report}");
     let skipped: Vec<(String, String)> = report["skipped"]
         .as_array()
@@ -71,20 +75,25 @@ fn ingest_indexes_pdf_and_html_and_lists_every_file_left_out() {
             )
         })
         .collect();
-    assert_eq!(skipped.len(), 2, "{skipped:?}");
-    assert_eq!(skipped[0].0, "photo.jpg");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert_eq!(skipped[0].0, "odd-font.pdf");
     assert!(
-        skipped[0]
+        skipped[0].1.starts_with("cannot be parsed: "),
+        "{skipped:?}"
+    );
+    assert_eq!(skipped[1].0, "photo.jpg");
+    assert!(
+        skipped[1]
             .1
             .contains("not a supported document type (.jpg)"),
         "{skipped:?}"
     );
-    assert_eq!(skipped[1].0, "scan.pdf");
-    assert!(skipped[1].1.contains("without a text layer"), "{skipped:?}");
+    assert_eq!(skipped[2].0, "scan.pdf");
+    assert!(skipped[2].1.contains("without a text layer"), "{skipped:?}");
 
     // The plain report names them too.
     let text = ok(&ragchat(data.path(), &["ingest", dir]));
-    assert!(text.contains("skipped 2 file(s):"), "{text}");
+    assert!(text.contains("skipped 3 file(s):"), "{text}");
     assert!(
         text.contains("  scan.pdf: PDF without a text layer"),
         "{text}"

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::Path;
 
 use ragchat_rag::{CorpusSource, Hit, Index, IngestOptions, IngestReport, RagError, SkipReason};
-use ragchat_testkit::documents::{drawing_page, pdf, text_page};
+use ragchat_testkit::documents::{drawing_page, pdf, pdf_with_an_unknown_font_encoding, text_page};
 
 const PAGE_WITH_CHROME: &str = r#"<!DOCTYPE html>
 <html lang="en">
@@ -99,6 +99,9 @@ fn a_pdf_without_a_text_layer_is_skipped_with_the_reason() {
         b"%PDF-1.4\nthis is not a PDF body",
     )
     .expect("write");
+    // The PDF reader panics on this one: the panic is contained and the file skipped.
+    let odd = pdf_with_an_unknown_font_encoding(&[text_page(&["Unreadable font"])]);
+    fs::write(corpus.path().join("odd-font.pdf"), odd).expect("write");
     fs::write(
         corpus.path().join("notes.md"),
         "# Notes\n\nSomething to index.\n",
@@ -116,6 +119,11 @@ fn a_pdf_without_a_text_layer_is_skipped_with_the_reason() {
         ),
         "{:?}",
         report.skipped
+    );
+    let odd = reason(&report, "odd-font.pdf").expect("odd-font.pdf is listed");
+    assert!(
+        matches!(odd, SkipReason::Unparsable(why) if why.contains("NoSuchEncoding")),
+        "{odd:?}"
     );
 }
 

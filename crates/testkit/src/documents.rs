@@ -7,11 +7,20 @@
 /// A PDF with one page per entry of `pages`, each a content stream, with Helvetica as
 /// font `/F1` in every page's resources.
 pub fn pdf(pages: &[String]) -> Vec<u8> {
+    pdf_with_font_encoding(pages, "WinAnsiEncoding")
+}
+
+/// Like [`pdf`], but the font names an encoding that does not exist: a malformed file of
+/// the kind that makes some PDF readers give up (pdf-extract panics on it).
+pub fn pdf_with_an_unknown_font_encoding(pages: &[String]) -> Vec<u8> {
+    pdf_with_font_encoding(pages, "NoSuchEncoding")
+}
+
+fn pdf_with_font_encoding(pages: &[String], encoding: &str) -> Vec<u8> {
     let mut objects: Vec<String> = vec![
         "<< /Type /Catalog /Pages 2 0 R >>".to_owned(),
         String::new(), // the page tree, once the page ids are known
-        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
-            .to_owned(),
+        format!("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /{encoding} >>"),
     ];
     let mut kids = Vec::new();
     for content in pages {
