@@ -59,7 +59,7 @@ fn plain_mode_echoes_each_question_before_its_answer() {
     let text = stdout(&chat(
         dir.path(),
         &["--user", "reader"],
-        "What is overfitting?\nWhat is a decision tree?\n",
+        "What is overfitting?\nWhat is a decision tree?\nWhat is machine learning?\n",
     ));
     let at = |needle: &str| {
         text.find(needle)
@@ -74,6 +74,26 @@ fn plain_mode_echoes_each_question_before_its_answer() {
         "question, answer, question, answer:\n{text}"
     );
     assert!(text.starts_with("> What is overfitting?\n"), "{text}");
+    // Sources show their lines as the page does: "(line 3)", or "(lines 3-5)" for more.
+    for source in text.lines().filter(|l| l.starts_with("  [")) {
+        let range = source.rsplit_once(" (").map_or("", |(_, r)| r);
+        let one = range
+            .strip_prefix("line ")
+            .and_then(|r| r.strip_suffix(')'));
+        let many = range
+            .strip_prefix("lines ")
+            .and_then(|r| r.strip_suffix(')'))
+            .and_then(|r| r.split_once('-'));
+        let valid = one.is_some_and(|n| n.parse::<u32>().is_ok())
+            || many.is_some_and(
+                |(a, b)| matches!((a.parse::<u32>(), b.parse::<u32>()), (Ok(a), Ok(b)) if a < b),
+            );
+        assert!(valid, "{source}");
+    }
+    assert!(
+        text.contains(" (line "),
+        "the one-line opening of what-is-machine-learning.md is cited as such:\n{text}"
+    );
 
     // --json stays one object per line, with no echo.
     let lines = json_lines(&chat(
