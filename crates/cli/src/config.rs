@@ -162,6 +162,34 @@ impl GlobalArgs {
         .any(|scheme| url.starts_with(scheme))
     }
 
+    /// Refuses a `sqlite://` path whose folder does not exist, unless that folder is in the
+    /// data dir (whose folders ragchat creates). A typo such as `sqlite:///nonexistent/x.db`
+    /// must not silently create `/nonexistent`.
+    ///
+    /// # Errors
+    /// `InvalidInput` (exit code 2) naming the missing folder.
+    fn check_store_folder(&self, url: &str) -> Result<()> {
+        let Ok(ragchat_memory::store::StoreSpec::Sqlite(path)) =
+            ragchat_memory::store::parse_store_url(url)
+        else {
+            return Ok(()); // other stores, and malformed URLs, which opening reports
+        };
+        let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return Ok(());
+        };
+        let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or(p.to_path_buf());
+        if folder.exists() || absolute(folder).starts_with(absolute(&self.data_dir())) {
+            return Ok(());
+        }
+        Err(ragchat_memory::MemoryError::InvalidInput(format!(
+            "cannot use the store {url}: the folder {} does not exist (create it first; \
+             ragchat creates only its data dir, {})",
+            folder.display(),
+            self.data_dir().display()
+        ))
+        .into())
+    }
+
     /// The manager configuration these options describe.
     pub fn manager_config(&self) -> ManagerConfig {
         let journal = self.store_is_remote().then(|| JournalConfig {
@@ -237,6 +265,7 @@ impl GlobalArgs {
     /// As [`GlobalArgs::open_manager`].
     pub async fn open_manager_with(&self, replay_now: bool) -> Result<Arc<SessionManager>> {
         let url = self.store_url();
+        self.check_store_folder(&url)?;
         self.check_local_folders(&url)?;
         let redacted = ragchat_memory::store::redact_url(&url);
         let store = open_store(&url, &self.store_options())

@@ -19,8 +19,8 @@ use crate::config::GlobalArgs;
 /// Documents and answerer options.
 #[derive(Debug, Clone, Args)]
 pub struct EngineArgs {
-    /// Folder of documents to answer from (.md, .markdown, .txt, .rst) [default: the bundled
-    /// machine-learning articles].
+    /// Folder of documents to answer from (.md, .markdown, .txt, .rst, .html, .htm, .pdf)
+    /// [default: the bundled machine-learning articles].
     #[arg(long, env = "RAGCHAT_DOCS", value_name = "DIR")]
     pub docs: Option<PathBuf>,
 
@@ -87,6 +87,24 @@ impl EngineArgs {
             }
         }
     }
+}
+
+/// Keeps the PDF reader's panics off the terminal.
+///
+/// pdf-extract panics on some malformed PDFs; ragchat-rag runs it on a thread named
+/// [`ragchat_rag::PDF_THREAD_NAME`], catches the panic and lists the file as skipped with
+/// the reason. The default hook would also print a Rust panic message and backtrace hint
+/// in the middle of an ingest; this hook logs those at debug level instead and leaves
+/// every other panic to the default hook.
+pub fn quiet_pdf_reader_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some(ragchat_rag::PDF_THREAD_NAME) {
+            tracing::debug!("the PDF reader gave up on a file: {info}");
+        } else {
+            default(info);
+        }
+    }));
 }
 
 /// Opens (building when needed) the index of `source` under the data dir, with a

@@ -47,6 +47,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse_from(config::normalize_redis_flag(std::env::args_os()));
     init_logging();
+    engine_setup::quiet_pdf_reader_panics();
     // Client commands run on one thread: a single conversation gains nothing from a
     // second worker, and cross-thread wake-ups would add to every store round trip.
     // The server and the HTTP load generator use every core.
@@ -94,6 +95,14 @@ fn exit_code_for(e: &anyhow::Error) -> u8 {
         Some(MemoryError::InvalidInput(_) | MemoryError::Quota(_)) => 2,
         Some(MemoryError::NotFound(_)) => 3,
         Some(MemoryError::Unavailable { .. }) => 4,
+        // A documents folder that does not exist (or is not a folder) is bad input too.
+        _ if matches!(
+            e.downcast_ref::<ragchat_rag::RagError>(),
+            Some(ragchat_rag::RagError::InvalidInput(_))
+        ) =>
+        {
+            2
+        }
         _ => 1,
     }
 }

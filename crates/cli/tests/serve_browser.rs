@@ -231,11 +231,7 @@ const SHOWN_MESSAGES: &str = r#"[...document.querySelectorAll('#messages .msg')]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_streams_and_restores_the_conversation() {
     let Some(chromium) = find_chromium() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "chromium is not installed, and CI must run the browser test (apt-get install chromium)"
-        );
-        eprintln!("skipping: chromium not installed");
+        ragchat_testkit::skip("chromium not installed (apt-get install chromium)");
         return;
     };
     let Some(redis) = ragchat_testkit::redis_or_skip() else {
@@ -282,6 +278,22 @@ async fn the_chat_page_streams_and_restores_the_conversation() {
             .starts_with("what-is-machine-learning.md")),
         "{sent}"
     );
+    // Line ranges read as in the terminal: "(line 3)" for one line, "(lines 3-5)" for more.
+    for source in shown[1]["sources"].as_array().unwrap() {
+        let source = source.as_str().unwrap();
+        let range = source.rsplit_once(" (").map(|(_, r)| r).unwrap_or("");
+        let one = range
+            .strip_prefix("line ")
+            .and_then(|r| r.strip_suffix(')'));
+        let many = range
+            .strip_prefix("lines ")
+            .and_then(|r| r.strip_suffix(')'));
+        let valid = one.is_some_and(|n| n.parse::<u32>().is_ok())
+            || many.and_then(|r| r.split_once('-')).is_some_and(
+                |(a, b)| matches!((a.parse::<u32>(), b.parse::<u32>()), (Ok(a), Ok(b)) if a < b),
+            );
+        assert!(valid, "{source}");
+    }
     // The page's URL names the conversation, and the session list shows it.
     let hash = page.eval("location.hash").await;
     assert_eq!(hash, json!(format!("#session={session}")));

@@ -61,21 +61,21 @@ fn history_across_processes(store: Option<&str>, durable: bool) {
     assert_eq!(added["role"], "assistant");
     assert_eq!(added["status"], "complete");
 
-    let shown = json(ragchat(
-        d,
-        store,
-        &["sessions", "show", "--user", "alice", "--json"],
-    ));
-    assert_eq!(shown["user"], "alice");
-    assert_eq!(shown["session"], "default");
-    let messages = shown["messages"].as_array().unwrap();
+    let show = ragchat(d, store, &["sessions", "show", "--user", "alice", "--json"]);
     if !durable {
-        assert!(
-            messages.is_empty(),
-            "memory:// must not outlive its process: {shown}"
+        // The conversation did not outlive its process: it does not exist (exit 3).
+        assert_eq!(
+            show.status.code(),
+            Some(3),
+            "memory:// must not outlive its process: {}",
+            String::from_utf8_lossy(&show.stdout)
         );
         return;
     }
+    let shown = json(show);
+    assert_eq!(shown["user"], "alice");
+    assert_eq!(shown["session"], "default");
+    let messages = shown["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 2, "{shown}");
     assert_eq!(messages[0]["content"], "What is ML?");
     assert_eq!(messages[0]["role"], "user");

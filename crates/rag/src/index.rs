@@ -149,7 +149,8 @@ impl Index {
     /// indexed into a new generation. `progress` is called from this thread as work advances.
     ///
     /// # Errors
-    /// [`RagError::InvalidInput`] for a corpus folder that does not exist, [`RagError::Io`] when
+    /// [`RagError::InvalidInput`] for a corpus folder that does not exist or is not a folder
+    /// (the message says which), [`RagError::Io`] when
     /// the data dir is not writable, [`RagError::Index`] when tantivy fails (retryable when
     /// another process holds the index's writer lock).
     pub fn open_or_build(
@@ -160,12 +161,7 @@ impl Index {
     ) -> Result<(Index, IngestReport)> {
         let started = Instant::now();
         if let CorpusSource::Dir(dir) = source {
-            if !dir.is_dir() {
-                return Err(RagError::InvalidInput(format!(
-                    "corpus path {} is not a folder",
-                    dir.display()
-                )));
-            }
+            crate::corpus::check_folder(dir)?;
         }
         let identity = source.identity()?;
         let root = data_dir

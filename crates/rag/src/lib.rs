@@ -1,6 +1,6 @@
 //! ragchat-rag: documents -> chunks -> BM25 index -> history-aware retrieval -> cited answers.
 //!
-//! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
+//! - `corpus`    reading a folder (text, HTML, PDF), the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
@@ -44,6 +44,7 @@ pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFA
 pub use corpus::{
     bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,
     LoadedCorpus, SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES,
+    DEFAULT_MAX_PDF_BYTES, PDF_THREAD_NAME,
 };
 pub use error::{RagError, Result};
 pub use index::{Index, IngestProgress};

@@ -39,8 +39,9 @@ fn write_corpus(root: &Path) {
     fs::write(root.join("huge.md"), "word ".repeat(TEN_MIB / 5)).expect("write");
     fs::write(root.join("latin1.txt"), b"caf\xe9 au lait").expect("write");
     std::os::unix::fs::symlink(root.join("missing.md"), root.join("dangling.md")).expect("symlink");
-    // Not a corpus file at all: ignored, not reported.
+    // Not a document type that is read: reported as such.
     fs::write(root.join("photo.png"), b"\0\0binary").expect("write");
+    // Hidden: passed over without a word.
     fs::create_dir_all(root.join(".git")).expect("mkdir");
     fs::write(root.join(".git/HEAD.md"), "hidden").expect("write");
 }
@@ -87,7 +88,7 @@ fn good_files_are_indexed_and_bad_ones_reported() {
         .iter()
         .map(|s| (s.path.as_str(), &s.reason))
         .collect();
-    assert_eq!(skipped.len(), 5, "{skipped:?}");
+    assert_eq!(skipped.len(), 6, "{skipped:?}");
     assert_eq!(skipped[0], ("chart.txt", &SkipReason::Binary));
     assert_eq!(skipped[1].0, "dangling.md");
     assert!(matches!(skipped[1].1, SkipReason::Unreadable(_)));
@@ -105,6 +106,15 @@ fn good_files_are_indexed_and_bad_ones_reported() {
     assert_eq!(
         skipped[4],
         ("latin1.txt", &SkipReason::NotUtf8 { offset: 3 })
+    );
+    assert_eq!(
+        skipped[5],
+        (
+            "photo.png",
+            &SkipReason::Unsupported {
+                extension: "png".into()
+            }
+        )
     );
     assert_eq!(
         report.skipped[3].reason.to_string(),
@@ -133,7 +143,7 @@ fn good_files_are_indexed_and_bad_ones_reported() {
         events.first(),
         Some(IngestProgress::Scanned {
             files: 4,
-            skipped: 5,
+            skipped: 6,
             ..
         })
     ));

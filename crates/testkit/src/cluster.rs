@@ -65,11 +65,7 @@ impl RedisCluster {
         configure: impl Fn(RedisServerBuilder) -> RedisServerBuilder,
     ) -> Option<RedisCluster> {
         if !crate::redis_available() {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "redis-server is required in CI but is not on PATH"
-            );
-            eprintln!("skipping: redis-server not installed");
+            crate::skip(crate::SKIP_NO_REDIS);
             return None;
         }
         Some(Self::start_with(masters, configure))

@@ -19,6 +19,8 @@
 //! - `probe`: the few raw RESP exchanges the harness needs (readiness `PING`, graceful `SHUTDOWN`).
 //! - `postgres`: [`PostgresServer`]: a private PostgreSQL cluster (run as an unprivileged
 //!   account when the tests run as root), crash, shutdown and restart.
+//! - `skip`: [`skip`]: a test without its tool says so and is counted by `scripts/test`.
+//! - `documents`: files for ingestion tests that the tests write themselves (minimal PDFs).
 //!
 //! ```no_run
 //! use ragchat_testkit::{redis_or_skip, RedisServer};
@@ -35,11 +37,13 @@
 
 mod builder;
 mod cluster;
+pub mod documents;
 mod postgres;
 mod probe;
 mod prometheus;
 mod proxy;
 mod server;
+mod skip;
 
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::Path;
@@ -50,6 +54,10 @@ pub use postgres::{postgres_available, postgres_or_skip, PostgresServer, POSTGRE
 pub use prometheus::{assert_prometheus_text, metric};
 pub use proxy::TcpProxy;
 pub use server::RedisServer;
+pub use skip::{skip, SKIP_LOG_ENV};
+
+/// The reason a test gives when it skips for want of `redis-server`.
+pub const SKIP_NO_REDIS: &str = "redis-server not installed";
 
 /// The port of the Redis the developer may already run; the harness never hands it out.
 const DEFAULT_REDIS_PORT: u16 = 6379;
@@ -74,9 +82,10 @@ pub fn redis_available() -> bool {
 
 /// Starts a default [`RedisServer`] for a test, or skips the test when Redis is not installed.
 ///
-/// Returns `Some(server)` when `redis-server` is on `PATH`. Otherwise prints one line
-/// (`skipping: redis-server not installed`) to stderr and returns `None`, so the test can
-/// `return` early. For other configurations use [`RedisServerBuilder::start_or_skip`].
+/// Returns `Some(server)` when `redis-server` is on `PATH`. Otherwise records the skip with
+/// [`skip`] (`skipping: redis-server not installed` on stderr, a line in the skip log) and
+/// returns `None`, so the test can `return` early. For other configurations use
+/// [`RedisServerBuilder::start_or_skip`].
 ///
 /// # Panics
 ///

@@ -76,8 +76,8 @@ pub fn postgres_available() -> bool {
 
 /// Starts a [`PostgresServer`] for a test, or skips the test when PostgreSQL is not installed.
 ///
-/// Returns `None` after printing `skipping: PostgreSQL not installed` to stderr when the
-/// binaries are missing, so the test can `return` early.
+/// Returns `None` after reporting the skip ([`crate::skip`]) when the binaries are
+/// missing, so the test can `return` early.
 ///
 /// # Panics
 ///
@@ -87,12 +87,7 @@ pub fn postgres_or_skip() -> Option<PostgresServer> {
     if postgres_available() {
         return Some(PostgresServer::start());
     }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "PostgreSQL is not installed (initdb and postgres not found in $RAGCHAT_PG_BIN, \
-         /usr/lib/postgresql/*/bin or PATH), and CI is set: install the `postgresql` package"
-    );
-    eprintln!("skipping: PostgreSQL not installed (initdb/postgres not found)");
+    crate::skip("postgresql not installed (initdb/postgres not found)");
     None
 }
 

@@ -1,8 +1,9 @@
 //! `ragchat chat`: talk to your documents.
 //!
 //! In a terminal: a line-editing REPL with input history, streamed answers, numbered
-//! sources and slash commands. From a pipe: one message per line, one answer per
-//! message, no prompts or colours; `--json` makes every output line a JSON object.
+//! sources and slash commands. From a pipe: one message per line, each echoed as
+//! `> question` before its answer so a transcript reads well, no prompts or colours;
+//! `--json` makes every output line a JSON object.
 
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -18,6 +19,8 @@ use crate::engine_setup::{build_engine, EngineArgs};
 use crate::output;
 use crate::terminal::visible;
 
+mod commands;
+pub(crate) mod history;
 pub(crate) mod repl;
 
 /// `ragchat chat` options.
@@ -32,6 +35,13 @@ pub struct ChatArgs {
     /// One JSON object per output line (for scripts; implies no prompts).
     #[arg(long)]
     pub json: bool,
+    /// Do not ask before deleting: `/reset` acts like `/reset!`.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Keep the lines typed in the terminal in memory only, not in
+    /// <data dir>/history/<user>.txt.
+    #[arg(long, env = "RAGCHAT_NO_HISTORY_FILE")]
+    pub no_history_file: bool,
     #[command(flatten)]
     pub engine: EngineArgs,
 }
@@ -52,10 +62,17 @@ pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode> {
         !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let show_progress = std::io::stderr().is_terminal() && !args.json;
     let (engine, report) = build_engine(global, &args.engine, show_progress).await?;
+    let history = history::HistoryFile::for_user(&global.data_dir(), key.user());
     let result = if interactive {
-        repl::run(global, &engine, key, &report).await
+        let options = repl::ReplOptions {
+            history,
+            use_history_file: !args.no_history_file,
+            assume_yes: args.yes,
+            data_dir: global.data_dir(),
+        };
+        repl::run(&engine, key, &report, options).await
     } else {
-        run_piped(&engine, key, args.json).await
+        run_piped(&engine, key, &args, &history).await
     };
     output::warn_if_degraded(engine.memory()).await;
     result
@@ -107,7 +124,13 @@ struct ErrorLine<'a> {
 }
 
 /// Reads messages from standard input, one per line, and answers each.
-async fn run_piped(engine: &ChatEngine, mut key: SessionKey, json: bool) -> Result<ExitCode> {
+async fn run_piped(
+    engine: &ChatEngine,
+    mut key: SessionKey,
+    args: &ChatArgs,
+    typed_lines: &history::HistoryFile,
+) -> Result<ExitCode> {
+    let json = args.json;
     let history = engine.memory().history(&key).await?;
     let welcome = ragchat_server::engine::welcome_text(history.iter());
     let count = history.len();
@@ -136,15 +159,32 @@ async fn run_piped(engine: &ChatEngine, mut key: SessionKey, json: bool) -> Resu
             }
         }
     });
+    let mut printed_before = !json && welcome.is_some();
     while let Some(line) = rx.recv().await {
         let line = line?;
         let text = line.trim();
         if text.is_empty() {
             continue;
         }
+        if !json {
+            // The input is not on screen (or not in the file stdout goes to): echo it, so
+            // each answer follows its question; a blank line between exchanges.
+            if printed_before {
+                println!();
+            }
+            println!("> {text}");
+            printed_before = true;
+        }
         if text.starts_with('/') {
+            // Nobody can be asked here: `/reset` deletes only with --yes (or as `/reset!`).
+            let text = if args.yes && commands::is_unconfirmed_reset(text) {
+                "/reset!"
+            } else {
+                text
+            };
             let mut current = key.clone();
-            let (next, out) = match repl::command(engine, &mut current, text).await {
+            let (next, out) = match commands::command(engine, &mut current, text, typed_lines).await
+            {
                 Ok(done) => done,
                 Err(e) => {
                     report_error(&format!("{e:#}"), json)?;
@@ -161,7 +201,7 @@ async fn run_piped(engine: &ChatEngine, mut key: SessionKey, json: bool) -> Resu
                 println!("{out}");
             }
             key = current;
-            if matches!(next, repl::Next::Quit) {
+            if next == commands::Next::Quit {
                 break;
             }
             continue;
@@ -225,7 +265,8 @@ fn report_error(message: &str, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// "  [1] path › heading (lines a-b)" for each source of an answer.
+/// "  [1] path › heading (lines a-b)" for each source of an answer; one line is
+/// "(line a)", as on the web page.
 pub fn source_lines(answer: &Message) -> Vec<String> {
     answer
         .sources
@@ -237,10 +278,7 @@ pub fn source_lines(answer: &Message) -> Vec<String> {
                 .as_deref()
                 .map(|h| format!(" › {h}"))
                 .unwrap_or_default();
-            let lines = match (s.line_start, s.line_end) {
-                (Some(a), Some(b)) => format!(" (lines {a}-{b})"),
-                _ => String::new(),
-            };
+            let lines = line_range(s.line_start, s.line_end);
             // Paths and headings come from documents: shown, never executed.
             format!(
                 "  [{}] {}",
@@ -249,6 +287,16 @@ pub fn source_lines(answer: &Message) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// " (line 3)", " (lines 3-5)", or nothing: how a source's lines are shown, in the
+/// terminal and on the web page (`web/app.js` renders them the same way).
+pub fn line_range(start: Option<u32>, end: Option<u32>) -> String {
+    match (start, end) {
+        (Some(a), Some(b)) if b > a => format!(" (lines {a}-{b})"),
+        (Some(a), _) => format!(" (line {a})"),
+        _ => String::new(),
+    }
 }
 
 /// The one-line status shown when a chat starts.
@@ -288,5 +336,18 @@ pub fn role_label(role: Role) -> &'static str {
         Role::User => "you",
         Role::Assistant => "ragchat",
         Role::System => "system",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_rendering_of_line_ranges() {
+        assert_eq!(line_range(Some(3), Some(3)), " (line 3)");
+        assert_eq!(line_range(Some(3), Some(5)), " (lines 3-5)");
+        assert_eq!(line_range(Some(3), None), " (line 3)");
+        assert_eq!(line_range(None, None), "");
     }
 }

@@ -16,7 +16,8 @@ use crate::output;
 /// `ragchat ingest` options.
 #[derive(Debug, Clone, Args)]
 pub struct IngestArgs {
-    /// Folder of documents (.md, .markdown, .txt, .rst), read recursively.
+    /// Folder of documents (.md, .markdown, .txt, .rst, .html, .htm, .pdf), read
+    /// recursively; every other file is listed as skipped, with the reason.
     pub dir: PathBuf,
     /// JSON: {"dir","files","chunks","bytes","skipped":[{"path","reason"}],"seconds","reused","index"}.
     #[arg(long)]

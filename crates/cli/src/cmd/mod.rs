@@ -5,6 +5,7 @@ pub mod bench_http;
 pub mod bench_load;
 pub mod chat;
 pub mod demo;
+pub mod erase;
 pub mod ingest;
 pub mod paged;
 pub mod serve;

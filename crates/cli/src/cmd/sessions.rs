@@ -100,6 +100,8 @@ pub enum SessionsCommand {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+    /// Erase a user: every conversation (store, journal, caches) and their chat history file.
+    Erase(crate::cmd::erase::EraseArgs),
 }
 
 #[derive(Serialize)]
@@ -130,12 +132,14 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
         SessionsCommand::List { user, .. } | SessionsCommand::Export { user, .. } => {
             ragchat_memory::message::validate_id("user", user)?;
         }
+        SessionsCommand::Erase(args) => {
+            ragchat_memory::message::validate_id("user", &args.user)?;
+        }
         SessionsCommand::Sync { .. } => {}
     }
     let replay_now = !matches!(command, SessionsCommand::Sync { .. });
     let manager = global.open_manager_with(replay_now).await?;
-    let journal = global.data_dir().join("journal.db");
-    let result = run_with(&manager, command, &journal).await;
+    let result = run_with(&manager, command, &global.data_dir()).await;
     output::warn_if_degraded(&manager).await;
     result
 }
@@ -143,9 +147,12 @@ pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCo
 async fn run_with(
     manager: &ragchat_memory::SessionManager,
     command: SessionsCommand,
-    journal: &std::path::Path,
+    data_dir: &std::path::Path,
 ) -> Result<ExitCode> {
     match command {
+        SessionsCommand::Erase(args) => {
+            return crate::cmd::erase::run(manager, &args, data_dir).await
+        }
         SessionsCommand::Add {
             key,
             role,
@@ -180,6 +187,18 @@ async fn run_with(
             }
         }
         SessionsCommand::Show { key, json } => {
+            // No messages: an existing empty conversation is shown as such; one that does
+            // not exist is "not found" (exit 3), as for `stats`. While the store is
+            // unreachable, `stats` fails (exit 4) rather than say "not found".
+            if manager.stats(&key.key()?).await?.is_none() {
+                return Err(MemoryError::NotFound(format!(
+                    "no conversation {}/{} in {}",
+                    key.user,
+                    key.session,
+                    manager.store_url()
+                ))
+                .into());
+            }
             if json {
                 paged::show_json(manager, &key.key()?).await?;
                 return Ok(ExitCode::SUCCESS);
@@ -344,7 +363,7 @@ async fn run_with(
                 // dir may have left messages in it for another store.
                 report = ReplayReport {
                     other_stores: ragchat_memory::journal::other_stores_in(
-                        journal,
+                        &data_dir.join("journal.db"),
                         &manager.store().identity(),
                     )
                     .await?,

@@ -1,7 +1,7 @@
 //! Document structure: the title, and sections (heading path + text blocks) of a document.
 //!
 //! The format is chosen by extension: markdown (ATX `#` and setext headings, fenced code, front
-//! matter), reStructuredText (underlined and overlined titles, levels in order of appearance), and
+//! matter; also HTML and PDF, which the corpus turns into markdown), reStructuredText (underlined and overlined titles, levels in order of appearance), and
 //! plain text (underlined titles and all-caps section lines as in man pages).
 
 /// A run of consecutive non-blank lines (or a whole fenced code block), borrowed from the document.
@@ -60,7 +60,8 @@ enum Format {
 pub(super) fn parse<'a>(path: &str, text: &'a str) -> Parsed<'a> {
     let extension = path.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     let format = match extension.as_deref() {
-        Some("md" | "markdown") => Format::Markdown,
+        // HTML pages and PDFs reach the chunker as markdown (see `corpus::markup`).
+        Some("md" | "markdown" | "html" | "htm" | "xhtml" | "pdf") => Format::Markdown,
         Some("rst") => Format::Rst,
         _ => Format::Plain,
     };

@@ -67,8 +67,9 @@ function sessionFromUrl() {
 function describeSource(s) {
   let text = s.path;
   if (s.heading) text += " — " + s.heading;
-  if (s.line_start && s.line_end && s.line_end !== s.line_start) {
-    text += " (lines " + s.line_start + "–" + s.line_end + ")";
+  // Same rendering as the terminal (`line_range` in the CLI): "(line 3)", "(lines 3-5)".
+  if (s.line_start && s.line_end && s.line_end > s.line_start) {
+    text += " (lines " + s.line_start + "-" + s.line_end + ")";
   } else if (s.line_start) {
     text += " (line " + s.line_start + ")";
   }

@@ -1,4 +1,5 @@
-//! The interactive chat: prompt, streamed answers, sources, slash commands.
+//! The interactive chat: prompt, streamed answers, sources, slash commands (`commands`),
+//! the user's typed-line history (`history`), and the confirmation `/reset` asks for.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -11,29 +12,10 @@ use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 use tokio_util::sync::CancellationToken;
 
-use super::{memory_warnings, role_label, source_lines, status_line};
-use crate::config::GlobalArgs;
-use crate::output;
+use super::commands::{command, is_unconfirmed_reset, Next};
+use super::history::{remove_legacy_file, HistoryFile};
+use super::{memory_warnings, source_lines, status_line};
 use crate::terminal::visible;
-
-const HELP: &str = "\
-commands:
-  /history        the conversation so far
-  /stats          messages, size and expiry of this conversation
-  /sessions       your conversations
-  /new [NAME]     start a new conversation (named NAME, or by the time)
-  /switch NAME    continue another conversation
-  /reset          delete this conversation's history
-  /help           this list
-  /quit           leave (Ctrl-D works too)";
-
-const COMMANDS: &str = "/history /stats /sessions /new /switch /reset /help /quit";
-
-/// What a slash command asks the loop to do next.
-pub enum Next {
-    Continue,
-    Quit,
-}
 
 fn colour(code: &str, text: &str) -> String {
     if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
@@ -43,7 +25,7 @@ fn colour(code: &str, text: &str) -> String {
     }
 }
 
-fn dim(text: &str) -> String {
+pub(super) fn dim(text: &str) -> String {
     colour("2", text)
 }
 
@@ -51,63 +33,106 @@ fn yellow(text: &str) -> String {
     colour("33", text)
 }
 
+/// How the REPL treats the user's typed lines and destructive commands.
+#[derive(Debug, Clone)]
+pub struct ReplOptions {
+    /// The user's typed-line history file; `/reset` removes it in any case.
+    pub history: HistoryFile,
+    /// Whether typed lines are loaded from and saved to it (not with `--no-history-file`).
+    pub use_history_file: bool,
+    /// `--yes`: `/reset` does not ask.
+    pub assume_yes: bool,
+    /// The data dir, where an old shared history file may remain.
+    pub data_dir: std::path::PathBuf,
+}
+
 /// Runs the REPL until /quit or Ctrl-D.
+///
+/// # Errors
+/// When the terminal cannot be read or the store fails at the start.
 pub async fn run(
-    global: &GlobalArgs,
     engine: &ChatEngine,
     mut key: SessionKey,
     report: &IngestReport,
+    options: ReplOptions,
 ) -> Result<ExitCode> {
     let docs = format!("{} files, {} chunks", report.files, report.chunks);
     println!("{}", dim(&status_line(engine, &key, &docs)));
     for warning in memory_warnings(engine).await {
         println!("{}", yellow(&format!("warning: {warning}")));
     }
-    greet(engine, &key).await?;
+    if let Some(legacy) = remove_legacy_file(&options.data_dir) {
+        println!(
+            "{}",
+            dim(&format!(
+                "removed {}, the history file shared by every user; typed lines are now kept per user",
+                legacy.display()
+            ))
+        );
+    }
+    println!("{}", greeting(engine, &key).await?);
 
-    let history_file = global.data_dir().join("chat_history.txt");
     let mut editor = DefaultEditor::new().context("cannot start the line editor")?;
-    let _ = editor.load_history(&history_file);
+    if options.use_history_file {
+        options.history.load_into(&mut editor);
+    }
     loop {
-        let prompt = "you> ".to_string();
-        let (returned, line) = tokio::task::spawn_blocking(move || {
-            let line = editor.readline(&prompt);
-            (editor, line)
-        })
-        .await?;
+        let (returned, line) = read_line(editor, "you> ").await?;
         editor = returned;
-        match line {
-            Ok(line) => {
-                let text = line.trim();
-                if text.is_empty() {
-                    continue;
-                }
-                let _ = editor.add_history_entry(text);
-                if text.starts_with('/') {
-                    match command(engine, &mut key, text).await {
-                        Ok((next, out)) => {
-                            if !out.is_empty() {
-                                println!("{out}");
-                            }
-                            if matches!(next, Next::Quit) {
-                                break;
-                            }
-                        }
-                        Err(e) => eprintln!("{}", yellow(&format!("error: {e:#}"))),
-                    }
-                } else {
-                    turn(engine, &key, text).await;
-                }
+        let text = match line {
+            Ok(line) => line.trim().to_string(),
+            Err(ReadlineError::Interrupted) => {
+                println!("{}", dim("(Ctrl-D or /quit to leave)"));
+                continue;
             }
-            Err(ReadlineError::Interrupted) => println!("{}", dim("(Ctrl-D or /quit to leave)")),
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("reading from the terminal"),
+        };
+        if text.is_empty() {
+            continue;
+        }
+        let _ = editor.add_history_entry(text.as_str());
+        if !text.starts_with('/') {
+            turn(engine, &key, &text).await;
+            continue;
+        }
+        let mut text = text;
+        if is_unconfirmed_reset(&text) {
+            if !options.assume_yes {
+                let question = reset_question(engine, &key).await?;
+                let (returned, answer) = read_line(editor, &question).await?;
+                editor = returned;
+                let confirmed = answer
+                    .map(|a| matches!(a.trim().to_lowercase().as_str(), "y" | "yes"))
+                    .unwrap_or(false);
+                if !confirmed {
+                    println!("kept {}", key.session());
+                    continue;
+                }
+            }
+            text = "/reset!".to_string();
+        }
+        match command(engine, &mut key, &text, &options.history).await {
+            Ok((next, out)) => {
+                if !out.is_empty() {
+                    println!("{out}");
+                }
+                match next {
+                    Next::Quit => break,
+                    Next::ForgetTypedLines => {
+                        let _ = editor.clear_history();
+                    }
+                    Next::Continue => {}
+                }
+            }
+            Err(e) => eprintln!("{}", yellow(&format!("error: {e:#}"))),
         }
     }
-    if let Some(parent) = history_file.parent() {
-        let _ = std::fs::create_dir_all(parent);
+    if options.use_history_file {
+        if let Err(e) = options.history.save_from(&mut editor) {
+            eprintln!("{}", yellow(&format!("warning: {e:#}")));
+        }
     }
-    let _ = editor.save_history(&history_file);
     println!(
         "bye — this conversation is kept in {}",
         engine.memory().store_url()
@@ -115,12 +140,34 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn greet(engine: &ChatEngine, key: &SessionKey) -> Result<()> {
-    println!("{}", greeting(engine, key).await?);
-    Ok(())
+/// Reads one line on a blocking thread (the runtime keeps serving the journal replay).
+async fn read_line(
+    mut editor: DefaultEditor,
+    prompt: &str,
+) -> Result<(DefaultEditor, rustyline::Result<String>)> {
+    let prompt = prompt.to_string();
+    Ok(tokio::task::spawn_blocking(move || {
+        let line = editor.readline(&prompt);
+        (editor, line)
+    })
+    .await?)
 }
 
-async fn greeting(engine: &ChatEngine, key: &SessionKey) -> Result<String> {
+/// "delete conversation NAME (N messages) and your typed-line history? [y/N] "
+async fn reset_question(engine: &ChatEngine, key: &SessionKey) -> Result<String> {
+    let count = engine
+        .memory()
+        .stats(key)
+        .await?
+        .map_or(0, |s| s.message_count);
+    Ok(format!(
+        "delete conversation {} ({count} messages) and your typed-line history? [y/N] ",
+        key.session()
+    ))
+}
+
+/// What the chat says on start and after /switch.
+pub(super) async fn greeting(engine: &ChatEngine, key: &SessionKey) -> Result<String> {
     Ok(match engine.welcome(key).await? {
         Some(welcome) => format!(
             "{} (say \"continue\" to pick up where we left off)",
@@ -178,105 +225,4 @@ async fn turn(engine: &ChatEngine, key: &SessionKey, text: &str) {
         }
         Err(e) => eprintln!("{}", yellow(&format!("error: {e}"))),
     }
-}
-
-/// Runs a slash command; returns what to do next and the text to show.
-pub async fn command(
-    engine: &ChatEngine,
-    key: &mut SessionKey,
-    line: &str,
-) -> Result<(Next, String)> {
-    use std::fmt::Write as _;
-    let mut out = String::new();
-    let mut words = line.split_whitespace();
-    let name = words.next().unwrap_or("");
-    let arg = words.next();
-    let memory = engine.memory();
-    match name {
-        "/quit" | "/exit" | "/q" => return Ok((Next::Quit, out)),
-        "/help" | "/?" => out.push_str(HELP),
-        "/history" => {
-            let history = memory.history(key).await?;
-            if history.is_empty() {
-                out.push_str("(no messages yet)");
-            }
-            for m in history.iter() {
-                let _ = writeln!(
-                    out,
-                    "{} {}: {}",
-                    dim(&output::time(m.created_at)),
-                    role_label(m.role),
-                    visible(&m.content)
-                );
-            }
-        }
-        "/stats" => match memory.stats(key).await? {
-            Some(s) => {
-                let _ = write!(
-                    out,
-                    "{}/{}: {} messages, {}, expires in {}, last message {}, store {} ({})",
-                    s.user,
-                    s.session,
-                    s.message_count,
-                    output::bytes(s.bytes),
-                    output::ttl(s.ttl_remaining_secs),
-                    output::ago(s.updated_at),
-                    s.store,
-                    format!("{:?}", s.mode).to_lowercase()
-                );
-            }
-            None => {
-                let _ = write!(out, "{}/{}: no messages yet", key.user(), key.session());
-            }
-        },
-        "/sessions" => {
-            let sessions = memory.list_sessions(key.user()).await?;
-            if sessions.is_empty() {
-                out.push_str("(no conversations yet)");
-            }
-            for s in sessions {
-                let marker = if s.session == key.session() { "*" } else { " " };
-                let _ = writeln!(
-                    out,
-                    "{marker} {:<24} {:>5} messages, last {}",
-                    s.session,
-                    s.message_count,
-                    output::ago(s.updated_at)
-                );
-            }
-        }
-        "/new" => {
-            let name = arg.map(str::to_string).unwrap_or_else(|| {
-                chrono::Local::now()
-                    .format("chat-%Y%m%d-%H%M%S")
-                    .to_string()
-            });
-            *key = SessionKey::new(key.user(), name)?;
-            let _ = write!(out, "new conversation {}", key.session());
-        }
-        "/switch" => {
-            let Some(name) = arg else {
-                anyhow::bail!("usage: /switch NAME (see /sessions)");
-            };
-            *key = SessionKey::new(key.user(), name)?;
-            let _ = write!(
-                out,
-                "switched to {}\n{}",
-                key.session(),
-                greeting(engine, key).await?
-            );
-        }
-        "/reset" => {
-            let deleted = memory.delete(key).await?;
-            out.push_str(if deleted {
-                "history deleted; starting afresh"
-            } else {
-                "nothing to delete"
-            });
-        }
-        other => {
-            let _ = write!(out, "unknown command {other}; commands: {COMMANDS}");
-        }
-    }
-    Ok((Next::Continue, out.trim_end().to_string()))
 }

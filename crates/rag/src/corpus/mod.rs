@@ -1,22 +1,42 @@
-//! Corpus loading: a folder of text documents, or the corpus embedded in the binary.
+//! Corpus loading: a folder of documents, or the corpus embedded in the binary.
 //!
-//! Loading never fails because of one bad file: binary, empty, oversized, non-UTF-8 and unreadable
-//! files are skipped and listed with their reason in the [`IngestReport`].
+//! Text files (`.md`, `.markdown`, `.txt`, `.rst`) are read as they are; HTML pages (`.html`,
+//! `.htm`) and PDFs (`.pdf`) are turned into markdown first (`html`, `pdf`, written through
+//! `markup`), so their headings, and a PDF's page numbers, end up in citations.
+//!
+//! Loading never fails because of one bad file: every file of the folder that is not indexed is
+//! listed with its reason in the [`IngestReport`]: an unsupported type, binary, empty,
+//! oversized, non-UTF-8 or unreadable, a PDF without a text layer or one that cannot be parsed,
+//! an HTML page without main text. Only hidden files and folders (`.git`) are passed over
+//! without a word.
+
+mod html;
+mod markup;
+mod pdf;
+mod read;
+
+pub use pdf::PDF_THREAD_NAME;
+pub(crate) use read::check_folder;
+use read::{check_documents, walk};
 
 use std::fmt;
 use std::fs;
-use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::chunk::ChunkOptions;
 use crate::error::{RagError, Result};
 
 /// File extensions read from a corpus folder by default (compared case-insensitively).
-pub const DEFAULT_EXTENSIONS: &[&str] = &["md", "markdown", "txt", "rst"];
+pub const DEFAULT_EXTENSIONS: &[&str] = &["md", "markdown", "txt", "rst", "html", "htm", "pdf"];
 
-/// Files larger than this are skipped by default (5 MiB).
+/// Files larger than this are skipped by default (5 MiB); for PDFs, the limit of the text
+/// extracted from them.
 pub const DEFAULT_MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
+
+/// PDF files larger than this are skipped by default (64 MiB): PDFs carry fonts and images,
+/// so their files are much larger than their text.
+pub const DEFAULT_MAX_PDF_BYTES: u64 = 64 * 1024 * 1024;
 
 /// One document of a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,8 +94,11 @@ impl fmt::Display for CorpusSource {
 /// How to read and chunk a corpus.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IngestOptions {
-    /// Files larger than this many bytes are skipped (default [`DEFAULT_MAX_FILE_BYTES`]).
+    /// Files larger than this many bytes are skipped (default [`DEFAULT_MAX_FILE_BYTES`]); for
+    /// PDFs this limits the extracted text.
     pub max_file_bytes: u64,
+    /// PDF files larger than this many bytes are skipped (default [`DEFAULT_MAX_PDF_BYTES`]).
+    pub max_pdf_bytes: u64,
     /// Extensions (without dot, lowercase) of the files to read (default [`DEFAULT_EXTENSIONS`]).
     pub extensions: Vec<String>,
     /// Chunk sizes.
@@ -88,6 +111,7 @@ impl Default for IngestOptions {
     fn default() -> Self {
         IngestOptions {
             max_file_bytes: DEFAULT_MAX_FILE_BYTES,
+            max_pdf_bytes: DEFAULT_MAX_PDF_BYTES,
             extensions: DEFAULT_EXTENSIONS.iter().map(|e| e.to_string()).collect(),
             chunk: ChunkOptions::default(),
             force_rebuild: false,
@@ -116,6 +140,21 @@ pub enum SkipReason {
     },
     /// It could not be read (permissions, vanished, I/O error).
     Unreadable(String),
+    /// Its type is not one that is read ([`IngestOptions::extensions`]).
+    Unsupported {
+        /// Its extension, lowercase, without the dot; empty when it has none.
+        extension: String,
+    },
+    /// A PDF whose pages carry no text (scanned images, drawings): there is nothing to index
+    /// without OCR.
+    NoTextLayer {
+        /// Pages in the file.
+        pages: usize,
+    },
+    /// A file that could not be parsed as its type (a damaged or password-protected PDF).
+    Unparsable(String),
+    /// An HTML page with no text outside its navigation, scripts and other chrome.
+    NoMainText,
 }
 
 impl fmt::Display for SkipReason {
@@ -133,6 +172,20 @@ impl fmt::Display for SkipReason {
                 write!(f, "not valid UTF-8 (first bad byte at offset {offset})")
             }
             SkipReason::Unreadable(cause) => write!(f, "unreadable: {cause}"),
+            SkipReason::Unsupported { extension } if extension.is_empty() => {
+                f.write_str("not a supported document type (no extension)")
+            }
+            SkipReason::Unsupported { extension } => {
+                write!(f, "not a supported document type (.{extension})")
+            }
+            SkipReason::NoTextLayer { pages } => write!(
+                f,
+                "PDF without a text layer ({pages} page(s) of images or drawings): run OCR on it to index it"
+            ),
+            SkipReason::Unparsable(cause) => write!(f, "cannot be parsed: {cause}"),
+            SkipReason::NoMainText => {
+                f.write_str("HTML page without main text (only navigation, scripts or markup)")
+            }
         }
     }
 }
@@ -192,9 +245,9 @@ pub fn bundled_corpus() -> Vec<Document> {
 /// files (an empty or oversized one is skipped).
 ///
 /// # Errors
-/// [`RagError::InvalidInput`] when a `Dir` source is not a folder; [`RagError::Io`] when the root
-/// folder itself cannot be listed. Problems with single files or subfolders are reported in
-/// [`LoadedCorpus::skipped`] instead.
+/// [`RagError::InvalidInput`] when a `Dir` source does not exist or is not a folder;
+/// [`RagError::Io`] when the root folder itself cannot be listed. Problems with single files or
+/// subfolders are reported in [`LoadedCorpus::skipped`] instead.
 pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorpus> {
     let mut corpus = LoadedCorpus::default();
     match source {
@@ -203,12 +256,7 @@ pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorp
             check_documents(documents.clone(), options, &mut corpus);
         }
         CorpusSource::Dir(root) => {
-            if !root.is_dir() {
-                return Err(RagError::InvalidInput(format!(
-                    "corpus path {} is not a folder",
-                    root.display()
-                )));
-            }
+            check_folder(root)?;
             let extensions: Vec<String> = options
                 .extensions
                 .iter()
@@ -221,134 +269,6 @@ pub fn load(source: &CorpusSource, options: &IngestOptions) -> Result<LoadedCorp
     corpus.documents.sort_by(|a, b| a.path.cmp(&b.path));
     corpus.skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(corpus)
-}
-
-fn check_documents(documents: Vec<Document>, options: &IngestOptions, corpus: &mut LoadedCorpus) {
-    for document in documents {
-        match check_text(document.text.as_bytes(), options) {
-            Ok(()) => corpus.documents.push(document),
-            Err(reason) => skip(corpus, document.path, reason),
-        }
-    }
-}
-
-fn walk(
-    root: &Path,
-    entries: fs::ReadDir,
-    extensions: &[String],
-    options: &IngestOptions,
-    corpus: &mut LoadedCorpus,
-) {
-    for entry in entries {
-        let entry = match entry {
-            Ok(entry) => entry,
-            Err(error) => {
-                tracing::warn!(%error, "skipping an unlistable folder entry");
-                continue;
-            }
-        };
-        let path = entry.path();
-        if entry.file_name().to_string_lossy().starts_with('.') {
-            continue; // .git, editor state and other hidden files are not documents.
-        }
-        let relative = relative_path(root, &path);
-        // Symlinked folders are not followed (cycles); symlinked files are.
-        let Ok(file_type) = entry.file_type() else {
-            skip(
-                corpus,
-                relative,
-                SkipReason::Unreadable("cannot stat".into()),
-            );
-            continue;
-        };
-        if file_type.is_dir() {
-            match fs::read_dir(&path) {
-                Ok(children) => walk(root, children, extensions, options, corpus),
-                Err(error) => skip(corpus, relative, SkipReason::Unreadable(error.to_string())),
-            }
-            continue;
-        }
-        let extension = path
-            .extension()
-            .map(|e| e.to_string_lossy().to_ascii_lowercase())
-            .unwrap_or_default();
-        if !extensions.contains(&extension) || path.is_dir() {
-            continue;
-        }
-        match read_document(&path, options) {
-            Ok(text) => corpus.documents.push(Document {
-                path: relative,
-                text,
-            }),
-            Err(reason) => skip(corpus, relative, reason),
-        }
-    }
-}
-
-fn skip(corpus: &mut LoadedCorpus, path: String, reason: SkipReason) {
-    tracing::debug!(%path, %reason, "skipping file");
-    corpus.skipped.push(SkippedFile { path, reason });
-}
-
-/// Reads one file and checks it is usable text.
-fn read_document(path: &Path, options: &IngestOptions) -> std::result::Result<String, SkipReason> {
-    let unreadable = |e: std::io::Error| SkipReason::Unreadable(e.to_string());
-    let file = fs::File::open(path).map_err(unreadable)?;
-    let size = file.metadata().map_err(unreadable)?.len();
-    if size > options.max_file_bytes {
-        return Err(SkipReason::TooLarge {
-            bytes: size,
-            limit: options.max_file_bytes,
-        });
-    }
-    // Read at most one byte past the limit: the file may have grown since the metadata call.
-    let mut bytes = Vec::with_capacity(size as usize);
-    file.take(options.max_file_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(unreadable)?;
-    if bytes.len() as u64 > options.max_file_bytes {
-        return Err(SkipReason::TooLarge {
-            bytes: bytes.len() as u64,
-            limit: options.max_file_bytes,
-        });
-    }
-    check_text(&bytes, options)?;
-    let mut text = String::from_utf8(bytes).map_err(|e| SkipReason::NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-    })?;
-    if text.starts_with('\u{feff}') {
-        text.drain(..'\u{feff}'.len_utf8());
-    }
-    Ok(text)
-}
-
-/// The checks every document passes, whatever its origin: size, NUL bytes, UTF-8, non-blank.
-fn check_text(bytes: &[u8], options: &IngestOptions) -> std::result::Result<(), SkipReason> {
-    if bytes.len() as u64 > options.max_file_bytes {
-        return Err(SkipReason::TooLarge {
-            bytes: bytes.len() as u64,
-            limit: options.max_file_bytes,
-        });
-    }
-    if bytes.contains(&0) {
-        return Err(SkipReason::Binary);
-    }
-    let text = std::str::from_utf8(bytes).map_err(|e| SkipReason::NotUtf8 {
-        offset: e.valid_up_to(),
-    })?;
-    if text.trim_start_matches('\u{feff}').trim().is_empty() {
-        return Err(SkipReason::Empty);
-    }
-    Ok(())
-}
-
-fn relative_path(root: &Path, path: &Path) -> String {
-    let relative = path.strip_prefix(root).unwrap_or(path);
-    relative
-        .components()
-        .map(|c| c.as_os_str().to_string_lossy())
-        .collect::<Vec<_>>()
-        .join("/")
 }
 
 /// Formats a byte count for people: `512 B`, `4.2 KiB`, `10.0 MiB`.
@@ -411,6 +331,7 @@ mod tests {
 
     #[test]
     fn check_text_names_the_problem() {
+        use read::check_text;
         let options = IngestOptions::default();
         assert_eq!(check_text(b"a\0b", &options), Err(SkipReason::Binary));
         assert_eq!(check_text(b" \n\t", &options), Err(SkipReason::Empty));
