@@ -131,13 +131,17 @@ fn oversized_stdin_is_refused_without_reading_it_all() {
         written < OFFERED / 4,
         "the command read {written} bytes of standard input before refusing it"
     );
-    // Nothing was stored.
+    // Nothing was stored: the conversation does not even exist (exit 3).
     let shown = run(
         dir.path(),
         &["sessions", "show", "--user", "alice", "--json"],
     );
-    let value: serde_json::Value = serde_json::from_str(stdout_of(&shown).trim()).unwrap();
-    assert_eq!(value["messages"], serde_json::json!([]));
+    assert_eq!(
+        shown.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&shown.stderr)
+    );
 }
 
 #[test]
