@@ -5,6 +5,7 @@
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `suggest`   example questions drawn from the loaded documents
 //! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
 //!
@@ -33,6 +34,7 @@ mod corpus;
 mod error;
 mod index;
 mod retrieve;
+mod suggest;
 mod text;
 
 pub use answer::{
@@ -51,3 +53,4 @@ pub use retrieve::{
     classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
     Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
 };
+pub use suggest::example_questions;

@@ -215,7 +215,7 @@ impl Retriever {
     }
 }
 
-fn load_hit(
+pub(crate) fn load_hit(
     searcher: &tantivy::Searcher,
     fields: &Fields,
     address: DocAddress,
