@@ -5,6 +5,7 @@
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
 //! - `suggest`   example questions drawn from the loaded documents
 //! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
@@ -28,6 +29,7 @@
 //! # Ok(()) }
 //! ```
 
+mod acts;
 mod answer;
 mod chunk;
 mod corpus;
@@ -37,10 +39,11 @@ mod retrieve;
 mod suggest;
 mod text;
 
+pub use acts::{conversation_act, is_topic_message, ConversationAct};
 pub use answer::{
     build_messages, Answer, AnswerRequest, Answerer, CharEstimate, ExtractiveAnswerer,
-    ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source, TokenCounter,
-    NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+    ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source,
+    TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use corpus::{

@@ -43,7 +43,7 @@ pub fn example_questions(index: &Index, n: usize) -> Vec<String> {
         }
     };
     let retriever = index.retriever();
-    let answerer = ExtractiveAnswerer::new();
+    let answerer = ExtractiveAnswerer::new().with_term_stats(index);
     let mut examples = Vec::with_capacity(n);
     for at in spread(openings.len(), n) {
         let opening = &openings[at];
