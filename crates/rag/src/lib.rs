@@ -3,6 +3,7 @@
 //! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
 //! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
@@ -36,6 +37,7 @@ mod corpus;
 mod error;
 mod index;
 mod retrieve;
+mod spelling;
 mod suggest;
 mod text;
 
