@@ -180,10 +180,15 @@ fn act_of(phrase: &str) -> Option<ConversationAct> {
         .map(|(_, act)| *act)
 }
 
-/// Whether a user message asked something about the documents: not a conversation act. The
-/// welcome-back summary lists only these as "what you asked".
+/// Whether a user message asked something about the documents with a topic of its own: not a
+/// conversation act, nor a bare "Why?", "Tell me more" or "Continue". The welcome-back summary
+/// lists only these as "what you asked".
 pub fn is_topic_message(message: &str) -> bool {
     conversation_act(message).is_none()
+        && !matches!(
+            crate::retrieve::classify(message),
+            crate::retrieve::MessageKind::More | crate::retrieve::MessageKind::Continue
+        )
 }
 
 #[cfg(test)]
@@ -236,5 +241,7 @@ mod tests {
             assert_eq!(conversation_act(message), None, "{message:?}");
         }
         assert!(is_topic_message("What is overfitting?"));
+        assert!(!is_topic_message("Why?"));
+        assert!(!is_topic_message("Tell me more"));
     }
 }

@@ -3,6 +3,7 @@
 //! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `families`  verbs that ask for the same thing ("prevent", "avoid", "reduce")
 //! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
@@ -35,6 +36,7 @@ mod answer;
 mod chunk;
 mod corpus;
 mod error;
+mod families;
 mod index;
 mod retrieve;
 mod spelling;

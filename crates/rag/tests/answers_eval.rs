@@ -201,7 +201,7 @@ fn judge(
     }
     if let Some(source) = &case.source {
         let first = answer.sources.first().map(|s| s.path.as_str());
-        if first != Some(source.as_str()) {
+        if !first.is_some_and(|f| source.split('|').any(|s| s == f)) {
             return Some(format!("first source {first:?}, expected {source}"));
         }
     }

@@ -9,6 +9,11 @@ use tantivy::Term;
 
 use super::{HistoryTurn, RetrieverConfig, Role};
 use crate::acts::conversation_act;
+use crate::answer::NOTHING_FOUND_REPLY;
+use crate::families::related_terms;
+
+/// Weight of a family word ("prevent" for the asked "avoid") against the asked word.
+const RELATIVE_WEIGHT: f32 = 0.4;
 use crate::index::Fields;
 use crate::text::{query_terms, words};
 
@@ -217,11 +222,20 @@ pub(crate) fn plan_with_stats(
     };
     let mut weight = config.borrowed_weight * factor;
     if weight > 0.0 {
-        // Small talk is not a topic: "Thanks!" between two questions lends nothing.
+        // Small talk is not a topic: "Thanks!" between two questions lends nothing. Nor is a
+        // question the documents did not cover: "Continue" after it resumes the topic before.
         let user_turns = history
             .iter()
+            .enumerate()
             .rev()
-            .filter(|t| t.role == Role::User && conversation_act(&t.content).is_none());
+            .filter(|(at, t)| {
+                t.role == Role::User
+                    && conversation_act(&t.content).is_none()
+                    && !history
+                        .get(at + 1)
+                        .is_some_and(|reply| reply.content.starts_with(NOTHING_FOUND_REPLY))
+            })
+            .map(|(_, t)| t);
         for turn in user_turns.take(config.history_turns) {
             let mut candidates: Vec<String> = query_terms(&turn.content)
                 .into_iter()
@@ -287,18 +301,36 @@ pub(crate) fn build(plan: &QueryPlan, fields: &Fields, config: &RetrieverConfig)
         (fields.text, 1.0),
     ];
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for term in &plan.terms {
+    // The message's own "avoid" also looks for "prevent" and "reduce", at a fraction of its
+    // weight (see `crate::families`).
+    let relatives = plan
+        .terms
+        .iter()
+        .filter(|t| !t.borrowed)
+        .flat_map(|t| {
+            related_terms(&t.term)
+                .iter()
+                .filter(move |r| **r != t.term)
+                .map(move |r| (r.as_str(), t.weight * RELATIVE_WEIGHT))
+        })
+        .filter(|(r, _)| !plan.terms.iter().any(|t| t.term == *r));
+    let weighted = plan
+        .terms
+        .iter()
+        .map(|t| (t.term.as_str(), t.weight))
+        .chain(relatives);
+    for (term, weight) in weighted {
         for (field, boost) in field_boosts {
             if boost <= 0.0 {
                 continue;
             }
             let query = TermQuery::new(
-                Term::from_field_text(field, &term.term),
+                Term::from_field_text(field, term),
                 IndexRecordOption::WithFreqs,
             );
             clauses.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(Box::new(query), term.weight * boost)),
+                Box::new(BoostQuery::new(Box::new(query), weight * boost)),
             ));
         }
     }

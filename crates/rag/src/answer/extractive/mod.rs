@@ -15,10 +15,11 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::intent::{intent_of, related_terms, Intent};
+use super::intent::{intent_of, Intent};
 use super::{Answer, AnswerRequest, Answerer, Source};
 use crate::acts::{conversation_act, is_topic_message};
 use crate::error::Result;
+use crate::families::related_terms;
 use crate::index::Index;
 use crate::retrieve::{
     asks_why, classify, passages_of, plan_for, refers_back, HistoryTurn, Hit, MessageKind,
@@ -395,21 +396,26 @@ fn cite(chosen: &[Unit], hits: &[Hit]) -> Answer {
 }
 
 /// The most recent user question that had a topic of its own, for the "Continue" recap.
+///
+/// A question the documents did not cover is skipped: the conversation's topic is the last
+/// one they answered.
 fn last_topic_question(history: &[HistoryTurn]) -> String {
-    let users = || {
+    let questions = || {
         history
             .iter()
+            .enumerate()
             .rev()
-            .filter(|t| t.role == Role::User && is_topic_message(&t.content))
+            .filter(|(_, t)| t.role == Role::User && is_topic_message(&t.content))
     };
-    let turn = users()
-        .find(|t| {
-            !matches!(
-                classify(&t.content),
-                MessageKind::Continue | MessageKind::More
-            )
-        })
-        .or_else(|| users().next());
+    let answered = |at: usize| {
+        !history
+            .get(at + 1)
+            .is_some_and(|reply| reply.content.starts_with(NOTHING_FOUND_REPLY))
+    };
+    let turn = questions()
+        .find(|(at, _)| answered(*at))
+        .or_else(|| questions().next())
+        .map(|(_, t)| t);
     let question = turn.map_or("", |t| t.content.trim());
     sentence::truncate_chars(question, 120)
 }

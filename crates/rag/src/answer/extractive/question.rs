@@ -3,7 +3,8 @@
 
 use std::collections::HashSet;
 
-use super::super::intent::{related_terms, Intent};
+use super::super::intent::Intent;
+use crate::families::related_terms;
 use crate::retrieve::Hit;
 use crate::text::analyze;
 
@@ -102,11 +103,15 @@ impl Question {
         let own = candidates()
             .filter(|t| !t.borrowed)
             .max_by(|a, b| a.weight.total_cmp(&b.weight));
+        // Without words of its own, the topic is what was talked about ("overfitting"), not
+        // what was asked about it ("avoid").
         own.or_else(|| {
             if self.needs_own_match {
                 None
             } else {
-                candidates().max_by(|a, b| a.weight.total_cmp(&b.weight))
+                candidates()
+                    .filter(|t| related_terms(&t.term).is_empty())
+                    .max_by(|a, b| a.weight.total_cmp(&b.weight))
             }
         })
     }
@@ -115,15 +120,25 @@ impl Question {
     /// headings, text; quoted example phrases left out). Catches questions that share a word
     /// or two with the documents by chance ("Who won the 1998 World Cup?") or only with an
     /// example quoted in them ("The capital of France is"), whose subject they do not cover.
+    ///
+    /// For a question that points back ("How do I avoid it?"), the topic it points at counts
+    /// too: "avoid" alone is not what the passage must be about.
     pub fn own_coverage(&self, hits: &[Hit]) -> f32 {
-        let own_total = self.own_weight();
-        if own_total <= 0.0 {
+        let with_topic = self.needs_topic_match;
+        let total = if with_topic {
+            self.total_weight()
+        } else {
+            self.own_weight()
+        };
+        if self.own_weight() <= 0.0 || total <= 0.0 {
             return 1.0;
         }
         hits.iter()
             .map(|hit| {
                 let present: HashSet<String> = analyze(&passage_text(hit)).into_iter().collect();
-                self.coverage(&present).own / own_total
+                let coverage = self.coverage(&present);
+                let covered = coverage.own + if with_topic { coverage.topic } else { 0.0 };
+                covered / total
             })
             .fold(0.0, f32::max)
     }

@@ -118,6 +118,7 @@ pub(super) fn choose(
             .into_iter()
             .collect();
         let sentences = sentences_of(hit, said);
+        let first_of_hit = units.len();
         // The terms of the two sentences before the current one.
         let mut previous_terms: [HashSet<String>; 2] = Default::default();
         for (position, sentence) in sentences.iter().enumerate() {
@@ -235,18 +236,35 @@ pub(super) fn choose(
                 score: 0.0,
                 sentences: 1,
             };
-            if sentence.leans {
-                if attach_antecedents(&mut unit, &sentences) {
-                    // Two sentences for the content of one: worth it only if clearly better.
-                    score -= 0.15 * (unit.sentences - 1) as f32;
-                } else {
-                    // Nothing before it in this passage to lean on: quoted alone it would
-                    // refer to something the reader never saw.
-                    score -= 0.5;
-                }
+            if sentence.leans && !attach_antecedents(&mut unit, &sentences) {
+                // Nothing before it in this passage to lean on: quoted alone it would refer
+                // to something the reader never saw.
+                score -= 0.5;
             }
             unit.score = score;
             units.push(unit);
+        }
+        // A unit of several sentences is worth what its sentences are worth on average: it
+        // takes their room in the answer. A sentence that is no candidate on its own counts
+        // for less than the one leaning on it.
+        let alone: Vec<(usize, f32)> = units[first_of_hit..]
+            .iter()
+            .filter(|u| u.sentences == 1)
+            .map(|u| (u.positions[0], u.score))
+            .collect();
+        for unit in units[first_of_hit..].iter_mut().filter(|u| u.sentences > 1) {
+            let lead = unit.score;
+            let total: f32 = unit
+                .positions
+                .iter()
+                .map(|p| {
+                    alone
+                        .iter()
+                        .find(|(at, _)| at == p)
+                        .map_or(lead - 0.3, |(_, score)| *score)
+                })
+                .sum();
+            unit.score = total.min(lead * unit.sentences as f32) / unit.sentences as f32;
         }
     }
     if allow_repeat {
