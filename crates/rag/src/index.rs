@@ -21,7 +21,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tantivy::schema::{
-    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING,
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING,
 };
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
@@ -96,7 +96,8 @@ impl Fields {
             heading: builder.add_text_field("heading", STORED),
             section: builder.add_text_field("section", indexed.clone()),
             text: builder.add_text_field("text", indexed.set_stored()),
-            line_start: builder.add_u64_field("line_start", STORED),
+            // Fast: a document's passages are put in order without loading them.
+            line_start: builder.add_u64_field("line_start", STORED | FAST),
             line_end: builder.add_u64_field("line_end", STORED),
         };
         (builder.build(), fields)

@@ -20,7 +20,7 @@ use tantivy::{DocAddress, TantivyDocument};
 
 use crate::error::Result;
 use crate::index::{Fields, Index};
-pub(crate) use next::passages_of;
+pub(crate) use next::{first_passage_of, passages_of};
 pub(crate) use query::asks_why;
 use query::CorpusStats;
 pub use query::{classify, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm};

@@ -110,3 +110,39 @@ pub(crate) fn passages_of(index: &Index, path: &str) -> Result<Vec<Hit>> {
     }
     Ok(passages)
 }
+
+/// The first passage of the document at `path` (by line) that `accept`s: passages are put in
+/// order from the index's line numbers, and only those looked at are loaded.
+///
+/// # Errors
+/// [`crate::RagError::Index`] when the index cannot be read.
+pub(crate) fn first_passage_of(
+    index: &Index,
+    path: &str,
+    accept: &dyn Fn(&Hit) -> bool,
+) -> Result<Option<Hit>> {
+    let searcher = index.searcher();
+    let fields = index.fields();
+    let query = TermQuery::new(
+        Term::from_field_text(fields.path, path),
+        IndexRecordOption::Basic,
+    );
+    let mut ordered: Vec<(u64, tantivy::DocAddress)> = Vec::new();
+    for address in searcher.search(&query, &DocSetCollector)? {
+        let segment = searcher.segment_reader(address.segment_ord);
+        let line = segment
+            .fast_fields()
+            .u64("line_start")?
+            .first(address.doc_id)
+            .unwrap_or(u64::MAX);
+        ordered.push((line, address));
+    }
+    ordered.sort_unstable_by_key(|(line, address)| (*line, address.segment_ord, address.doc_id));
+    for (_, address) in ordered {
+        let passage = load_hit(&searcher, &fields, address, 0.0)?;
+        if accept(&passage) {
+            return Ok(Some(passage));
+        }
+    }
+    Ok(None)
+}

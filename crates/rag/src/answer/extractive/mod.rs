@@ -5,12 +5,12 @@
 //! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
 //! - `reply`     declining, the "continue" recap, small talk
 
+mod passage;
 mod question;
 mod reply;
 mod select;
 mod sentence;
 
-use std::borrow::Cow;
 use std::collections::HashSet;
 
 use async_trait::async_trait;
@@ -22,10 +22,11 @@ use crate::error::Result;
 use crate::families::related_terms;
 use crate::index::Index;
 use crate::retrieve::{
-    asks_why, classify, passages_of, plan_for, refers_back, HistoryTurn, Hit, MessageKind,
-    RetrieverConfig, Role,
+    asks_why, classify, first_passage_of, passages_of, plan_for, refers_back, HistoryTurn, Hit,
+    MessageKind, RetrieverConfig, Role,
 };
 use crate::text::{sentence_fingerprints, sentence_spans};
+use passage::Passage;
 use question::{QueryTerm, Question};
 pub(crate) use reply::topic_phrase;
 pub use reply::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
@@ -164,79 +165,73 @@ impl ExtractiveAnswerer {
             return plain(NOTHING_FOUND_REPLY);
         }
         let question = self.question(request, wants_reason);
+        let mut passages = passage::prepare(&request.hits, &said);
         if question.needs_own_match
-            && question.own_coverage(&request.hits) < self.config.min_term_coverage
+            && question.own_coverage(&passages) < self.config.min_term_coverage
         {
-            return self.decline(&question, &request.hits);
+            return self.decline(&question, &passages);
         }
-        let hits = self.with_context_passages(&request.hits, &question);
-        let hits = if question.own_weight() == 0.0 {
+        let extra = self.context_passages(&request.hits, &question);
+        passages.extend(passage::prepare(&extra, &said));
+        if question.own_weight() == 0.0 {
             // "Why?" asks about what was just said: stay in the documents it came from.
-            focus_on_last_answer(hits, &request.history)
-        } else {
-            hits
-        };
-        // Say something new where there is something new.
-        let chosen = select::choose(&question, &hits, &said, self.limits(), true);
-        if chosen.is_empty() {
-            return self.decline(&question, &hits);
+            focus_on_last_answer(&mut passages);
         }
-        cite(&chosen, &hits)
+        // Say something new where there is something new.
+        let chosen = select::choose(&question, &passages, self.limits(), true);
+        if chosen.is_empty() {
+            return self.decline(&question, &passages);
+        }
+        cite(&chosen, &passages)
     }
 
-    /// The hits plus passages of the best hit's document that answers of this kind are
-    /// usually in, when the answerer knows the index and the hits lack them: the opening, where
-    /// documents say what their subject is (what "What is X?" wants and "How do I prevent it?"
-    /// builds on), and for "How do I ...?" its sections of steps ("Method", "Usage") and, in
-    /// a reference page, the passages with an option named after what is asked ("--extract").
-    fn with_context_passages<'h>(&self, hits: &'h [Hit], question: &Question) -> Cow<'h, [Hit]> {
+    /// Passages of the best hit's document that answers of this kind are usually in, when
+    /// the answerer knows the index and the hits lack them: the opening, where documents say
+    /// what their subject is (what "What is X?" wants and "How do I prevent it?" builds on),
+    /// and for "How do I ...?" its sections of steps ("Method", "Usage") and, in a reference
+    /// page, the passages with an option named after what is asked ("--extract"). They score
+    /// as 0.8 of the best hit.
+    fn context_passages(&self, hits: &[Hit], question: &Question) -> Vec<Hit> {
         let intent = question.intent;
         let (Some(index), Some(best)) = (&self.index, hits.first()) else {
-            return Cow::Borrowed(hits);
-        };
-        let passages = match passages_of(index, &best.path) {
-            Ok(passages) => passages,
-            Err(error) => {
-                tracing::debug!(%error, "cannot read the passages of a document");
-                return Cow::Borrowed(hits);
-            }
+            return Vec::new();
         };
         // The opening is the first passage that says something: a manual page starts with a
         // header line, its NAME section says what the command does.
-        let opening = passages
-            .iter()
-            .filter(|p| {
-                sentence_spans(&p.text)
-                    .into_iter()
-                    .any(|span| sentence::is_quotable(&sentence::clean_sentence(&p.text[span])))
-            })
-            .map(|p| p.line_start)
-            .min();
-        let wanted = passages.into_iter().filter(|p| {
-            Some(p.line_start) == opening
-                || (intent == Intent::HowTo
-                    && (select::is_method_heading(&p.heading)
-                        || select::names_an_option_for(&p.text, question)))
-        });
-        let mut extended: Vec<Hit> = hits.to_vec();
+        let says_something = |p: &Hit| {
+            sentence_spans(&p.text)
+                .into_iter()
+                .any(|span| sentence::is_quotable(&sentence::clean_sentence(&p.text[span])))
+        };
+        let mut wanted = Vec::new();
+        match first_passage_of(index, &best.path, &says_something) {
+            Ok(opening) => wanted.extend(opening),
+            Err(error) => tracing::debug!(%error, "cannot read a document's opening"),
+        }
+        if intent == Intent::HowTo {
+            match passages_of(index, &best.path) {
+                Ok(passages) => wanted.extend(passages.into_iter().filter(|p| {
+                    select::is_method_heading(&p.heading)
+                        || select::names_an_option_for(&p.text, question)
+                })),
+                Err(error) => tracing::debug!(%error, "cannot read the passages of a document"),
+            }
+        }
+        let mut extra: Vec<Hit> = Vec::new();
         for passage in wanted {
-            let present = extended.iter().any(|h| {
+            let present = hits.iter().chain(&extra).any(|h| {
                 h.path == passage.path
                     && h.line_start <= passage.line_end
                     && passage.line_start <= h.line_end
             });
             if !present {
-                extended.push(Hit {
+                extra.push(Hit {
                     score: best.score * 0.8,
                     ..passage
                 });
             }
         }
-        if extended.len() == hits.len() {
-            Cow::Borrowed(hits)
-        } else {
-            Cow::Owned(extended)
-        }
+        extra
     }
 
     fn limits(&self) -> Limits {
@@ -262,15 +257,18 @@ impl ExtractiveAnswerer {
             ));
         };
         let topic = topic_phrase(&first.title, &first.text);
-        let mut chosen = select::continuation(0, first, said, self.limits());
+        // The first hit alone, usually: it is the next passage of the source.
+        let mut passages = passage::prepare(&request.hits[..1], said);
+        let mut chosen = select::continuation(0, &passages[0], self.limits());
         if chosen.is_empty() {
+            passages = passage::prepare(&request.hits, said);
             let question = self.question(request, false);
-            chosen = select::choose(&question, &request.hits, said, self.limits(), false);
+            chosen = select::choose(&question, &passages, self.limits(), false);
         }
         if chosen.is_empty() {
             return plain(&reply::recap_exhausted(&topic));
         }
-        let mut answer = cite(&chosen, &request.hits);
+        let mut answer = cite(&chosen, &passages);
         if kind == MessageKind::Continue {
             answer.text.insert_str(0, &reply::recap(&topic, &asked));
         }
@@ -336,9 +334,9 @@ impl ExtractiveAnswerer {
         }
     }
 
-    fn decline(&self, question: &Question, hits: &[Hit]) -> Answer {
+    fn decline(&self, question: &Question, passages: &[Passage<'_>]) -> Answer {
         let near = question
-            .near_topic(hits)
+            .near_topic(passages)
             .map(|hit| topic_phrase(&hit.title, &hit.text));
         plain(&reply::decline(near.as_deref()))
     }
@@ -377,13 +375,13 @@ fn plain(text: &str) -> Answer {
 }
 
 /// Writes the chosen units with `[n]` markers; sources numbered by first citation.
-fn cite(chosen: &[Unit], hits: &[Hit]) -> Answer {
+fn cite(chosen: &[Unit], passages: &[Passage<'_>]) -> Answer {
     let mut numbers: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
     let mut sources = Vec::new();
     let mut parts = Vec::with_capacity(chosen.len());
     for unit in chosen {
         let number = *numbers.entry(unit.hit).or_insert_with(|| {
-            sources.push(Source::from(&hits[unit.hit]));
+            sources.push(Source::from(passages[unit.hit].hit));
             sources.len()
         });
         parts.push(format!("{} [{number}]", unit.text));
@@ -420,26 +418,17 @@ fn last_topic_question(history: &[HistoryTurn]) -> String {
     sentence::truncate_chars(question, 120)
 }
 
-/// The hits from the documents the last answer quoted, when it quoted any of them.
-fn focus_on_last_answer<'h>(hits: Cow<'h, [Hit]>, history: &[HistoryTurn]) -> Cow<'h, [Hit]> {
-    let Some(last) = history.iter().rev().find(|t| t.role == Role::Assistant) else {
-        return hits;
-    };
-    let said: HashSet<String> = sentence_fingerprints(&last.content).collect();
-    let quoted: HashSet<&str> = hits
+/// Keeps the passages from the documents the last answer quoted, when it quoted any of them
+/// (a passage with a sentence said before, given that `said` covers the last answer).
+fn focus_on_last_answer(passages: &mut Vec<Passage<'_>>) {
+    let quoted: HashSet<String> = passages
         .iter()
-        .filter(|h| sentence_fingerprints(&h.text).any(|f| said.contains(&f)))
-        .map(|h| h.path.as_str())
+        .filter(|p| p.sentences.iter().any(|s| s.said))
+        .map(|p| p.hit.path.clone())
         .collect();
-    if quoted.is_empty() {
-        return hits;
+    if !quoted.is_empty() {
+        passages.retain(|p| quoted.contains(&p.hit.path));
     }
-    let focused: Vec<Hit> = hits
-        .iter()
-        .filter(|h| quoted.contains(h.path.as_str()))
-        .cloned()
-        .collect();
-    Cow::Owned(focused)
 }
 
 /// Sentences the assistant already said, fingerprinted, so a follow-up adds something new.

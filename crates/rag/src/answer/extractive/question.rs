@@ -4,9 +4,9 @@
 use std::collections::HashSet;
 
 use super::super::intent::Intent;
+use super::passage::Passage;
 use crate::families::related_terms;
 use crate::retrieve::Hit;
-use crate::text::analyze;
 
 /// Share of the question's own weight a title must name to be offered as a near topic.
 const NEAR_TOPIC_SHARE: f32 = 0.3;
@@ -87,19 +87,12 @@ impl Question {
     }
 
     /// The term every quoted sentence must cover, itself or through its section's headings:
-    /// the rarest of the message's own terms that the hits contain ("cream" in "Should I add
+    /// the rarest of the message's own terms that the passages contain ("cream" in "Should I add
     /// cream?", "soft" in "How long do I boil a soft-boiled egg?"), or for a message without
     /// topic terms of its own ("Why?"), the weightiest borrowed one. `None` without terms.
-    pub fn required_term(&self, hits: &[Hit]) -> Option<&QueryTerm> {
-        let present: HashSet<String> = hits
-            .iter()
-            .flat_map(|h| analyze(&passage_text(h)))
-            .collect();
-        let candidates = || {
-            self.terms
-                .iter()
-                .filter(|t| match_strength(&present, t) > 0.0)
-        };
+    pub fn required_term(&self, passages: &[Passage<'_>]) -> Option<&QueryTerm> {
+        let present = |t: &QueryTerm| passages.iter().any(|p| match_strength(&p.terms, t) > 0.0);
+        let candidates = || self.terms.iter().filter(|t| present(t));
         let own = candidates()
             .filter(|t| !t.borrowed)
             .max_by(|a, b| a.weight.total_cmp(&b.weight));
@@ -123,7 +116,7 @@ impl Question {
     ///
     /// For a question that points back ("How do I avoid it?"), the topic it points at counts
     /// too: "avoid" alone is not what the passage must be about.
-    pub fn own_coverage(&self, hits: &[Hit]) -> f32 {
+    pub fn own_coverage(&self, passages: &[Passage<'_>]) -> f32 {
         let with_topic = self.needs_topic_match;
         let total = if with_topic {
             self.total_weight()
@@ -133,10 +126,10 @@ impl Question {
         if self.own_weight() <= 0.0 || total <= 0.0 {
             return 1.0;
         }
-        hits.iter()
-            .map(|hit| {
-                let present: HashSet<String> = analyze(&passage_text(hit)).into_iter().collect();
-                let coverage = self.coverage(&present);
+        passages
+            .iter()
+            .map(|passage| {
+                let coverage = self.coverage(&passage.terms);
                 let covered = coverage.own + if with_topic { coverage.topic } else { 0.0 };
                 covered / total
             })
@@ -147,19 +140,19 @@ impl Question {
     /// [`NEAR_TOPIC_SHARE`] of the message's own weight: what the documents cover near a
     /// question they do not answer ("hyperparameter tuning" for "How do I tune a guitar?",
     /// but not "gradient descent" for "Is a steep ski slope descent safe?").
-    pub fn near_topic<'h>(&self, hits: &'h [Hit]) -> Option<&'h Hit> {
+    pub fn near_topic<'h>(&self, passages: &[Passage<'h>]) -> Option<&'h Hit> {
         let own_total = self.own_weight();
-        hits.iter().find(|hit| {
-            let context: HashSet<String> = analyze(&format!("{}\n{}", hit.title, hit.heading))
-                .into_iter()
-                .collect();
-            let named: f32 = self
-                .own()
-                .filter(|t| t.salient && context.contains(&t.term))
-                .map(|t| t.weight)
-                .sum();
-            named > 0.0 && named >= NEAR_TOPIC_SHARE * own_total
-        })
+        passages
+            .iter()
+            .find(|passage| {
+                let named: f32 = self
+                    .own()
+                    .filter(|t| t.salient && passage.context.contains(&t.term))
+                    .map(|t| t.weight)
+                    .sum();
+                named > 0.0 && named >= NEAR_TOPIC_SHARE * own_total
+            })
+            .map(|passage| passage.hit)
     }
 }
 
@@ -173,12 +166,6 @@ pub(super) fn match_strength(terms: &HashSet<String>, term: &QueryTerm) -> f32 {
     } else {
         0.0
     }
-}
-
-/// A hit's title, headings and text, without quoted example phrases.
-fn passage_text(hit: &Hit) -> String {
-    let text = format!("{}\n{}\n{}", hit.title, hit.heading, hit.text);
-    without_quoted_phrases(&text).into_owned()
 }
 
 /// `text` without the phrases it quotes ("The capital of France is,"): a quoted phrase is an

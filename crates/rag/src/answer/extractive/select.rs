@@ -13,10 +13,13 @@
 use std::collections::HashSet;
 
 use super::super::intent::{Intent, SentenceCues};
-use super::question::{without_quoted_phrases, Question};
-use super::sentence::{about_the_document, clean_sentence, is_quotable, leans_on_previous};
-use crate::retrieve::Hit;
-use crate::text::{analyze, fingerprint, is_list_item, sentence_spans};
+use super::passage::{Passage, Sentence};
+use super::question::{match_strength, QueryTerm, Question};
+use super::sentence::is_quotable;
+use crate::text::{analyze, fingerprint};
+
+/// No terms: the surroundings of a paragraph's first sentence.
+static EMPTY: std::sync::LazyLock<HashSet<String>> = std::sync::LazyLock::new(HashSet::new);
 
 /// Share of the question's own term weight a quoted sentence must cover, with its section's
 /// title and headings.
@@ -44,42 +47,6 @@ pub(super) struct Unit {
     pub said: bool,
 }
 
-/// A sentence of a hit, prepared once.
-struct Sentence {
-    text: String,
-    /// Starts a paragraph (a blank line before it).
-    opens_paragraph: bool,
-    quotable: bool,
-    said: bool,
-    leans: bool,
-    list_item: bool,
-}
-
-fn sentences_of(hit: &Hit, said: &HashSet<String>) -> Vec<Sentence> {
-    let mut end_of_previous = 0;
-    sentence_spans(&hit.text)
-        .into_iter()
-        .map(|span| {
-            let gap = hit
-                .text
-                .get(end_of_previous..span.start)
-                .unwrap_or_default();
-            let opens_paragraph = end_of_previous == 0 || gap.matches('\n').count() >= 2;
-            end_of_previous = span.end;
-            let raw = &hit.text[span];
-            let text = clean_sentence(raw);
-            Sentence {
-                opens_paragraph,
-                quotable: is_quotable(&text) && !about_the_document(&text),
-                said: said.contains(&fingerprint(&text)),
-                leans: leans_on_previous(&text),
-                list_item: is_list_item(raw),
-                text,
-            }
-        })
-        .collect()
-}
-
 /// Limits of one answer.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Limits {
@@ -87,19 +54,18 @@ pub(super) struct Limits {
     pub max_chars: usize,
 }
 
-/// Scores the sentences of `hits` for `question` and picks the answer's units, best first.
+/// Scores the sentences of `passages` for `question` and picks the answer's units, best first.
 ///
 /// Sentences said in earlier answers are left out, unless one of them is clearly the answer
 /// (it scores a quarter above every new one) and `allow_repeat`: then it leads again rather
 /// than a worse new sentence taking its place.
 pub(super) fn choose(
     question: &Question,
-    hits: &[Hit],
-    said: &HashSet<String>,
+    passages: &[Passage<'_>],
     limits: Limits,
     allow_repeat: bool,
 ) -> Vec<Unit> {
-    let Some(best) = hits.first() else {
+    let Some(best) = passages.first().map(|p| p.hit) else {
         return Vec::new();
     };
     let total = question.total_weight();
@@ -107,45 +73,43 @@ pub(super) fn choose(
     if total <= 0.0 {
         return Vec::new();
     }
-    let required = question.required_term(hits).map(|t| t.term.clone());
+    let required = question.required_term(passages).map(|t| t.term.clone());
     // "Why?" with no words of its own asks about what was just said: the sentences right
     // after it usually give the reason.
     let reason_after_said = question.intent == Intent::Why && own_total == 0.0;
     let mut units = Vec::new();
-    for (index, hit) in hits.iter().enumerate() {
+    for (index, passage) in passages.iter().enumerate() {
+        let hit = passage.hit;
         let chunk_factor = (hit.score / best.score.max(f32::MIN_POSITIVE)).clamp(0.0, 1.0);
-        let context: HashSet<String> = analyze(&format!("{}\n{}", hit.title, hit.heading))
-            .into_iter()
-            .collect();
-        let sentences = sentences_of(hit, said);
+        let context = &passage.context;
+        let sentences = &passage.sentences;
         let first_of_hit = units.len();
         // The terms of the two sentences before the current one.
-        let mut previous_terms: [HashSet<String>; 2] = Default::default();
+        let mut previous_terms: [&HashSet<String>; 2] = [&*EMPTY, &*EMPTY];
         for (position, sentence) in sentences.iter().enumerate() {
-            let terms: HashSet<String> = analyze(&without_quoted_phrases(&sentence.text))
-                .into_iter()
-                .collect();
+            let terms = &sentence.terms;
             // A sentence is read in its section (title and headings) after the sentences
             // before it in its paragraph: "A setting called temperature controls ..." answers
             // "What does the temperature setting do when generating text?" after "To generate
             // text, ...".
             if sentence.opens_paragraph {
-                previous_terms = Default::default();
+                previous_terms = [&*EMPTY, &*EMPTY];
             }
-            let surroundings: HashSet<String> = context
-                .iter()
-                .chain(previous_terms.iter().flatten())
-                .cloned()
-                .collect();
-            previous_terms.rotate_left(1);
-            previous_terms[1] = terms.clone();
+            let before = previous_terms;
+            let surroundings = |t: &QueryTerm| {
+                match_strength(context, t) > 0.0
+                    || before.iter().any(|p| match_strength(p, t) > 0.0)
+            };
+            previous_terms = [before[1], terms];
             if !sentence.quotable || (sentence.said && !allow_repeat) {
                 continue;
             }
-            let says = question.coverage(&terms);
-            let in_context = question.coverage(&surroundings);
-            let cues = SentenceCues::of(&sentence.text, sentence.list_item);
-            let serves = cues.serves(question.intent)
+            let says = question.coverage(terms);
+            let in_context: Vec<&QueryTerm> =
+                question.terms.iter().filter(|t| surroundings(t)).collect();
+            let topic_in_context = in_context.iter().any(|t| t.borrowed);
+            let serves = !matches!(question.intent, Intent::YesNo | Intent::Other)
+                && SentenceCues::of(&sentence.text, sentence.list_item).serves(question.intent)
                 && (question.intent != Intent::Definition
                     || defines_a_query_term(&sentence.text, question));
             let follows_said = reason_after_said
@@ -168,7 +132,9 @@ pub(super) fn choose(
             let covered: Vec<String> = question
                 .terms
                 .iter()
-                .filter(|t| says.terms.contains(&t.term) || in_context.terms.contains(&t.term))
+                .filter(|t| {
+                    says.terms.contains(&t.term) || in_context.iter().any(|c| c.term == t.term)
+                })
                 .map(|t| t.term.clone())
                 .collect();
             if required.as_ref().is_some_and(|r| !covered.contains(r)) {
@@ -189,7 +155,7 @@ pub(super) fn choose(
                     continue;
                 }
             }
-            if question.needs_topic_match && says.topic == 0.0 && in_context.topic == 0.0 {
+            if question.needs_topic_match && says.topic == 0.0 && !topic_in_context {
                 continue;
             }
             // A term the sentence does not say but its section's title or heading does counts
@@ -197,7 +163,9 @@ pub(super) fn choose(
             let context_only: f32 = question
                 .terms
                 .iter()
-                .filter(|t| in_context.terms.contains(&t.term) && !says.terms.contains(&t.term))
+                .filter(|t| {
+                    in_context.iter().any(|c| c.term == t.term) && !says.terms.contains(&t.term)
+                })
                 .map(|t| t.weight)
                 .sum();
             let relevance = (says.own + says.topic + CONTEXT_SHARE * context_only) / total;
@@ -236,7 +204,7 @@ pub(super) fn choose(
                 score: 0.0,
                 sentences: 1,
             };
-            if sentence.leans && !attach_antecedents(&mut unit, &sentences) {
+            if sentence.leans && !attach_antecedents(&mut unit, sentences) {
                 // Nothing before it in this passage to lean on: quoted alone it would refer
                 // to something the reader never saw.
                 score -= 0.5;
@@ -480,13 +448,9 @@ fn pick(mut units: Vec<Unit>, limits: Limits) -> Vec<Unit> {
 
 /// Units that continue a passage: its sentences not said yet, in order, within the limits
 /// (for "tell me more", where the next passage of the same source is the answer).
-pub(super) fn continuation(
-    hit_index: usize,
-    hit: &Hit,
-    said: &HashSet<String>,
-    limits: Limits,
-) -> Vec<Unit> {
-    let sentences = sentences_of(hit, said);
+pub(super) fn continuation(hit_index: usize, passage: &Passage<'_>, limits: Limits) -> Vec<Unit> {
+    let hit = passage.hit;
+    let sentences = &passage.sentences;
     let mut units = Vec::new();
     let mut length = 0;
     for (position, sentence) in sentences.iter().enumerate() {

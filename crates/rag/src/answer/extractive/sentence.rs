@@ -16,15 +16,20 @@ pub(super) fn is_quotable(sentence: &str) -> bool {
 /// link ("GNU coreutils 9.1 September 2022 CHMOD(1)", "Full documentation <https://...>"):
 /// at least three lowercase words, outside links.
 fn reads_as_prose(sentence: &str) -> bool {
-    let lowercase_words = sentence
+    if sentence.contains("://") {
+        return false;
+    }
+    let lowercase_word = |w: &&str| {
+        let mut letters = w.chars().filter(|c| c.is_alphabetic());
+        let all_lower = letters.clone().all(char::is_lowercase);
+        all_lower && letters.nth(1).is_some()
+    };
+    sentence
         .split_whitespace()
-        .filter(|w| !w.contains("://") && !w.starts_with('<'))
-        .filter(|w| {
-            let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
-            letters.len() >= 2 && letters.iter().all(|c| c.is_lowercase())
-        })
-        .count();
-    lowercase_words >= 3 && !sentence.contains("://")
+        .filter(|w| !w.starts_with('<'))
+        .filter(lowercase_word)
+        .nth(2)
+        .is_some()
 }
 
 /// Whether a sentence speaks about the document it stands in ("This article explains ...",
