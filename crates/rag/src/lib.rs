@@ -3,6 +3,7 @@
 //! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `asking`    words that shape the asking ("how long"), left out of query terms
 //! - `families`  verbs that ask for the same thing ("prevent", "avoid", "reduce")
 //! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
@@ -33,6 +34,7 @@
 
 mod acts;
 mod answer;
+mod asking;
 mod chunk;
 mod corpus;
 mod error;

@@ -124,58 +124,11 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     static FILLER: OnceLock<HashSet<String>> = OnceLock::new();
     let filler = FILLER.get_or_init(|| QUERY_FILLER.iter().flat_map(|w| analyze(w)).collect());
     let mut seen = HashSet::new();
-    let text = without_asking_words(text);
+    let text = crate::asking::without_asking_words(text);
     analyze(&expand_acronyms(&text))
         .into_iter()
         .filter(|term| !filler.contains(term) && seen.insert(term.clone()))
         .collect()
-}
-
-/// Words that, right after "how", ask for a quantity ("How long do I boil it?", "How much
-/// salt?") rather than name a topic.
-const QUANTITY_WORDS: &[&str] = &["long", "much", "many", "often", "far", "big", "old", "soon"];
-
-/// `text` without words that only shape the asking: the quantity word of "how long", "how
-/// much" and the like, and the "keep" of "keep going" ("How long can I keep rice?" keeps it).
-fn without_asking_words(text: &str) -> std::borrow::Cow<'_, str> {
-    let lower = text.to_lowercase();
-    if lower.len() != text.len() {
-        // Lowercasing changed byte offsets (rare letters): leave the text as it is.
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut cuts: Vec<(usize, usize)> = Vec::new();
-    let mut find = |phrase: String, skip: usize, len: usize| {
-        let mut from = 0;
-        while let Some(at) = lower[from..].find(&phrase).map(|i| i + from) {
-            let end = at + phrase.len();
-            let starts_word = at == 0 || !lower[..at].ends_with(char::is_alphanumeric);
-            let ends_word = !lower[end..].starts_with(char::is_alphanumeric);
-            if starts_word && ends_word {
-                cuts.push((at + skip, at + skip + len));
-            }
-            from = end;
-        }
-    };
-    for word in QUANTITY_WORDS {
-        find(format!("how {word}"), "how ".len(), word.len());
-    }
-    for phrase in ["keep going", "keep on"] {
-        find(phrase.to_owned(), 0, "keep".len());
-    }
-    if cuts.is_empty() {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    cuts.sort_unstable();
-    let mut out = String::with_capacity(text.len());
-    let mut at = 0;
-    for (start, end) in cuts {
-        if start >= at {
-            out.push_str(&text[at..start]);
-            at = end;
-        }
-    }
-    out.push_str(&text[at..]);
-    std::borrow::Cow::Owned(out)
 }
 
 /// Acronyms people type in questions ("What is ML?"), with the words the documents use.
