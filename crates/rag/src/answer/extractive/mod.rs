@@ -1,6 +1,8 @@
 //! [`ExtractiveAnswerer`]: answers by quoting the sentences of the hits that answer the
 //! question, with citations; declines plainly when the documents do not cover it.
 //!
+//! - `question`  the question's weighted terms, coverage, the term an answer must cover
+//! - `passage`   hits split into sentences and stemmed once per answer
 //! - `select`    scoring sentences against the question and picking the answer's units
 //! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
 //! - `reply`     declining, the "continue" recap, small talk
@@ -45,7 +47,8 @@ pub struct ExtractiveConfig {
     /// hits for an answer.
     pub min_term_coverage: f32,
     /// A term in more than this share of the chunks is generic ("model" in a corpus about
-    /// models): a sentence sharing only such terms with the question is not quoted.
+    /// models): it is never offered as a near topic when declining. (Every term also weighs
+    /// by its rarity, so generic terms count little anyway.)
     pub generic_term_fraction: f32,
     /// How many example questions "what can you do?" offers (with [`ExtractiveAnswerer::for_index`]).
     pub examples: usize,
@@ -85,13 +88,17 @@ impl Default for ExtractiveConfig {
 ///   X?", an instruction or option for "How do I ...?", a reason for "Why?"). The best comes
 ///   first, then up to [`ExtractiveConfig::max_sentences`] in all, each followed by `[n]`.
 ///   A sentence that leans on the one before it is quoted with it. Sentences said in earlier
-///   answers are skipped while others are available.
+///   answers are skipped, unless one is still clearly the answer. With the index, the
+///   opening of the best hit's document (and for "How do I ...?" its sections of steps and
+///   named options) are considered too.
 ///
 /// It declines ([`NOTHING_FOUND_REPLY`], naming a near topic when a hit's title or heading
-/// carries one of the question's rare terms) when the best hit is weak, when the hits miss
-/// most of the question's own term weight, or when no sentence matches one of its salient
-/// terms. A question pointing back ("How do I prevent it?") is answered only from sentences
-/// about the earlier topic. It quotes and never paraphrases, so it cannot invent.
+/// carries enough of the question's rare terms) when the best hit is weak, when no single
+/// hit covers [`ExtractiveConfig::min_term_coverage`] of the question's own term weight
+/// (quoted example phrases left out), or when no sentence, read in its section, covers the
+/// question's rarest term and half its weight. A question pointing back ("How do I prevent
+/// it?") is answered only from sentences about the earlier topic. It quotes and never
+/// paraphrases, so it cannot invent.
 #[derive(Debug, Clone, Default)]
 pub struct ExtractiveAnswerer {
     config: ExtractiveConfig,
@@ -418,8 +425,8 @@ fn last_topic_question(history: &[HistoryTurn]) -> String {
     sentence::truncate_chars(question, 120)
 }
 
-/// Keeps the passages from the documents the last answer quoted, when it quoted any of them
-/// (a passage with a sentence said before, given that `said` covers the last answer).
+/// Keeps the passages from the documents earlier answers quoted (a passage with a sentence
+/// said before), when there are any.
 fn focus_on_last_answer(passages: &mut Vec<Passage<'_>>) {
     let quoted: HashSet<String> = passages
         .iter()
