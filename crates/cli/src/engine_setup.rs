@@ -9,8 +9,8 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use ragchat_rag::{
-    Answerer, CorpusSource, ExtractiveAnswerer, Index, IngestOptions, IngestProgress, IngestReport,
-    OpenAiAnswerer, OpenAiConfig,
+    Answerer, CorpusSource, ExtractiveAnswerer, FallbackAnswerer, Index, IngestOptions,
+    IngestProgress, IngestReport, OpenAiAnswerer, OpenAiConfig,
 };
 use ragchat_server::{ChatEngine, EngineConfig};
 
@@ -70,20 +70,22 @@ impl EngineArgs {
         }
     }
 
-    /// The answerer these options name.
+    /// The answerer these options name, for the documents of `index`: the offline extractive
+    /// answerer, or the LLM backed by it (it answers small talk, and answers when the LLM
+    /// fails after its retries, saying so).
     ///
     /// # Errors
     /// When the LLM client cannot be built (e.g. a malformed URL).
-    pub fn answerer(&self) -> Result<Arc<dyn Answerer>> {
+    pub fn answerer(&self, index: &Index) -> Result<Arc<dyn Answerer>> {
+        let offline = Arc::new(ExtractiveAnswerer::for_index(index));
         match &self.llm_url {
-            None => Ok(Arc::new(ExtractiveAnswerer::new())),
+            None => Ok(offline),
             Some(url) => {
                 let mut config = OpenAiConfig::new(url.clone(), self.model.clone());
                 config.api_key = self.api_key.clone().filter(|k| !k.is_empty());
                 config.timeout = Duration::from_secs(self.llm_timeout.max(1));
-                Ok(Arc::new(
-                    OpenAiAnswerer::new(config).context("cannot set up the LLM client")?,
-                ))
+                let llm = OpenAiAnswerer::new(config).context("cannot set up the LLM client")?;
+                Ok(Arc::new(FallbackAnswerer::new(Arc::new(llm), offline)))
             }
         }
     }
@@ -162,10 +164,11 @@ pub async fn build_engine(
         let global = global.clone();
         tokio::task::spawn_blocking(move || open_index(&global, &source, show_progress)).await??
     };
+    let answerer = args.answerer(&index)?;
     let engine = ChatEngine::new(
         (*memory).clone(),
         index,
-        args.answerer()?,
+        answerer,
         EngineConfig {
             top_k: args.top_k.max(1),
             ..EngineConfig::default()

@@ -38,15 +38,6 @@ fn json(out: &Output) -> Value {
     serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
-fn contents(show: &Value) -> Vec<String> {
-    show["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn journaled_messages_never_reach_another_store() {
     let Some(other) = RedisServer::builder().start_or_skip() else {

@@ -1,5 +1,8 @@
 //! Retrieval latency on the bundled corpus: a standalone question, and a follow-up that borrows
-//! terms from a conversation; plus composing an extractive answer from the hits.
+//! terms from a conversation; plus composing an extractive answer from the hits, with the
+//! answerer `ragchat` builds (`ExtractiveAnswerer::for_index`): the follow-up case under the
+//! name measured before issue 14 (`extractive_answer`), then a definition, a pronoun how-to,
+//! a decline and "tell me more".
 
 use std::hint::black_box;
 
@@ -61,10 +64,39 @@ fn retrieval(c: &mut Criterion) {
         history: history.clone(),
         hits,
     };
-    let answerer = ExtractiveAnswerer::new();
+    let answerer = ExtractiveAnswerer::for_index(&index);
     c.bench_function("extractive_answer", |b| {
         b.iter(|| answerer.compose(black_box(&request)))
     });
+
+    let overfitting = vec![
+        HistoryTurn::user("What about overfitting?"),
+        HistoryTurn::assistant(
+            "Overfitting happens when a model memorises the training data, including its noise \
+             and quirks, instead of learning the general pattern, so it performs well on the \
+             training set but poorly on new data. [1]",
+        ),
+    ];
+    let cases: [(&str, &str, &[HistoryTurn]); 4] = [
+        ("definition", "What is gradient descent?", &[]),
+        ("pronoun_how_to", "How do I prevent it?", &overfitting),
+        ("decline", "What is the capital of France?", &[]),
+        ("tell_me_more", "Tell me more", &overfitting),
+    ];
+    let mut group = c.benchmark_group("extractive_answer_by_kind");
+    for (name, question, history) in cases {
+        let hits = retriever
+            .search(question, history, 3)
+            .expect("search works")
+            .hits;
+        let request = AnswerRequest {
+            question: question.into(),
+            history: history.to_vec(),
+            hits,
+        };
+        group.bench_function(name, |b| b.iter(|| answerer.compose(black_box(&request))));
+    }
+    group.finish();
 }
 
 criterion_group!(benches, retrieval);

@@ -20,7 +20,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, FAST, STORED, STRING,
+};
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::chunk::{chunk_document, Chunk, ChunkOptions};
@@ -30,7 +32,7 @@ use crate::retrieve::Retriever;
 use crate::text::{analyze, english_analyzer, ANALYZER_NAME};
 
 /// Bump when the schema, the analyzer or the chunker changes what an index contains.
-const INDEX_FORMAT: u32 = 1;
+const INDEX_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Indexing memory per writer thread (tantivy's minimum is 15 MB).
 const WRITER_HEAP_PER_THREAD: usize = 64 * 1024 * 1024;
@@ -67,6 +69,7 @@ pub enum IngestProgress {
 /// The tantivy fields of a chunk.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
+    /// Indexed whole (not tokenized), to find the passages of one document ("tell me more").
     pub path: Field,
     pub title: Field,
     /// The full heading path, stored for display.
@@ -88,12 +91,13 @@ impl Fields {
         let indexed = TextOptions::default().set_indexing_options(indexing);
         let mut builder = Schema::builder();
         let fields = Fields {
-            path: builder.add_text_field("path", STORED),
+            path: builder.add_text_field("path", STRING | STORED),
             title: builder.add_text_field("title", indexed.clone().set_stored()),
             heading: builder.add_text_field("heading", STORED),
             section: builder.add_text_field("section", indexed.clone()),
             text: builder.add_text_field("text", indexed.set_stored()),
-            line_start: builder.add_u64_field("line_start", STORED),
+            // Fast: a document's passages are put in order without loading them.
+            line_start: builder.add_u64_field("line_start", STORED | FAST),
             line_end: builder.add_u64_field("line_end", STORED),
         };
         (builder.build(), fields)
@@ -293,6 +297,13 @@ impl Index {
 
     pub(crate) fn fields(&self) -> Fields {
         self.inner.fields
+    }
+
+    /// How many chunks of `searcher` contain the analyzed `term`; 0 when unreadable (an
+    /// unreadable statistic only costs ranking quality).
+    pub(crate) fn doc_freq_in(&self, searcher: &tantivy::Searcher, term: &str) -> u64 {
+        let term = tantivy::Term::from_field_text(self.inner.fields.text, term);
+        searcher.doc_freq(&term).unwrap_or(0)
     }
 }
 

@@ -3,8 +3,13 @@
 //! - `corpus`    reading a folder (text, HTML, PDF), the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `asking`    words that shape the asking ("how long"), left out of query terms
+//! - `families`  verbs that ask for the same thing ("prevent", "avoid", "reduce")
+//! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
+//! - `suggest`   example questions drawn from the loaded documents
 //! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
 //!
@@ -27,18 +32,24 @@
 //! # Ok(()) }
 //! ```
 
+mod acts;
 mod answer;
+mod asking;
 mod chunk;
 mod corpus;
 mod error;
+mod families;
 mod index;
 mod retrieve;
+mod spelling;
+mod suggest;
 mod text;
 
+pub use acts::{conversation_act, is_topic_message, ConversationAct};
 pub use answer::{
     build_messages, Answer, AnswerOptions, AnswerRequest, Answerer, CharEstimate,
-    ExtractiveAnswerer, ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source,
-    TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+    ExtractiveAnswerer, ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer, OpenAiConfig,
+    PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use corpus::{
@@ -52,3 +63,4 @@ pub use retrieve::{
     classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
     Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
 };
+pub use suggest::example_questions;

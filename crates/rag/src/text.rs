@@ -1,7 +1,7 @@
 //! Text analysis shared by indexing, query building and the extractive answerer.
 //!
 //! One English analyzer (split on non-alphanumerics, drop very long tokens, fold accents,
-//! lowercase, remove stop words, Porter-stem) is used to index and to query, so a word in a
+//! lowercase, American spelling, remove stop words, Porter-stem) is used to index and to query, so a word in a
 //! question matches the same word in a document in any inflection. Sentence splitting lives here
 //! too, because chunking and answer extraction must agree on what a sentence is.
 
@@ -44,7 +44,9 @@ const QUERY_FILLER: &[&str] = &[
     "like",
     "continue",
     "go",
-    "keep",
+    "need",
+    "needs",
+    "get",
     "say",
     "talk",
     "talking",
@@ -77,6 +79,9 @@ const QUERY_FILLER: &[&str] = &[
     "works",
     "happen",
     "happens",
+    // "And a hard one?": "one" stands for the thing just discussed.
+    "one",
+    "ones",
 ];
 
 /// Tokens longer than this are noise (hashes, base64, URLs glued together) and are dropped.
@@ -88,6 +93,7 @@ pub(crate) fn english_analyzer() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(AsciiFoldingFilter)
         .filter(LowerCaser)
+        .filter(crate::spelling::AmericanSpelling)
         .filter(StopWordFilter::remove(
             STOP_WORDS.iter().map(|w| w.to_string()),
         ))
@@ -118,7 +124,8 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     static FILLER: OnceLock<HashSet<String>> = OnceLock::new();
     let filler = FILLER.get_or_init(|| QUERY_FILLER.iter().flat_map(|w| analyze(w)).collect());
     let mut seen = HashSet::new();
-    analyze(&expand_acronyms(text))
+    let text = crate::asking::without_asking_words(text);
+    analyze(&expand_acronyms(&text))
         .into_iter()
         .filter(|term| !filler.contains(term) && seen.insert(term.clone()))
         .collect()
@@ -390,6 +397,13 @@ mod tests {
             query_terms("Tell me more about neural networks and networks"),
             vec!["neural", "network"]
         );
+        assert_eq!(
+            query_terms("How long can I keep cooked rice?"),
+            vec!["keep", "cook", "rice"]
+        );
+        assert!(query_terms("Keep going").is_empty());
+        assert_eq!(query_terms("How many layers, and how long?"), vec!["layer"]);
+        assert_eq!(query_terms("regularisation"), query_terms("regularization"));
     }
 
     #[test]

@@ -90,6 +90,8 @@ pub struct TurnOutcome {
     pub journaled: bool,
     /// True when the history came only from this machine (store unreachable).
     pub partial_history: bool,
+    /// Set when the offline answerer stood in for the LLM: one line saying so and why.
+    pub fallback: Option<String>,
     /// Where the time went.
     pub timings: TurnTimings,
 }
@@ -286,6 +288,7 @@ impl ChatEngine {
         };
         timings.answer = started.elapsed();
 
+        let fallback = answer.as_ref().and_then(|a| a.fallback.clone());
         let reply = match answer {
             Some(answer) => Message::assistant(answer.text)
                 .with_sources(answer.sources.iter().map(source_ref).collect()),
@@ -316,6 +319,7 @@ impl ChatEngine {
             retrieval_query: retrieval.query,
             journaled: receipt.journaled,
             partial_history,
+            fallback,
             timings,
         })
     }
@@ -346,11 +350,12 @@ impl ChatEngine {
     }
 }
 
-/// "Welcome back! Last time you asked about ..." from the most recent user messages.
+/// "Welcome back! Last time you asked about ..." from the most recent user messages that
+/// asked something (greetings, thanks and other small talk are not questions).
 pub fn welcome_text<'a>(messages: impl DoubleEndedIterator<Item = &'a Message>) -> Option<String> {
     let questions: Vec<&str> = messages
         .rev()
-        .filter(|m| m.role == Role::User)
+        .filter(|m| m.role == Role::User && ragchat_rag::is_topic_message(&m.content))
         .take(3)
         .map(|m| m.content.trim())
         .collect();
@@ -398,5 +403,23 @@ mod tests {
             "Welcome back! Last time you asked \"What is ML?\" and \"How does it learn?\"."
         );
         assert!(welcome_text(std::iter::empty()).is_none());
+    }
+
+    #[test]
+    fn welcome_leaves_out_small_talk() {
+        let msgs = [
+            Message::user("Hello!"),
+            Message::assistant("Hello! ..."),
+            Message::user("What is ML?"),
+            Message::assistant("Machine learning is ..."),
+            Message::user("Thanks!"),
+            Message::assistant("You're welcome! ..."),
+        ];
+        assert_eq!(
+            welcome_text(msgs.iter()).as_deref(),
+            Some("Welcome back! Last time you asked \"What is ML?\".")
+        );
+        let only_small_talk = [Message::user("Hi"), Message::assistant("Hello!")];
+        assert!(welcome_text(only_small_talk.iter()).is_none());
     }
 }

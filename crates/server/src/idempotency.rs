@@ -225,6 +225,7 @@ pub async fn idempotent_turn(
         CancellationToken::new(),
     );
     let outcome = join_turn(handle).await?;
+    let fallback_reason = outcome.fallback;
     let (user_message, answer) = settled(
         state.memory(),
         &key,
@@ -237,6 +238,8 @@ pub async fn idempotent_turn(
         session: key.session().to_string(),
         user_message,
         answer,
+        fallback: fallback_reason.is_some(),
+        fallback_reason,
     })
     .into_response())
 }
@@ -251,10 +254,14 @@ fn replay(key: &SessionKey, question: Message, answer: Message, streamed: bool) 
         ];
         Sse::new(stream::iter(events.into_iter().map(Ok::<_, Infallible>))).into_response()
     } else {
+        // Whether the first attempt's answer came from the offline fallback is not
+        // stored; the replay reports the stored answer as it is.
         Json(TurnResponse {
             session: key.session().to_string(),
             user_message: question,
             answer,
+            fallback: false,
+            fallback_reason: None,
         })
         .into_response()
     };

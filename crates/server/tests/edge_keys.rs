@@ -222,6 +222,7 @@ impl Answerer for Named {
         Ok(Answer {
             text: "named".into(),
             sources: Vec::new(),
+            fallback: None,
         })
     }
 }

@@ -103,6 +103,7 @@ impl Answerer for Flood {
         Ok(Answer {
             text: "the whole flood".into(),
             sources: Vec::new(),
+            fallback: None,
         })
     }
 }

@@ -29,7 +29,7 @@ impl Answerer for Verbose {
         sink(&text);
         Ok(Answer {
             text,
-            sources: Vec::new(),
+            ..Answer::default()
         })
     }
 }

@@ -108,6 +108,10 @@ struct AnswerLine<'a> {
     /// Milliseconds conversation memory took in this turn (read + append).
     memory_ms: f64,
     journaled: bool,
+    /// The offline answerer stood in for the LLM (see `fallback_reason`).
+    fallback: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fallback_reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -224,6 +228,9 @@ async fn run_piped(
                 for line in source_lines(&outcome.answer) {
                     println!("{line}");
                 }
+                if let Some(notice) = &outcome.fallback {
+                    println!("note: {notice}");
+                }
             }
             Err(e) => report_error(&e.to_string(), json)?,
         }
@@ -249,6 +256,8 @@ fn answer_line(outcome: &TurnOutcome) -> AnswerLine<'_> {
         memory_ms: (outcome.timings.memory_read + outcome.timings.memory_write).as_secs_f64()
             * 1000.0,
         journaled: outcome.journaled,
+        fallback: outcome.fallback.is_some(),
+        fallback_reason: outcome.fallback.as_deref(),
     }
 }
 

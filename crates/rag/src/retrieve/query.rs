@@ -8,6 +8,12 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
 use super::{HistoryTurn, RetrieverConfig, Role};
+use crate::acts::conversation_act;
+use crate::answer::NOTHING_FOUND_REPLY;
+use crate::families::related_terms;
+
+/// Weight of a family word ("prevent" for the asked "avoid") against the asked word.
+const RELATIVE_WEIGHT: f32 = 0.4;
 use crate::index::Fields;
 use crate::text::{query_terms, words};
 
@@ -74,7 +80,7 @@ impl fmt::Display for QueryPlan {
 
 const PRONOUNS: &[&str] = &[
     "it", "its", "it's", "this", "that", "these", "those", "they", "them", "their", "theirs", "he",
-    "she", "him", "her",
+    "she", "him", "her", "one", "ones",
 ];
 const LEADING_WORDS: &[&str] = &["and", "also", "but", "so", "then", "or"];
 const LEADING_PHRASES: &[&str] = &["what about", "how about", "what else", "how so", "same for"];
@@ -116,6 +122,11 @@ pub fn classify(message: &str) -> MessageKind {
     }
 }
 
+/// Whether the message opens with "why": "Why?" asks for a reason about the topic, not for more.
+pub(crate) fn asks_why(message: &str) -> bool {
+    words(message).next().is_some_and(|w| w == "why")
+}
+
 /// Whether the message points back at something said before with a pronoun ("it", "they").
 pub fn refers_back(message: &str) -> bool {
     words(message).any(|w| PRONOUNS.contains(&w.as_str()))
@@ -147,6 +158,9 @@ pub(crate) struct CorpusStats<'a> {
     pub chunks: u64,
     /// Chunks containing an analyzed term.
     pub doc_freq: &'a dyn Fn(&str) -> u64,
+    /// Whether some document's title contains an analyzed term: such a term names a topic
+    /// ("grep", "egg") however often its document repeats it.
+    pub in_titles: &'a dyn Fn(&str) -> bool,
 }
 
 /// However small the corpus, a term in this many chunks or fewer is never generic.
@@ -173,6 +187,14 @@ pub(crate) fn plan_with_stats(
     stats: Option<&CorpusStats<'_>>,
 ) -> QueryPlan {
     let mut kind = classify(message);
+    if conversation_act(message).is_some() {
+        // "Thanks", "Good morning": nothing to look up, and no topic to borrow.
+        return QueryPlan {
+            kind,
+            terms: Vec::new(),
+            phrases: Vec::new(),
+        };
+    }
     let own = query_terms(message);
     if let Some(stats) = stats {
         let all_generic = own.iter().all(|term| stats.is_generic(term, config));
@@ -200,7 +222,20 @@ pub(crate) fn plan_with_stats(
     };
     let mut weight = config.borrowed_weight * factor;
     if weight > 0.0 {
-        let user_turns = history.iter().rev().filter(|t| t.role == Role::User);
+        // Small talk is not a topic: "Thanks!" between two questions lends nothing. Nor is a
+        // question the documents did not cover: "Continue" after it resumes the topic before.
+        let user_turns = history
+            .iter()
+            .enumerate()
+            .rev()
+            .filter(|(at, t)| {
+                t.role == Role::User
+                    && conversation_act(&t.content).is_none()
+                    && !history
+                        .get(at + 1)
+                        .is_some_and(|reply| reply.content.starts_with(NOTHING_FOUND_REPLY))
+            })
+            .map(|(_, t)| t);
         for turn in user_turns.take(config.history_turns) {
             let mut candidates: Vec<String> = query_terms(&turn.content)
                 .into_iter()
@@ -210,18 +245,36 @@ pub(crate) fn plan_with_stats(
             if let Some(stats) = stats {
                 // Absent terms match nothing; generic ones ("learn" in a corpus about machine
                 // learning) pull towards whatever mentions them most, not towards the topic.
-                // "Continue" must find the topic even when every word of it is common.
+                // "Continue" must find the topic even when every word of it is common. A pronoun
+                // keeps common words too, at half weight: in "And a hard one?" after
+                // soft-boiled eggs, "one" is an egg however many notes mention eggs, yet
+                // "machine" after "What is machine learning?" must not outweigh the new "learn"
+                // of "How does it learn?".
+                // A standalone question borrows little, but in a conversation about grep that
+                // little should be "grep", a title word, however often its page says it.
                 let keep_generic = matches!(kind, MessageKind::Continue | MessageKind::More);
+                let pronoun = refers_back(message);
+                let standalone = kind == MessageKind::Standalone;
                 candidates.retain(|term| {
-                    (stats.doc_freq)(term) > 0 && (keep_generic || !stats.is_generic(term, config))
+                    (stats.doc_freq)(term) > 0
+                        && (keep_generic
+                            || pronoun
+                            || !stats.is_generic(term, config)
+                            || (standalone && (stats.in_titles)(term)))
                 });
-                candidates.sort_by_key(|term| (stats.doc_freq)(term));
+                // Title words first ("grep" in "How do I make grep ignore case?", which its
+                // manual page repeats everywhere), then the rarest.
+                candidates.sort_by_key(|term| (!(stats.in_titles)(term), (stats.doc_freq)(term)));
                 candidates.truncate(config.borrowed_terms_per_turn);
             }
             let contributed = !candidates.is_empty();
+            let generic_factor = |term: &str| match stats {
+                Some(stats) if refers_back(message) && stats.is_generic(term, config) => 0.5,
+                _ => 1.0,
+            };
             terms.extend(candidates.into_iter().map(|term| WeightedTerm {
+                weight: weight * generic_factor(&term),
                 term,
-                weight,
                 borrowed: true,
             }));
             if classify(&turn.content) == MessageKind::Standalone {
@@ -248,18 +301,36 @@ pub(crate) fn build(plan: &QueryPlan, fields: &Fields, config: &RetrieverConfig)
         (fields.text, 1.0),
     ];
     let mut clauses: Vec<(Occur, Box<dyn Query>)> = Vec::new();
-    for term in &plan.terms {
+    // The message's own "avoid" also looks for "prevent" and "reduce", at a fraction of its
+    // weight (see `crate::families`).
+    let relatives = plan
+        .terms
+        .iter()
+        .filter(|t| !t.borrowed)
+        .flat_map(|t| {
+            related_terms(&t.term)
+                .iter()
+                .filter(move |r| **r != t.term)
+                .map(move |r| (r.as_str(), t.weight * RELATIVE_WEIGHT))
+        })
+        .filter(|(r, _)| !plan.terms.iter().any(|t| t.term == *r));
+    let weighted = plan
+        .terms
+        .iter()
+        .map(|t| (t.term.as_str(), t.weight))
+        .chain(relatives);
+    for (term, weight) in weighted {
         for (field, boost) in field_boosts {
             if boost <= 0.0 {
                 continue;
             }
             let query = TermQuery::new(
-                Term::from_field_text(field, &term.term),
+                Term::from_field_text(field, term),
                 IndexRecordOption::WithFreqs,
             );
             clauses.push((
                 Occur::Should,
-                Box::new(BoostQuery::new(Box::new(query), term.weight * boost)),
+                Box::new(BoostQuery::new(Box::new(query), weight * boost)),
             ));
         }
     }
@@ -375,6 +446,7 @@ mod tests {
         let stats = CorpusStats {
             chunks: 100,
             doc_freq: &doc_freq,
+            in_titles: &|_| false,
         };
         let history = vec![HistoryTurn::user(
             "My model gets 99% accuracy on the training data but 70% on test data. Overfitting?",

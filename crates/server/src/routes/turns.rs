@@ -2,8 +2,9 @@
 //! as server-sent events.
 //!
 //! The stream carries `token` events (`{"text": delta}`) while the answer is produced,
-//! then `sources` (the cited passages) and `done` (the stored assistant message), or a
-//! single `error` (`{"error":{"code","message"}}`). If the client disconnects before
+//! then `fallback` (`{"fallback": true, "reason"}`, only when the offline answerer stood in
+//! for a failed LLM), `sources` (the cited passages) and `done` (the stored assistant
+//! message), or a single `error` (`{"error":{"code","message"}}`). If the client disconnects before
 //! `done`, the stream's drop guard cancels the turn and the partial answer is stored,
 //! marked `incomplete`.
 
@@ -46,16 +47,22 @@ pub struct TurnResponse {
     /// The stored answer, with the passages it cites in `sources`.
     #[schema(value_type = schema::Message)]
     pub answer: Message,
+    /// True when the LLM failed and the offline answerer answered instead.
+    pub fallback: bool,
+    /// Why, in one line for people; only when `fallback` is true.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_reason: Option<String>,
 }
 
 /// Sends a message and gets the answer.
 ///
 /// With `Accept: text/event-stream` the answer is streamed: `token` events carry text
-/// deltas (`{"text": "..."}`), then `sources` (array of sources) and `done` (the stored
-/// assistant message); a failure ends the stream with an `error` event. A client that
-/// disconnects mid-answer leaves the partial answer stored as `incomplete`. With an
-/// `Idempotency-Key`, a retry gets the stored turn instead of a new one (see
-/// [`crate::idempotency`]).
+/// deltas (`{"text": "..."}`), then `fallback` when the offline answerer stood in for a
+/// failed LLM (`{"fallback": true, "reason": "..."}`), `sources` (array of sources) and
+/// `done` (the stored assistant message); a failure ends the stream with an `error`
+/// event. A client that disconnects mid-answer leaves the partial answer stored as
+/// `incomplete`. With an `Idempotency-Key`, a retry gets the stored turn instead of a
+/// new one (see [`crate::idempotency`]).
 #[utoipa::path(
     post,
     path = "/v1/sessions/{session}/messages",
@@ -122,6 +129,8 @@ pub async fn message_create(
         session: key.session().to_string(),
         user_message: outcome.user_message,
         answer: outcome.answer,
+        fallback: outcome.fallback.is_some(),
+        fallback_reason: outcome.fallback,
     })
     .into_response())
 }
@@ -142,7 +151,8 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// What the turn task tells the stream.
 enum Update {
     Token(String),
-    Finished(Result<Message, ApiError>),
+    /// The stored answer, and why the offline answerer answered, if it stood in for the LLM.
+    Finished(Result<(Message, Option<String>), ApiError>),
 }
 
 /// Runs the turn in a task and streams its progress. The stream owns a drop guard of
@@ -176,6 +186,7 @@ pub(crate) fn stream_turn(
         let finished = match (join_turn(handle).await, ids) {
             (Ok(outcome), Some(ids)) => {
                 let (memory, key) = settle;
+                let fallback = outcome.fallback;
                 let stored = crate::idempotency::settled(
                     &memory,
                     &key,
@@ -184,9 +195,9 @@ pub(crate) fn stream_turn(
                     outcome.answer,
                 )
                 .await;
-                Ok(stored.1)
+                Ok((stored.1, fallback))
             }
-            (result, _) => result.map(|outcome| outcome.answer),
+            (result, _) => result.map(|outcome| (outcome.answer, outcome.fallback)),
         };
         drop(hold);
         let _ = tx.send(Update::Finished(finished));
@@ -217,10 +228,18 @@ fn event_stream(
                 // The turn is over: nothing left to cancel.
                 guard.disarm();
                 let events = match result {
-                    Ok(answer) => vec![
-                        json_event("sources", &answer.sources),
-                        json_event("done", &answer),
-                    ],
+                    Ok((answer, fallback)) => {
+                        let mut events = Vec::with_capacity(3);
+                        if let Some(reason) = fallback {
+                            events.push(json_event(
+                                "fallback",
+                                &serde_json::json!({ "fallback": true, "reason": reason }),
+                            ));
+                        }
+                        events.push(json_event("sources", &answer.sources));
+                        events.push(json_event("done", &answer));
+                        events
+                    }
                     Err(e) => vec![json_event("error", &e.body())],
                 };
                 Some((events, None))

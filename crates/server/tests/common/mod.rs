@@ -57,9 +57,9 @@ pub async fn manager(url: &str) -> SessionManager {
     SessionManager::new(store, ManagerConfig::default())
 }
 
-/// An engine with the offline extractive answerer.
+/// An engine with the offline extractive answerer, as `ragchat serve` makes it.
 pub fn engine(memory: SessionManager) -> ChatEngine {
-    engine_with(memory, Arc::new(ExtractiveAnswerer::new()))
+    engine_with(memory, Arc::new(ExtractiveAnswerer::for_index(&index())))
 }
 
 /// An engine with the given answerer.
@@ -224,6 +224,7 @@ impl Answerer for SlowAnswerer {
                 line_start: 1,
                 line_end: 2,
             }],
+            ..Answer::default()
         })
     }
 }

@@ -216,6 +216,9 @@ async fn turn(engine: &ChatEngine, key: &SessionKey, text: &str) {
             for line in source_lines(&outcome.answer) {
                 println!("{}", dim(&line));
             }
+            if let Some(notice) = &outcome.fallback {
+                println!("{}", yellow(&format!("({notice})")));
+            }
             if outcome.journaled {
                 println!(
                     "{}",
