@@ -20,7 +20,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tantivy::schema::{Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED};
+use tantivy::schema::{
+    Field, IndexRecordOption, Schema, TextFieldIndexing, TextOptions, STORED, STRING,
+};
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
 use crate::chunk::{chunk_document, Chunk, ChunkOptions};
@@ -30,7 +32,8 @@ use crate::retrieve::Retriever;
 use crate::text::{analyze, english_analyzer, ANALYZER_NAME};
 
 /// Bump when the schema, the analyzer or the chunker changes what an index contains.
-const INDEX_FORMAT: u32 = 1;
+/// 2: the path is indexed as one raw term (passage lookup by citation, document list).
+const INDEX_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Indexing memory per writer thread (tantivy's minimum is 15 MB).
 const WRITER_HEAP_PER_THREAD: usize = 64 * 1024 * 1024;
@@ -67,6 +70,8 @@ pub enum IngestProgress {
 /// The tantivy fields of a chunk.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
+    /// Indexed whole (one raw term per document path), so a document's chunks can be found
+    /// by path without scanning the index.
     pub path: Field,
     pub title: Field,
     /// The full heading path, stored for display.
@@ -88,7 +93,7 @@ impl Fields {
         let indexed = TextOptions::default().set_indexing_options(indexing);
         let mut builder = Schema::builder();
         let fields = Fields {
-            path: builder.add_text_field("path", STORED),
+            path: builder.add_text_field("path", STRING | STORED),
             title: builder.add_text_field("title", indexed.clone().set_stored()),
             heading: builder.add_text_field("heading", STORED),
             section: builder.add_text_field("section", indexed.clone()),

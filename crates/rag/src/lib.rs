@@ -4,6 +4,7 @@
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
+//! - `catalog`   by document: the indexed documents, the passage a citation points at
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
 //! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
@@ -28,6 +29,7 @@
 //! ```
 
 mod answer;
+mod catalog;
 mod chunk;
 mod corpus;
 mod error;
@@ -40,6 +42,7 @@ pub use answer::{
     ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source, TokenCounter,
     NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
+pub use catalog::{CitedPart, DocumentInfo, Passage};
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use corpus::{
     bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,
