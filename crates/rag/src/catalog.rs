@@ -127,9 +127,10 @@ impl Index {
                         .collect()
                 }
             }
-            CitedPart::Heading(heading) => {
-                chunks.into_iter().filter(|c| c.heading == *heading).collect()
-            }
+            CitedPart::Heading(heading) => chunks
+                .into_iter()
+                .filter(|c| c.heading == *heading)
+                .collect(),
         };
         Ok(join_pieces(merge_overlapping(chosen)))
     }

@@ -10,6 +10,7 @@
 //!   and the refusal to serve a non-loopback address without keys.
 //! - [`error`]: `ApiError` and the extractor wrappers that keep every error in one JSON shape.
 //! - [`turn`]: running a turn as a tracked task, with its input checks and metrics.
+//! - [`titles`]: conversation titles (the first question) for the session list, cached.
 //! - [`metrics`]: the `ragchat_*` Prometheus metrics.
 //! - [`persistence`]: what the shared Redis keeps on disk, for `/readyz`.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
@@ -27,6 +28,7 @@ pub mod persistence;
 pub mod routes;
 pub mod serve;
 pub mod state;
+pub mod titles;
 pub mod turn;
 pub mod web;
 

@@ -9,7 +9,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, ops, sessions, turns};
+use crate::routes::{account, ops, sessions, sources, turns};
+use crate::titles;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -26,6 +27,7 @@ use crate::routes::{account, ops, sessions, turns};
         sessions::messages_list,
         sessions::session_stats,
         sessions::session_delete,
+        sources::source_get,
         account::export,
         account::me_delete,
         ops::healthz,
@@ -38,6 +40,8 @@ use crate::routes::{account, ops, sessions, turns};
         turns::NewMessage,
         turns::TurnResponse,
         sessions::SessionList,
+        titles::ListedSession,
+        sources::CitedPassage,
         sessions::MessagePage,
         account::Erased,
         ops::Health,

@@ -11,6 +11,7 @@ use crate::auth::Auth;
 use crate::engine::ChatEngine;
 use crate::metrics::Metrics;
 use crate::persistence::PersistenceProbe;
+use crate::titles::TitleCache;
 
 /// Bytes a request body may add to the message limit: the JSON envelope, and escapes
 /// (`\n`, `\"`, `\u00e9`) that make the encoded text longer than the text.
@@ -60,6 +61,7 @@ struct Inner {
     persistence: PersistenceProbe,
     turns: TaskTracker,
     config: ServerConfig,
+    titles: TitleCache,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
                 persistence,
                 turns: TaskTracker::new(),
                 config,
+                titles: TitleCache::default(),
             }),
         }
     }
@@ -112,6 +115,11 @@ impl AppState {
     /// abort a turn halfway and shutdown can wait for every turn to be stored.
     pub fn turns(&self) -> &TaskTracker {
         &self.inner.turns
+    }
+
+    /// Conversation titles already read, for the session list.
+    pub fn titles(&self) -> &TitleCache {
+        &self.inner.titles
     }
 
     /// The server configuration.

@@ -6,7 +6,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use ragchat_memory::{Message, MessageId, SessionKey, SessionStats, SessionSummary};
+use ragchat_memory::{Message, MessageId, SessionKey, SessionStats};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -14,6 +14,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::openapi::schema;
 use crate::state::AppState;
+use crate::titles::ListedSession;
 
 /// Messages returned by one page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 1000;
@@ -23,9 +24,8 @@ pub const MAX_PAGE: usize = 10_000;
 /// The caller's sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
-    /// Most recent activity first.
-    #[schema(value_type = Vec<schema::SessionSummary>)]
-    pub sessions: Vec<SessionSummary>,
+    /// Most recent activity first, each titled by its first question.
+    pub sessions: Vec<ListedSession>,
 }
 
 /// A page of a session's messages.
@@ -68,6 +68,10 @@ pub async fn sessions_list(
     caller: Caller,
 ) -> Result<Json<SessionList>, ApiError> {
     let sessions = state.memory().list_sessions(&caller.user).await?;
+    let sessions = state
+        .titles()
+        .attach(state.memory(), &caller.user, sessions)
+        .await;
     Ok(Json(SessionList { sessions }))
 }
 
