@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, ops, sessions, sources, turns};
+use crate::routes::{about, account, ops, sessions, sources, turns};
 use crate::titles;
 
 /// The API description.
@@ -28,6 +28,7 @@ use crate::titles;
         sessions::session_stats,
         sessions::session_delete,
         sources::source_get,
+        about::about_get,
         account::export,
         account::me_delete,
         ops::healthz,
@@ -42,6 +43,8 @@ use crate::titles;
         sessions::SessionList,
         titles::ListedSession,
         sources::CitedPassage,
+        about::About,
+        about::AboutDocument,
         sessions::MessagePage,
         account::Erased,
         ops::Health,
@@ -57,6 +60,7 @@ use crate::titles;
     tags(
         (name = "chat", description = "Chat turns"),
         (name = "sessions", description = "The caller's conversations"),
+        (name = "documents", description = "What the answers come from"),
         (name = "account", description = "All of the caller's data"),
         (name = "ops", description = "Health, readiness and metrics"),
     )

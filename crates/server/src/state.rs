@@ -11,6 +11,7 @@ use crate::auth::Auth;
 use crate::engine::ChatEngine;
 use crate::metrics::Metrics;
 use crate::persistence::PersistenceProbe;
+use crate::routes::about::About;
 use crate::titles::TitleCache;
 
 /// Bytes a request body may add to the message limit: the JSON envelope, and escapes
@@ -62,6 +63,7 @@ struct Inner {
     turns: TaskTracker,
     config: ServerConfig,
     titles: TitleCache,
+    about: tokio::sync::OnceCell<About>,
 }
 
 impl AppState {
@@ -82,6 +84,7 @@ impl AppState {
                 turns: TaskTracker::new(),
                 config,
                 titles: TitleCache::default(),
+                about: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -120,6 +123,11 @@ impl AppState {
     /// Conversation titles already read, for the session list.
     pub fn titles(&self) -> &TitleCache {
         &self.inner.titles
+    }
+
+    /// What the server answers from, once computed (`GET /v1/about`).
+    pub fn about(&self) -> &tokio::sync::OnceCell<About> {
+        &self.inner.about
     }
 
     /// The server configuration.

@@ -219,3 +219,94 @@ async fn one_list_request_reads_a_bounded_number_of_conversations() {
         assert_eq!(title, &Value::from(format!("Question number {i}?")));
     }
 }
+
+#[tokio::test]
+async fn about_names_the_documents_to_callers_with_a_key() {
+    let (app, _memory, _dir) = app().await;
+    let reply = get(&app, "/v1/about", None).await;
+    reply.expect_error(StatusCode::UNAUTHORIZED, "unauthorized");
+    assert!(!reply.text().contains("extractive"), "{}", reply.text());
+
+    let about = get(&app, "/v1/about", Some(ALICE_KEY)).await.json();
+    let index = index();
+    assert_eq!(about["chunk_count"], index.num_chunks());
+    let documents = index.documents().unwrap();
+    assert_eq!(about["document_count"], documents.len());
+    assert_eq!(about["documents_truncated"], false);
+    let listed = about["documents"].as_array().unwrap();
+    assert_eq!(listed.len(), documents.len());
+    assert!(
+        listed
+            .iter()
+            .any(|d| d["path"] == "what-is-machine-learning.md"
+                && d["title"] == "What Is Machine Learning?"),
+        "{about}"
+    );
+    let examples = about["example_questions"].as_array().unwrap();
+    assert_eq!(examples.len(), 3, "{about}");
+    assert_eq!(about["answerer"], "extractive");
+    // Each example is answered from the documents, with sources.
+    for (i, example) in examples.iter().enumerate() {
+        let answer = ask(&app, &format!("ex{i}"), example.as_str().unwrap()).await;
+        assert!(
+            !answer["sources"].as_array().unwrap().is_empty(),
+            "{example} has no sources: {answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn about_never_names_the_llm_endpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("sessions.db").display());
+    let llm = ragchat_rag::OpenAiAnswerer::new(ragchat_rag::OpenAiConfig::new(
+        "http://llm-host.internal.example:11434/v1",
+        "llama3.2",
+    ))
+    .unwrap();
+    let state = state(
+        engine_with(manager(&url).await, std::sync::Arc::new(llm)),
+        keys_auth(dir.path()),
+    );
+    let app = ragchat_server::app(state);
+    let reply = get(&app, "/v1/about", Some(ALICE_KEY)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    assert_eq!(reply.json()["answerer"], "openai:llama3.2");
+    assert!(!reply.text().contains("llm-host"), "{}", reply.text());
+    let anonymous = get(&app, "/v1/about", None).await;
+    assert!(!anonymous.text().contains("llama"), "{}", anonymous.text());
+}
+
+#[tokio::test]
+async fn the_openapi_document_describes_the_page_routes() {
+    let (app, _memory, _dir) = app().await;
+    let doc = get(&app, "/openapi.json", None).await.json();
+    let source = &doc["paths"]["/v1/sessions/{session}/messages/{message_id}/sources/{n}"]["get"];
+    assert!(source["responses"]["200"].is_object(), "{source}");
+    assert!(source["responses"]["404"].is_object(), "{source}");
+    assert_eq!(source["security"][0]["bearer"], serde_json::json!([]));
+    let fields: Vec<&str> = doc["components"]["schemas"]["CitedPassage"]["properties"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    for field in [
+        "n",
+        "path",
+        "title",
+        "heading",
+        "line_start",
+        "line_end",
+        "text",
+    ] {
+        assert!(fields.contains(&field), "{field} missing from {fields:?}");
+    }
+    let about = &doc["paths"]["/v1/about"]["get"];
+    assert_eq!(
+        about["security"][0]["bearer"],
+        serde_json::json!([]),
+        "{about}"
+    );
+    assert!(doc["components"]["schemas"]["About"]["properties"]["example_questions"].is_object());
+}

@@ -8,11 +8,13 @@
 //! | `GET /v1/sessions/{session}/stats` | [`sessions::session_stats`] |
 //! | `GET /v1/sessions/{session}/messages/{message_id}/sources/{n}` | [`sources::source_get`] |
 //! | `DELETE /v1/sessions/{session}` | [`sessions::session_delete`] |
+//! | `GET /v1/about` | [`about::about_get`] |
 //! | `GET /v1/export` | [`account::export`] |
 //! | `DELETE /v1/me` | [`account::me_delete`] |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
 //! | `GET /`, `/app.js`, `/style.css` | the web chat page ([`crate::web`]) |
 
+pub mod about;
 pub mod account;
 pub mod ops;
 pub mod sessions;
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/sessions/{session}/messages/{message_id}/sources/{n}",
             get(sources::source_get),
         )
+        .route("/v1/about", get(about::about_get))
         .route("/v1/export", get(account::export))
         .route("/v1/me", delete(account::me_delete))
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes));
