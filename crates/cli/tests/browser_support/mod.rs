@@ -493,6 +493,7 @@ impl Cdp {
                }}
                window.Date = Later; }})();"
         );
+        self.call("Page.enable", json!({})).await;
         self.call(
             "Page.addScriptToEvaluateOnNewDocument",
             json!({ "source": shift }),

@@ -12,7 +12,7 @@
 //! | `GET /v1/export` | [`account::export`] |
 //! | `DELETE /v1/me` | [`account::me_delete`] |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
-//! | `GET /`, `/app.js`, `/style.css` | the web chat page ([`crate::web`]) |
+//! | `GET /`, `/style.css`, `/*.js` | the web chat page ([`crate::web`]) |
 
 pub mod about;
 pub mod account;
