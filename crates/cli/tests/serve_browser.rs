@@ -1,6 +1,8 @@
 //! The web chat page in headless Chromium, driven over the Chrome DevTools Protocol:
 //! send a message, see the streamed answer with its sources, reload and see the
-//! conversation again, then open the same conversation on a second server.
+//! conversation again, then open the same conversation on a second server; on a phone,
+//! reach the conversation list through the menu button, by keyboard too.
+//! `serve_browser_welcome.rs` has the new-conversation view, sources and titles.
 //!
 //! Skipped (with a note) when Chromium or Redis is not installed; with `CI` set, a
 //! missing Chromium fails the test instead.
@@ -116,39 +118,6 @@ async fn the_chat_page_streams_and_restores_the_conversation() {
     );
 }
 
-/// A phone: 390 x 844 CSS pixels.
-const PHONE: (u32, u32) = (390, 844);
-/// A laptop: 1280 x 800.
-const DESKTOP: (u32, u32) = (1280, 800);
-
-/// Asserts that axe-core finds no serious or critical accessibility violation (skipped,
-/// with a note, when npm cannot install axe-core outside CI).
-async fn assert_accessible(page: &mut Cdp, context: &str) {
-    if let Some(violations) = page.serious_accessibility_violations(context).await {
-        assert!(
-            violations.is_empty(),
-            "axe-core ({context}): {}",
-            serde_json::to_string_pretty(&violations).unwrap()
-        );
-    }
-}
-
-/// Opens the page of `server` at `size` and waits until a conversation is shown.
-async fn open_page(page: &mut Cdp, server: &Server, size: (u32, u32), hash: &str) -> String {
-    page.open("about:blank").await;
-    page.viewport(size.0, size.1, size.0 < 700).await;
-    page.emulate_focus().await;
-    page.call(
-        "Page.navigate",
-        json!({ "url": format!("{}/{hash}", server.url()) }),
-    )
-    .await;
-    let loaded = page
-        .wait_for("a conversation", "document.body.dataset.loaded")
-        .await;
-    loaded.as_str().expect("session id").to_string()
-}
-
 /// The focused element's path of ids from the drawer or the main area.
 const FOCUS_IN_SIDEBAR: &str = "document.activeElement.closest('#sidebar') !== null";
 
@@ -169,7 +138,7 @@ async fn on_a_phone_the_conversation_list_is_a_drawer_behind_a_menu_button() {
 
     let browser = Browser::launch(&chromium);
     let mut page = Cdp::connect(&browser.ws_url).await;
-    let fresh = open_page(&mut page, &server, PHONE, "").await;
+    let fresh = open_page(&mut page, &server.url(), PHONE, "").await;
     assert_eq!(page.screenshot("phone-new-conversation").await.0, PHONE.0);
 
     // Closed: the menu button is there, the list is neither seen nor reachable by Tab.
@@ -332,212 +301,4 @@ async fn on_a_phone_the_conversation_list_is_a_drawer_behind_a_menu_button() {
         page.shown("#welcome").await,
         "the new conversation's welcome"
     );
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_new_conversation_offers_the_documents_and_opens_cited_passages() {
-    let Some(chromium) = chromium_or_skip() else {
-        return;
-    };
-    let server = Server::start(&[]);
-    let about = get(&format!("{}/v1/about", server.url()), None)
-        .await
-        .json();
-    let examples = about["example_questions"].clone();
-    assert_eq!(examples.as_array().map(Vec::len), Some(3), "{about}");
-    let browser = Browser::launch(&chromium);
-    let mut page = Cdp::connect(&browser.ws_url).await;
-
-    for (name, size) in [("phone", PHONE), ("desktop", DESKTOP)] {
-        let session = open_page(&mut page, &server, size, &format!("#session={name}-new")).await;
-        page.wait_for(
-            "the examples",
-            "document.querySelectorAll('#examples button').length === 3",
-        )
-        .await;
-        assert!(page.shown("#welcome").await, "{name}");
-        let summary = page
-            .eval("document.getElementById('corpus-summary').textContent")
-            .await;
-        let count = format!("{} documents", about["document_count"]);
-        assert!(
-            summary.as_str().unwrap().contains(&count),
-            "{name}: {summary}"
-        );
-        let shown = page
-            .eval("[...document.querySelectorAll('#examples button')].map(b => b.textContent)")
-            .await;
-        assert_eq!(shown, examples, "{name}");
-        for i in 1..=3 {
-            assert!(
-                page.shown(&format!("#examples li:nth-child({i}) button"))
-                    .await
-            );
-        }
-        let welcome = page.rect("#welcome").await;
-        assert!(
-            welcome.right() <= f64::from(size.0) + 0.5,
-            "{name}: {welcome:?}"
-        );
-        if size == DESKTOP {
-            assert!(
-                !page.shown("#menu").await,
-                "no menu button on a wide screen"
-            );
-            assert!(page.shown("#sidebar").await, "the list is always there");
-            let sidebar = page.rect("#sidebar").await;
-            assert!(
-                sidebar.right() <= welcome.x,
-                "{sidebar:?} left of {welcome:?}"
-            );
-        }
-        assert_eq!(page.screenshot(&format!("{name}-welcome")).await.0, size.0);
-        assert_accessible(&mut page, &format!("{name}, new conversation")).await;
-
-        // Clicking an example asks it.
-        page.click("#examples li:first-child button").await;
-        page.wait_for(
-            "the answer to the example",
-            "document.querySelector('.msg.assistant[data-status=\"complete\"] .sources button:not([disabled])') !== null",
-        )
-        .await;
-        let asked = page
-            .eval("document.querySelector('.msg.user .text').textContent")
-            .await;
-        assert_eq!(asked, examples[0], "{name}");
-        assert!(
-            !page.shown("#welcome").await,
-            "{name}: the welcome makes way"
-        );
-        assert_accessible(&mut page, &format!("{name}, answered")).await;
-
-        // A source opens the passage it cites, as the API has it.
-        let message_id = page
-            .eval("document.querySelector('.msg.assistant').dataset.id")
-            .await;
-        let message_id = message_id.as_str().expect("answer id");
-        let passage = get(
-            &format!(
-                "{}/v1/sessions/{session}/messages/{message_id}/sources/1",
-                server.url()
-            ),
-            None,
-        )
-        .await
-        .json();
-        page.click(".msg.assistant .sources li:first-child button")
-            .await;
-        page.wait_for(
-            "the passage",
-            "document.getElementById('source-text').textContent.length > 0",
-        )
-        .await;
-        assert!(page.shown("#source-dialog").await, "{name}");
-        assert_eq!(
-            page.eval("document.getElementById('source-text').textContent")
-                .await,
-            passage["text"],
-            "{name}"
-        );
-        let dialog = page.ax_node("#source-dialog").await;
-        assert_eq!(dialog["role"]["value"], "dialog", "{dialog}");
-        assert!(
-            dialog["name"]["value"]
-                .as_str()
-                .unwrap()
-                .contains(passage["heading"].as_str().unwrap()),
-            "{dialog}"
-        );
-        let box_ = page.rect("#source-dialog").await;
-        assert!(
-            box_.x >= 0.0 && box_.right() <= f64::from(size.0),
-            "{name}: {box_:?}"
-        );
-        assert_eq!(page.screenshot(&format!("{name}-source")).await.0, size.0);
-        assert_accessible(&mut page, &format!("{name}, source open")).await;
-        page.press("Escape").await;
-        page.wait_for(
-            "the closed passage",
-            "!document.getElementById('source-dialog').open",
-        )
-        .await;
-        assert!(
-            page.focused().await.starts_with("button"),
-            "focus back on the source"
-        );
-        assert_eq!(
-            page.eval("document.activeElement.closest('.sources') !== null")
-                .await,
-            json!(true)
-        );
-    }
-
-    // Desktop keyboard order, from the top of a freshly loaded page: the list, the
-    // conversation (its sources), the message box, Send.
-    page.eval("document.body.dataset.loaded = ''; location.reload(); true")
-        .await;
-    page.wait_for("the reloaded page", "document.body.dataset.loaded")
-        .await;
-    let mut regions: Vec<String> = Vec::new();
-    for _ in 0..40 {
-        page.press("Tab").await;
-        let region = page
-            .eval(
-                "(() => { const e = document.activeElement;
-                   if (e.closest('#sidebar')) return 'sidebar';
-                   if (e.closest('#messages')) return 'messages';
-                   return e.id || e.tagName; })()",
-            )
-            .await;
-        let region = region.as_str().unwrap_or_default().to_string();
-        if ["sidebar", "messages", "input", "send"].contains(&region.as_str())
-            && regions.last() != Some(&region)
-        {
-            regions.push(region.clone());
-        }
-        if region == "send" {
-            break;
-        }
-    }
-    assert_eq!(regions, ["sidebar", "messages", "input", "send"]);
-
-    // Titles and relative times: two hours later, the list says so; and the list was
-    // titled without reading every conversation.
-    page.open_later(&format!("{}/", server.url()), 2 * 3600 * 1000 + 60_000)
-        .await;
-    page.wait_for(
-        "times two hours later",
-        "[...document.querySelectorAll('#sessions time')].some(t => t.textContent === '2 hours ago')",
-    )
-    .await;
-    let titles = page
-        .eval("[...document.querySelectorAll('#sessions .title')].map(t => t.textContent)")
-        .await;
-    assert_eq!(
-        titles
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|t| **t == examples[0])
-            .count(),
-        2,
-        "both conversations are titled by their question: {titles}"
-    );
-    assert!(
-        !titles.to_string().contains("chat-"),
-        "no session ids: {titles}"
-    );
-    let message_reads = page
-        .eval(
-            "performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)
-               .filter(p => /^\\/v1\\/sessions\\/[^/]+\\/messages/.test(p))",
-        )
-        .await;
-    let current = page.eval("document.body.dataset.loaded").await;
-    for path in message_reads.as_array().unwrap() {
-        assert!(
-            path.as_str().unwrap().contains(current.as_str().unwrap()),
-            "the page read another conversation to title it: {path}"
-        );
-    }
 }

@@ -59,7 +59,9 @@ async function api(path, options = {}) {
 
 function askForKey(reason) {
   ui.keyForm.hidden = false;
-  ui.keyStatus.textContent = reason || "This server needs an API key.";
+  ui.keyStatus.textContent = localStorage.getItem(KEY_STORAGE)
+    ? "The saved API key was refused (" + reason + "); paste another."
+    : "This server needs an API key; it stays in this browser.";
 }
 
 function setStatus(text) { ui.status.textContent = text || ""; }
@@ -175,7 +177,8 @@ async function loadConversation() {
     }
     setStatus("");
   } catch (e) {
-    if (e.status !== 404) setStatus("Could not load the conversation: " + e.message);
+    // 404: a conversation not started yet; 401: the key form says what to do.
+    if (e.status !== 404 && e.status !== 401) setStatus("Could not load the conversation: " + e.message);
   }
   if (empty) showWelcome(ui, api, ask);
   else hideWelcome(ui);

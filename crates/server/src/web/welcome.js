@@ -53,7 +53,9 @@ export async function showWelcome(ui, api, ask) {
       return li;
     }));
   } catch (e) {
-    ui.corpusSummary.textContent = "Could not tell which documents are loaded: " + e.message;
+    // Without a key the key form is the next step; the view comes back once it works.
+    if (e.status === 401) hideWelcome(ui);
+    else ui.corpusSummary.textContent = "Could not tell which documents are loaded: " + e.message;
   }
 }
 
