@@ -7,18 +7,18 @@
 //! scan the index. [`Index::passage`] merges the chunks inside the cited range back into
 //! the passage the answer was drawn from, the same way retrieval merged them.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
 use serde::Serialize;
-use tantivy::collector::{DocSetCollector, TopDocs};
+use tantivy::collector::TopDocs;
 use tantivy::query::TermQuery;
 use tantivy::schema::{IndexRecordOption, Value};
 use tantivy::{DocAddress, TantivyDocument, Term};
 
 use crate::error::{RagError, Result};
 use crate::index::Index;
-use crate::retrieve::{load_hit, merge_overlapping, Hit};
+use crate::retrieve::{merge_overlapping, passages_of, Hit};
 
 /// One indexed document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -113,7 +113,7 @@ impl Index {
                 )));
             }
         }
-        let mut chunks = self.chunks_of(path)?;
+        let mut chunks = passages_of(self, path)?;
         chunks.sort_by_key(|c| (c.line_start, c.line_end));
         let chosen: Vec<Hit> = match part {
             CitedPart::Lines(lines) => {
@@ -133,18 +133,6 @@ impl Index {
                 .collect(),
         };
         Ok(join_pieces(merge_overlapping(chosen)))
-    }
-
-    /// Every chunk of the document at `path`, in no particular order.
-    fn chunks_of(&self, path: &str) -> Result<Vec<Hit>> {
-        let searcher = self.searcher();
-        let fields = self.fields();
-        let addresses: HashSet<DocAddress> =
-            searcher.search(&self.path_query(path), &DocSetCollector)?;
-        addresses
-            .into_iter()
-            .map(|address| load_hit(&searcher, &fields, address, 0.0))
-            .collect()
     }
 
     fn path_query(&self, path: &str) -> TermQuery {

@@ -32,7 +32,7 @@ use crate::retrieve::Retriever;
 use crate::text::{analyze, english_analyzer, ANALYZER_NAME};
 
 /// Bump when the schema, the analyzer or the chunker changes what an index contains.
-/// 2: the path is indexed as one raw term (passage lookup by citation, document list).
+/// 2: the path is indexed as one raw term (a document's passages found by path).
 const INDEX_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Indexing memory per writer thread (tantivy's minimum is 15 MB).
@@ -70,8 +70,8 @@ pub enum IngestProgress {
 /// The tantivy fields of a chunk.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
-    /// Indexed whole (one raw term per document path), so a document's chunks can be found
-    /// by path without scanning the index.
+    /// Indexed whole (one raw term per document path), so a document's chunks are found by
+    /// path without scanning the index: "tell me more", cited passages, the document list.
     pub path: Field,
     pub title: Field,
     /// The full heading path, stored for display.
@@ -302,6 +302,13 @@ impl Index {
 
     pub(crate) fn fields(&self) -> Fields {
         self.inner.fields
+    }
+
+    /// How many chunks of `searcher` contain the analyzed `term`; 0 when unreadable (an
+    /// unreadable statistic only costs ranking quality).
+    pub(crate) fn doc_freq_in(&self, searcher: &tantivy::Searcher, term: &str) -> u64 {
+        let term = tantivy::Term::from_field_text(self.inner.fields.text, term);
+        searcher.doc_freq(&term).unwrap_or(0)
     }
 }
 

@@ -6,6 +6,8 @@
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `catalog`   by document: the indexed documents, the passage a citation points at
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
+//! - `suggest`   example questions drawn from the loaded documents
 //! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
 //!
@@ -28,6 +30,7 @@
 //! # Ok(()) }
 //! ```
 
+mod acts;
 mod answer;
 mod catalog;
 mod chunk;
@@ -35,12 +38,14 @@ mod corpus;
 mod error;
 mod index;
 mod retrieve;
+mod suggest;
 mod text;
 
+pub use acts::{conversation_act, is_topic_message, ConversationAct};
 pub use answer::{
     build_messages, Answer, AnswerRequest, Answerer, CharEstimate, ExtractiveAnswerer,
-    ExtractiveConfig, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source, TokenCounter,
-    NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+    ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer, OpenAiConfig, PromptMessage, Source,
+    TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use catalog::{CitedPart, DocumentInfo, Passage};
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
@@ -54,3 +59,4 @@ pub use retrieve::{
     classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
     Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
 };
+pub use suggest::example_questions;

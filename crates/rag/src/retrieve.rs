@@ -8,6 +8,7 @@
 //! chunks share) and treats a message made only of generic words ("Can you give me an example?")
 //! as a follow-up. Standalone questions borrow too, at a lower weight.
 
+mod next;
 mod query;
 
 use std::collections::HashMap;
@@ -19,6 +20,8 @@ use tantivy::{DocAddress, TantivyDocument};
 
 use crate::error::Result;
 use crate::index::{Fields, Index};
+pub(crate) use next::passages_of;
+pub(crate) use query::asks_why;
 use query::CorpusStats;
 pub use query::{classify, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm};
 
@@ -100,6 +103,17 @@ pub struct Retrieval {
     pub kind: MessageKind,
     /// Best hits first, at most `k`.
     pub hits: Vec<Hit>,
+}
+
+/// [`plan_query`] with corpus statistics when there are some: `(chunks, doc_freq)`.
+pub(crate) fn plan_for(
+    message: &str,
+    history: &[HistoryTurn],
+    config: &RetrieverConfig,
+    stats: Option<(u64, &dyn Fn(&str) -> u64)>,
+) -> QueryPlan {
+    let stats = stats.map(|(chunks, doc_freq)| CorpusStats { chunks, doc_freq });
+    query::plan_with_stats(message, history, config, stats.as_ref())
 }
 
 /// The most hits one search returns.
@@ -189,12 +203,20 @@ impl Retriever {
             doc_freq: &doc_freq,
         };
         let plan = query::plan_with_stats(message, history, &self.config, Some(&stats));
+        // "Tell me more" and "Continue" go on where the last answer stopped: the next passage
+        // of the source it quoted leads (a "why?" asks for a reason instead, found by search).
+        let continuation = match plan.kind {
+            MessageKind::More | MessageKind::Continue if !query::asks_why(message) => {
+                next::next_passage(&self.index, history)?
+            }
+            _ => None,
+        };
         let query_text = plan.to_string();
         if plan.terms.is_empty() || k == 0 {
             return Ok(Retrieval {
                 query: query_text,
                 kind: plan.kind,
-                hits: Vec::new(),
+                hits: continuation.into_iter().take(k).collect(),
             });
         }
         let query = query::build(&plan, &fields, &self.config);
@@ -206,6 +228,13 @@ impl Retriever {
             hits.push(load_hit(&searcher, &fields, address, score)?);
         }
         let mut hits = merge_overlapping(hits);
+        if let Some(mut next) = continuation {
+            next.score = hits.first().map_or(1.0, |h| h.score);
+            hits.retain(|h| {
+                h.path != next.path || h.line_end < next.line_start || next.line_end < h.line_start
+            });
+            hits.insert(0, next);
+        }
         hits.truncate(k);
         Ok(Retrieval {
             query: query_text,

@@ -77,6 +77,9 @@ const QUERY_FILLER: &[&str] = &[
     "works",
     "happen",
     "happens",
+    // "And a hard one?": "one" stands for the thing just discussed.
+    "one",
+    "ones",
 ];
 
 /// Tokens longer than this are noise (hashes, base64, URLs glued together) and are dropped.
@@ -118,10 +121,41 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     static FILLER: OnceLock<HashSet<String>> = OnceLock::new();
     let filler = FILLER.get_or_init(|| QUERY_FILLER.iter().flat_map(|w| analyze(w)).collect());
     let mut seen = HashSet::new();
-    analyze(&expand_acronyms(text))
+    let text = without_quantity_words(text);
+    analyze(&expand_acronyms(&text))
         .into_iter()
         .filter(|term| !filler.contains(term) && seen.insert(term.clone()))
         .collect()
+}
+
+/// Words that, right after "how", ask for a quantity ("How long do I boil it?", "How much
+/// salt?") rather than name a topic.
+const QUANTITY_WORDS: &[&str] = &["long", "much", "many", "often", "far", "big", "old", "soon"];
+
+/// `text` without the quantity word of "how long", "how much" and the like.
+fn without_quantity_words(text: &str) -> std::borrow::Cow<'_, str> {
+    let lower = text.to_lowercase();
+    let mut cut = None;
+    for word in QUANTITY_WORDS {
+        if let Some(at) = lower.find(&format!("how {word}")) {
+            let start = at + "how ".len();
+            let end = start + word.len();
+            let at_boundary = lower[end..]
+                .chars()
+                .next()
+                .is_none_or(|c| !c.is_alphanumeric());
+            if at_boundary && text.is_char_boundary(start) && text.is_char_boundary(end) {
+                cut = Some((start, end));
+                break;
+            }
+        }
+    }
+    match cut {
+        Some((start, end)) => {
+            std::borrow::Cow::Owned(format!("{}{}", &text[..start], &text[end..]))
+        }
+        None => std::borrow::Cow::Borrowed(text),
+    }
 }
 
 /// Acronyms people type in questions ("What is ML?"), with the words the documents use.

@@ -30,6 +30,7 @@ impl Answerer for Verbose {
         Ok(Answer {
             text,
             sources: Vec::new(),
+            fallback: None,
         })
     }
 }

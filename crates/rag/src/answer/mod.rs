@@ -6,8 +6,15 @@
 //!   `[n]` citations and says so honestly when nothing relevant was found. The default.
 //! - [`OpenAiAnswerer`]: any chat-completions endpoint (OpenAI, Ollama, vLLM, llama.cpp server),
 //!   streamed. Writes fluent answers; needs a model and costs a network round trip.
+//! - [`FallbackAnswerer`]: an LLM backed by the extractive answerer, which answers when the
+//!   endpoint fails and for small talk; the answer says so in [`Answer::fallback`].
+//!
+//! `intent` (what a question asks for, and which sentences do that) serves the extractive
+//! answerer.
 
 mod extractive;
+mod fallback;
+mod intent;
 mod openai;
 mod prompt;
 mod sse;
@@ -21,6 +28,7 @@ use crate::retrieve::{HistoryTurn, Hit};
 pub use extractive::{
     ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
 };
+pub use fallback::FallbackAnswerer;
 pub use openai::{OpenAiAnswerer, OpenAiConfig};
 pub use prompt::{build_messages, CharEstimate, PromptMessage, TokenCounter, SYSTEM_PROMPT};
 
@@ -70,6 +78,10 @@ pub struct Answer {
     pub text: String,
     /// Cited sources in citation-number order.
     pub sources: Vec<Source>,
+    /// Set when a backup answerer answered instead of the configured one (see
+    /// [`FallbackAnswerer`]): one line for people saying so and why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
 }
 
 /// Something that answers questions from retrieved hits. Object safe: share as `Arc<dyn Answerer>`.

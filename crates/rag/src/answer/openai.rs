@@ -459,6 +459,7 @@ impl Answerer for OpenAiAnswerer {
         Ok(Answer {
             text,
             sources: request.hits.iter().map(Source::from).collect(),
+            fallback: None,
         })
     }
 }

@@ -8,6 +8,7 @@ use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
 use super::{HistoryTurn, RetrieverConfig, Role};
+use crate::acts::conversation_act;
 use crate::index::Fields;
 use crate::text::{query_terms, words};
 
@@ -74,7 +75,7 @@ impl fmt::Display for QueryPlan {
 
 const PRONOUNS: &[&str] = &[
     "it", "its", "it's", "this", "that", "these", "those", "they", "them", "their", "theirs", "he",
-    "she", "him", "her",
+    "she", "him", "her", "one", "ones",
 ];
 const LEADING_WORDS: &[&str] = &["and", "also", "but", "so", "then", "or"];
 const LEADING_PHRASES: &[&str] = &["what about", "how about", "what else", "how so", "same for"];
@@ -114,6 +115,11 @@ pub fn classify(message: &str) -> MessageKind {
     } else {
         MessageKind::Standalone
     }
+}
+
+/// Whether the message opens with "why": "Why?" asks for a reason about the topic, not for more.
+pub(crate) fn asks_why(message: &str) -> bool {
+    words(message).next().is_some_and(|w| w == "why")
 }
 
 /// Whether the message points back at something said before with a pronoun ("it", "they").
@@ -173,6 +179,14 @@ pub(crate) fn plan_with_stats(
     stats: Option<&CorpusStats<'_>>,
 ) -> QueryPlan {
     let mut kind = classify(message);
+    if conversation_act(message).is_some() {
+        // "Thanks", "Good morning": nothing to look up, and no topic to borrow.
+        return QueryPlan {
+            kind,
+            terms: Vec::new(),
+            phrases: Vec::new(),
+        };
+    }
     let own = query_terms(message);
     if let Some(stats) = stats {
         let all_generic = own.iter().all(|term| stats.is_generic(term, config));
@@ -200,7 +214,11 @@ pub(crate) fn plan_with_stats(
     };
     let mut weight = config.borrowed_weight * factor;
     if weight > 0.0 {
-        let user_turns = history.iter().rev().filter(|t| t.role == Role::User);
+        // Small talk is not a topic: "Thanks!" between two questions lends nothing.
+        let user_turns = history
+            .iter()
+            .rev()
+            .filter(|t| t.role == Role::User && conversation_act(&t.content).is_none());
         for turn in user_turns.take(config.history_turns) {
             let mut candidates: Vec<String> = query_terms(&turn.content)
                 .into_iter()
@@ -210,18 +228,28 @@ pub(crate) fn plan_with_stats(
             if let Some(stats) = stats {
                 // Absent terms match nothing; generic ones ("learn" in a corpus about machine
                 // learning) pull towards whatever mentions them most, not towards the topic.
-                // "Continue" must find the topic even when every word of it is common.
+                // "Continue" must find the topic even when every word of it is common. A pronoun
+                // keeps common words too, at half weight: in "And a hard one?" after
+                // soft-boiled eggs, "one" is an egg however many notes mention eggs, yet
+                // "machine" after "What is machine learning?" must not outweigh the new "learn"
+                // of "How does it learn?".
                 let keep_generic = matches!(kind, MessageKind::Continue | MessageKind::More);
+                let pronoun = refers_back(message);
                 candidates.retain(|term| {
-                    (stats.doc_freq)(term) > 0 && (keep_generic || !stats.is_generic(term, config))
+                    (stats.doc_freq)(term) > 0
+                        && (keep_generic || pronoun || !stats.is_generic(term, config))
                 });
                 candidates.sort_by_key(|term| (stats.doc_freq)(term));
                 candidates.truncate(config.borrowed_terms_per_turn);
             }
             let contributed = !candidates.is_empty();
+            let generic_factor = |term: &str| match stats {
+                Some(stats) if refers_back(message) && stats.is_generic(term, config) => 0.5,
+                _ => 1.0,
+            };
             terms.extend(candidates.into_iter().map(|term| WeightedTerm {
+                weight: weight * generic_factor(&term),
                 term,
-                weight,
                 borrowed: true,
             }));
             if classify(&turn.content) == MessageKind::Standalone {

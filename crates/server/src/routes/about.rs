@@ -103,26 +103,9 @@ pub fn describe(index: &Index, answerer: &str) -> ragchat_rag::Result<About> {
             })
             .collect(),
         documents_truncated: document_count > MAX_LISTED_DOCUMENTS,
-        example_questions: example_questions_from_titles(index, EXAMPLE_QUESTIONS)?,
+        example_questions: ragchat_rag::example_questions(index, EXAMPLE_QUESTIONS),
         answerer: without_endpoint(answerer),
     })
-}
-
-/// STAND-IN until `ragchat_rag::example_questions` lands (branch `answers`): the
-/// first `n` document titles phrased as questions.
-fn example_questions_from_titles(index: &Index, n: usize) -> ragchat_rag::Result<Vec<String>> {
-    Ok(index
-        .documents()?
-        .into_iter()
-        .take(n)
-        .map(|d| {
-            if d.title.ends_with('?') {
-                d.title
-            } else {
-                format!("What do the documents say about {}?", d.title)
-            }
-        })
-        .collect())
 }
 
 /// An answerer's description without the endpoint it calls: `describe()` may read

@@ -221,6 +221,7 @@ impl Answerer for SlowAnswerer {
                 line_start: 1,
                 line_end: 2,
             }],
+            fallback: None,
         })
     }
 }

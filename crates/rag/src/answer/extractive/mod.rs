@@ -1,0 +1,397 @@
+//! [`ExtractiveAnswerer`]: answers by quoting the sentences of the hits that answer the
+//! question, with citations; declines plainly when the documents do not cover it.
+//!
+//! - `select`    scoring sentences against the question and picking the answer's units
+//! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
+//! - `reply`     declining, the "continue" recap, small talk
+
+mod reply;
+mod select;
+mod sentence;
+
+use std::borrow::Cow;
+use std::collections::HashSet;
+
+use async_trait::async_trait;
+
+use super::intent::{intent_of, Intent};
+use super::{Answer, AnswerRequest, Answerer, Source};
+use crate::acts::{conversation_act, is_topic_message};
+use crate::error::Result;
+use crate::index::Index;
+use crate::retrieve::{
+    asks_why, classify, passages_of, plan_for, refers_back, HistoryTurn, Hit, MessageKind,
+    RetrieverConfig, Role,
+};
+use crate::text::sentence_fingerprints;
+pub(crate) use reply::topic_phrase;
+pub use reply::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
+use select::{Limits, QueryTerm, Question, Unit};
+
+/// Tuning of the extractive answerer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExtractiveConfig {
+    /// A best hit scoring below this is treated as no hit (BM25 score).
+    pub min_score: f32,
+    /// At most this many sentences per answer.
+    pub max_sentences: usize,
+    /// Stop adding sentences once the answer is this long (bytes).
+    pub max_chars: usize,
+    /// Share of the message's own term weight (rare terms weigh more) that must occur in the
+    /// hits for an answer.
+    pub min_term_coverage: f32,
+    /// A term in more than this share of the chunks is generic ("model" in a corpus about
+    /// models): a sentence sharing only such terms with the question is not quoted.
+    pub generic_term_fraction: f32,
+    /// How many example questions "what can you do?" offers (with [`ExtractiveAnswerer::for_index`]).
+    pub examples: usize,
+    /// Retrieval tuning, used to weigh the question's terms the way the retriever did.
+    pub retrieval: RetrieverConfig,
+}
+
+impl Default for ExtractiveConfig {
+    fn default() -> Self {
+        ExtractiveConfig {
+            min_score: 1.0,
+            max_sentences: 3,
+            max_chars: 700,
+            min_term_coverage: 0.6,
+            generic_term_fraction: 0.1,
+            examples: 3,
+            retrieval: RetrieverConfig::default(),
+        }
+    }
+}
+
+/// Offline answerer: quotes the sentences of the top hits that answer the question, and cites
+/// them.
+///
+/// What it does, in order:
+///
+/// - a conversation act (greeting, thanks, goodbye, "what can you do?", see
+///   [`crate::conversation_act`]) gets a short reply; "what can you do?" offers example
+///   questions drawn from the documents when the answerer was made [`for_index`](Self::for_index);
+/// - "Continue" or "Tell me more" with no earlier conversation gets [`NO_CONVERSATION_REPLY`];
+/// - "Tell me more" quotes the next sentences of the first hit (the retriever puts the next
+///   passage of the previous answer's source there); "Continue" does the same after one
+///   sentence recapping the topic and the last question;
+/// - anything else is a question: its sentences are scored by the question's terms (weighted
+///   by rarity in the corpus when the answerer knows the index), the relevance of their
+///   passage, and whether they give the kind of answer asked for (a definition for "What is
+///   X?", an instruction or option for "How do I ...?", a reason for "Why?"). The best comes
+///   first, then up to [`ExtractiveConfig::max_sentences`] in all, each followed by `[n]`.
+///   A sentence that leans on the one before it is quoted with it. Sentences said in earlier
+///   answers are skipped while others are available.
+///
+/// It declines ([`NOTHING_FOUND_REPLY`], naming a near topic when a hit's title or heading
+/// carries one of the question's rare terms) when the best hit is weak, when the hits miss
+/// most of the question's own term weight, or when no sentence matches one of its salient
+/// terms. A question pointing back ("How do I prevent it?") is answered only from sentences
+/// about the earlier topic. It quotes and never paraphrases, so it cannot invent.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractiveAnswerer {
+    config: ExtractiveConfig,
+    index: Option<Index>,
+    examples: Vec<String>,
+}
+
+impl ExtractiveAnswerer {
+    /// An answerer with the default tuning that knows nothing of the corpus: all terms weigh
+    /// the same and "what can you do?" offers no examples.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An answerer with explicit tuning.
+    pub fn with_config(config: ExtractiveConfig) -> Self {
+        ExtractiveAnswerer {
+            config,
+            ..Self::default()
+        }
+    }
+
+    /// An answerer for the documents of `index`: term rarity from the index, and
+    /// [`ExtractiveConfig::examples`] example questions from [`crate::example_questions`].
+    /// Costs a few searches, once.
+    pub fn for_index(index: &Index) -> Self {
+        Self::with_config(ExtractiveConfig::default()).with_index(index)
+    }
+
+    /// This answerer with term statistics and example questions from `index`.
+    pub fn with_index(mut self, index: &Index) -> Self {
+        self.index = Some(index.clone());
+        self.examples = crate::suggest::example_questions(index, self.config.examples);
+        self
+    }
+
+    /// Term statistics from `index`, without example questions (for checking examples).
+    pub(crate) fn with_term_stats(mut self, index: &Index) -> Self {
+        self.index = Some(index.clone());
+        self
+    }
+
+    /// The example questions offered to "what can you do?".
+    pub fn examples(&self) -> &[String] {
+        &self.examples
+    }
+
+    /// Composes the answer at once; [`Answerer::answer`] streams the same text word by word.
+    pub fn compose(&self, request: &AnswerRequest) -> Answer {
+        let has_conversation = request
+            .history
+            .iter()
+            .any(|t| t.role == Role::User && is_topic_message(&t.content));
+        if let Some(act) = conversation_act(&request.question) {
+            return plain(&reply::small_talk(act, has_conversation, &self.examples));
+        }
+        let kind = classify(&request.question);
+        let wants_reason = kind == MessageKind::More && asks_why(&request.question);
+        let continues = matches!(kind, MessageKind::Continue | MessageKind::More) && !wants_reason;
+        if continues && !has_conversation {
+            return plain(NO_CONVERSATION_REPLY);
+        }
+        let said = said_before(&request.history);
+        if continues {
+            return self.continue_topic(request, kind, &said);
+        }
+        let Some(best) = request.hits.first() else {
+            return plain(NOTHING_FOUND_REPLY);
+        };
+        if best.score < self.config.min_score {
+            return plain(NOTHING_FOUND_REPLY);
+        }
+        let question = self.question(request, wants_reason);
+        if question.needs_own_match
+            && select::own_coverage(&question, &request.hits) < self.config.min_term_coverage
+        {
+            return self.decline(&question, &request.hits);
+        }
+        let hits = self.with_context_passages(&request.hits, question.intent);
+        // Say something new where there is something new.
+        let mut chosen = select::choose(&question, &hits, &said, self.limits());
+        if chosen.is_empty() && !said.is_empty() {
+            chosen = select::choose(&question, &hits, &HashSet::new(), self.limits());
+        }
+        if chosen.is_empty() {
+            return self.decline(&question, &hits);
+        }
+        cite(&chosen, &hits)
+    }
+
+    /// The hits plus passages of the best hit's document that answers of this kind are
+    /// usually in, when the answerer knows the index and the hits lack them: the opening, where
+    /// documents say what their subject is (what "What is X?" wants and "How do I prevent it?"
+    /// builds on), and for "How do I ...?" its sections of steps ("Method", "Usage").
+    fn with_context_passages<'h>(&self, hits: &'h [Hit], intent: Intent) -> Cow<'h, [Hit]> {
+        let (Some(index), Some(best)) = (&self.index, hits.first()) else {
+            return Cow::Borrowed(hits);
+        };
+        let passages = match passages_of(index, &best.path) {
+            Ok(passages) => passages,
+            Err(error) => {
+                tracing::debug!(%error, "cannot read the passages of a document");
+                return Cow::Borrowed(hits);
+            }
+        };
+        let opening = passages.iter().map(|p| p.line_start).min();
+        let wanted = passages.into_iter().filter(|p| {
+            Some(p.line_start) == opening
+                || (intent == Intent::HowTo && select::is_method_heading(&p.heading))
+        });
+        let mut extended: Vec<Hit> = hits.to_vec();
+        for passage in wanted {
+            let present = extended.iter().any(|h| {
+                h.path == passage.path
+                    && h.line_start <= passage.line_end
+                    && passage.line_start <= h.line_end
+            });
+            if !present {
+                extended.push(Hit {
+                    score: best.score * 0.8,
+                    ..passage
+                });
+            }
+        }
+        if extended.len() == hits.len() {
+            Cow::Borrowed(hits)
+        } else {
+            Cow::Owned(extended)
+        }
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            max_sentences: self.config.max_sentences,
+            max_chars: self.config.max_chars,
+        }
+    }
+
+    /// "Continue" and "Tell me more": the next unsaid sentences of the first hit, else the
+    /// best unsaid sentences on the topic; "Continue" opens with a recap.
+    fn continue_topic(
+        &self,
+        request: &AnswerRequest,
+        kind: MessageKind,
+        said: &HashSet<String>,
+    ) -> Answer {
+        let asked = last_topic_question(&request.history);
+        let Some(first) = request.hits.first() else {
+            return plain(&format!(
+                "We were talking about \"{asked}\", but I couldn't find anything more about it \
+                 in the documents."
+            ));
+        };
+        let topic = topic_phrase(&first.title, &first.text);
+        let mut chosen = select::continuation(0, first, said, self.limits());
+        if chosen.is_empty() {
+            let question = self.question(request, false);
+            chosen = select::choose(&question, &request.hits, said, self.limits());
+        }
+        if chosen.is_empty() {
+            return plain(&reply::recap_exhausted(&topic));
+        }
+        let mut answer = cite(&chosen, &request.hits);
+        if kind == MessageKind::Continue {
+            answer.text.insert_str(0, &reply::recap(&topic, &asked));
+        }
+        answer
+    }
+
+    /// The question's terms weighted as the retriever weighs them, times their rarity.
+    fn question(&self, request: &AnswerRequest, wants_reason: bool) -> Question {
+        let searcher = self.index.as_ref().map(|i| (i, i.searcher()));
+        let stats = searcher.as_ref().map(|(index, searcher)| Stats {
+            chunks: searcher.num_docs().max(1),
+            doc_freq: Box::new(move |term: &str| index.doc_freq_in(searcher, term)),
+        });
+        let plan = plan_for(
+            &request.question,
+            &request.history,
+            &self.config.retrieval,
+            stats.as_ref().map(|s| (s.chunks, s.doc_freq.as_ref())),
+        );
+        let terms = plan
+            .terms
+            .iter()
+            .map(|t| {
+                let (rarity, salient) = match &stats {
+                    Some(stats) => {
+                        let df = (stats.doc_freq)(&t.term);
+                        let idf = ((stats.chunks as f32 + 1.0) / (df as f32 + 1.0))
+                            .ln()
+                            .max(0.1);
+                        let generic = df as f32
+                            > (self.config.generic_term_fraction * stats.chunks as f32).max(3.0);
+                        (idf, !generic)
+                    }
+                    None => (1.0, true),
+                };
+                QueryTerm {
+                    term: t.term.clone(),
+                    weight: t.weight * rarity,
+                    borrowed: t.borrowed,
+                    salient,
+                }
+            })
+            .collect::<Vec<_>>();
+        let has_own = terms.iter().any(|t| !t.borrowed);
+        let has_topic = terms.iter().any(|t| t.borrowed);
+        let points_back = refers_back(&request.question);
+        Question {
+            intent: if wants_reason {
+                Intent::Why
+            } else {
+                intent_of(&request.question)
+            },
+            needs_own_match: has_own,
+            needs_topic_match: points_back && has_topic,
+            terms,
+        }
+    }
+
+    fn decline(&self, question: &Question, hits: &[Hit]) -> Answer {
+        let near =
+            select::near_topic(question, hits).map(|hit| topic_phrase(&hit.title, &hit.text));
+        plain(&reply::decline(near.as_deref()))
+    }
+}
+
+/// Corpus statistics for weighing terms.
+struct Stats<'a> {
+    chunks: u64,
+    doc_freq: Box<dyn Fn(&str) -> u64 + 'a>,
+}
+
+#[async_trait]
+impl Answerer for ExtractiveAnswerer {
+    fn describe(&self) -> String {
+        "extractive".to_owned()
+    }
+
+    async fn answer(
+        &self,
+        request: &AnswerRequest,
+        sink: &mut (dyn for<'t> FnMut(&'t str) + Send),
+    ) -> Result<Answer> {
+        let answer = self.compose(request);
+        for word in answer.text.split_inclusive(' ') {
+            sink(word);
+        }
+        Ok(answer)
+    }
+}
+
+fn plain(text: &str) -> Answer {
+    Answer {
+        text: text.to_owned(),
+        ..Answer::default()
+    }
+}
+
+/// Writes the chosen units with `[n]` markers; sources numbered by first citation.
+fn cite(chosen: &[Unit], hits: &[Hit]) -> Answer {
+    let mut numbers: std::collections::HashMap<usize, usize> = std::collections::HashMap::new();
+    let mut sources = Vec::new();
+    let mut parts = Vec::with_capacity(chosen.len());
+    for unit in chosen {
+        let number = *numbers.entry(unit.hit).or_insert_with(|| {
+            sources.push(Source::from(&hits[unit.hit]));
+            sources.len()
+        });
+        parts.push(format!("{} [{number}]", unit.text));
+    }
+    Answer {
+        text: parts.join(" "),
+        sources,
+        ..Answer::default()
+    }
+}
+
+/// The most recent user question that had a topic of its own, for the "Continue" recap.
+fn last_topic_question(history: &[HistoryTurn]) -> String {
+    let users = || {
+        history
+            .iter()
+            .rev()
+            .filter(|t| t.role == Role::User && is_topic_message(&t.content))
+    };
+    let turn = users()
+        .find(|t| {
+            !matches!(
+                classify(&t.content),
+                MessageKind::Continue | MessageKind::More
+            )
+        })
+        .or_else(|| users().next());
+    let question = turn.map_or("", |t| t.content.trim());
+    sentence::truncate_chars(question, 120)
+}
+
+/// Sentences the assistant already said, fingerprinted, so a follow-up adds something new.
+fn said_before(history: &[HistoryTurn]) -> HashSet<String> {
+    history
+        .iter()
+        .filter(|t| t.role == Role::Assistant)
+        .flat_map(|t| sentence_fingerprints(&t.content))
+        .collect()
+}
