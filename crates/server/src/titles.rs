@@ -4,7 +4,8 @@
 //! crate's store backends), so the server derives one from the first user message. That
 //! message never changes, so a title once read is kept in a bounded in-process cache,
 //! keyed by user, session and creation time: a session deleted and created again under
-//! the same name gets a new title.
+//! the same name gets a new title. A conversation with no question yet is remembered as
+//! untitled until its message count changes.
 //!
 //! Reading a title means reading the conversation once (through the memory manager, so
 //! a session this server already caches costs no round trip). To keep one list request
@@ -52,10 +53,17 @@ struct TitleKey {
     created_at_ms: i64,
 }
 
+/// What a read found: the title, or none as of this many messages.
+#[derive(Clone, Debug)]
+enum Known {
+    Title(Arc<str>),
+    Untitled { message_count: u64 },
+}
+
 /// Titles already read, bounded by bytes. Cheap to clone.
 #[derive(Clone)]
 pub struct TitleCache {
-    titles: Cache<TitleKey, Arc<str>>,
+    titles: Cache<TitleKey, Known>,
 }
 
 impl std::fmt::Debug for TitleCache {
@@ -76,8 +84,12 @@ impl TitleCache {
     /// A cache holding at most about `max_bytes` of titles and keys.
     pub fn new(max_bytes: u64) -> Self {
         let titles = Cache::builder()
-            .weigher(|key: &TitleKey, title: &Arc<str>| {
-                let bytes = key.user.len() + key.session.len() + title.len() + 64;
+            .weigher(|key: &TitleKey, known: &Known| {
+                let title = match known {
+                    Known::Title(title) => title.len(),
+                    Known::Untitled { .. } => 0,
+                };
+                let bytes = key.user.len() + key.session.len() + title + 64;
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .max_capacity(max_bytes)
@@ -99,33 +111,46 @@ impl TitleCache {
             session: s.session.clone(),
             created_at_ms: s.created_at.timestamp_millis(),
         };
-        let untitled: Vec<TitleKey> = sessions
+        let known = |s: &SessionSummary| match self.titles.get(&key_of(s)) {
+            Some(Known::Title(_)) => true,
+            Some(Known::Untitled { message_count }) => message_count == s.message_count,
+            None => false,
+        };
+        let to_read: Vec<(TitleKey, u64)> = sessions
             .iter()
-            .map(key_of)
-            .filter(|key| !self.titles.contains_key(key))
+            .filter(|s| !known(s))
+            .map(|s| (key_of(s), s.message_count))
             .take(TITLE_READS_PER_LIST)
             .collect();
-        stream::iter(untitled)
-            .for_each_concurrent(TITLE_READ_CONCURRENCY, |key| async move {
-                if let Some(title) = read_title(memory, &key).await {
-                    self.titles.insert(key, title.into());
+        stream::iter(to_read)
+            .for_each_concurrent(TITLE_READ_CONCURRENCY, |(key, count)| async move {
+                if let Some(found) = read_title(memory, &key, count).await {
+                    self.titles.insert(key, found);
                 }
             })
             .await;
         sessions
             .into_iter()
             .map(|summary| {
-                let title = self.titles.get(&key_of(&summary)).map(|t| t.to_string());
+                let title = match self.titles.get(&key_of(&summary)) {
+                    Some(Known::Title(title)) => Some(title.to_string()),
+                    _ => None,
+                };
                 ListedSession { summary, title }
             })
             .collect()
     }
 }
 
-async fn read_title(memory: &SessionManager, key: &TitleKey) -> Option<String> {
+/// Reads the conversation, listed with `message_count` messages; `None` when it cannot
+/// be read (logged, never fatal).
+async fn read_title(memory: &SessionManager, key: &TitleKey, message_count: u64) -> Option<Known> {
     let session = SessionKey::new(key.user.clone(), key.session.clone()).ok()?;
     match memory.history(&session).await {
-        Ok(history) => title_of(history.iter()),
+        Ok(history) => Some(match title_of(history.iter()) {
+            Some(title) => Known::Title(title.into()),
+            None => Known::Untitled { message_count },
+        }),
         Err(error) => {
             tracing::debug!(%error, session = %key.session, "cannot read a conversation's title");
             None

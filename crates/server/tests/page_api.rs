@@ -168,6 +168,21 @@ async fn conversations_are_titled_by_their_first_question() {
     assert_eq!(title("first"), "What is machine learning?");
     assert_eq!(title("second"), "What is overfitting?");
     assert_eq!(title("notes"), Value::Null);
+    // Untitled is remembered until the conversation changes: no read per list request.
+    let reads = || async {
+        let r = memory.status().await.unwrap().reads;
+        r.from_cache + r.from_store + r.degraded
+    };
+    let before = reads().await;
+    titles(&app).await;
+    assert_eq!(reads().await, before, "nothing read again");
+    memory
+        .append(&notes, vec![Message::user("Is a question now?")])
+        .await
+        .unwrap();
+    let listed = titles(&app).await;
+    let notes_title = listed.iter().find(|(s, _)| s == "notes").unwrap();
+    assert_eq!(notes_title.1, "Is a question now?");
 
     // Deleted and started again under the same name: the new first question.
     let reply = send(
@@ -202,8 +217,18 @@ async fn one_list_request_reads_a_bounded_number_of_conversations() {
             .await
             .unwrap();
     }
+    let reads = || async {
+        let r = memory.status().await.unwrap().reads;
+        r.from_cache + r.from_store + r.degraded
+    };
+    let before = reads().await;
     let first = titles(&app).await;
     assert_eq!(first.len(), total);
+    assert_eq!(
+        reads().await - before,
+        ragchat_server::titles::TITLE_READS_PER_LIST as u64,
+        "one read per titled conversation, no more"
+    );
     let titled = |listed: &[(String, Value)]| listed.iter().filter(|(_, t)| !t.is_null()).count();
     assert_eq!(
         titled(&first),
@@ -212,8 +237,14 @@ async fn one_list_request_reads_a_bounded_number_of_conversations() {
     );
     // The most recent ones first; the next request titles the rest.
     assert!(first[0].1.is_string(), "{first:?}");
+    let before = reads().await;
     let second = titles(&app).await;
     assert_eq!(titled(&second), total, "{second:?}");
+    assert_eq!(reads().await - before, 5, "only the five still untitled");
+    // Titles are kept: listing again reads nothing.
+    let before = reads().await;
+    titles(&app).await;
+    assert_eq!(reads().await - before, 0);
     for (session, title) in &second {
         let i: usize = session[1..].parse().unwrap();
         assert_eq!(title, &Value::from(format!("Question number {i}?")));
