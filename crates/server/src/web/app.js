@@ -203,7 +203,7 @@ function sessionItem(id, title, updatedAt, messageCount) {
   const meta = document.createElement("span");
   meta.className = "meta";
   if (updatedAt) {
-    meta.append(timeElement(updatedAt), " · " + messageCount + " messages");
+    meta.append(timeElement(updatedAt), " · " + messageCount + (messageCount === 1 ? " message" : " messages"));
   } else {
     meta.textContent = "not started";
   }
