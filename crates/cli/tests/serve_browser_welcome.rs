@@ -196,6 +196,16 @@ async fn a_new_conversation_offers_the_documents_and_opens_cited_passages() {
         "[...document.querySelectorAll('#sessions time')].some(t => t.textContent === '2 hours ago')",
     )
     .await;
+    page.viewport(DESKTOP.0, DESKTOP.1, false).await;
+    assert!(page.shown("#sessions li:nth-child(2) .title").await);
+    assert!(page.shown("#sessions li:nth-child(2) time").await);
+    let title_box = page.rect("#sessions li:nth-child(2) .title").await;
+    let sidebar = page.rect("#sidebar").await;
+    assert!(
+        title_box.right() <= sidebar.right(),
+        "titles stay in the list: {title_box:?}"
+    );
+    assert_eq!(page.screenshot("desktop-titles-later").await.0, DESKTOP.0);
     let titles = page
         .eval("[...document.querySelectorAll('#sessions .title')].map(t => t.textContent)")
         .await;
