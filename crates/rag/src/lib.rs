@@ -3,6 +3,7 @@
 //! - `corpus`    reading a folder, the bundled articles or given documents; skip reasons
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
+//! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `catalog`   by document: the indexed documents, the passage a citation points at
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
@@ -38,6 +39,7 @@ mod corpus;
 mod error;
 mod index;
 mod retrieve;
+mod spelling;
 mod suggest;
 mod text;
 

@@ -105,15 +105,29 @@ pub struct Retrieval {
     pub hits: Vec<Hit>,
 }
 
-/// [`plan_query`] with corpus statistics when there are some: `(chunks, doc_freq)`.
+/// [`plan_query`] with the statistics of `index`, as [`Retriever::search`] plans.
 pub(crate) fn plan_for(
     message: &str,
     history: &[HistoryTurn],
     config: &RetrieverConfig,
-    stats: Option<(u64, &dyn Fn(&str) -> u64)>,
+    index: Option<&Index>,
 ) -> QueryPlan {
-    let stats = stats.map(|(chunks, doc_freq)| CorpusStats { chunks, doc_freq });
-    query::plan_with_stats(message, history, config, stats.as_ref())
+    let Some(index) = index else {
+        return plan_query(message, history, config);
+    };
+    let searcher = index.searcher();
+    let fields = index.fields();
+    let doc_freq = |term: &str| index.doc_freq_in(&searcher, term);
+    let in_titles = |term: &str| {
+        let term = tantivy::Term::from_field_text(fields.title, term);
+        searcher.doc_freq(&term).is_ok_and(|n| n > 0)
+    };
+    let stats = CorpusStats {
+        chunks: searcher.num_docs(),
+        doc_freq: &doc_freq,
+        in_titles: &in_titles,
+    };
+    query::plan_with_stats(message, history, config, Some(&stats))
 }
 
 /// The most hits one search returns.
@@ -198,9 +212,14 @@ impl Retriever {
             // An unreadable statistic only costs ranking quality: treat the term as absent.
             searcher.doc_freq(&term).unwrap_or(0)
         };
+        let in_titles = |term: &str| {
+            let term = tantivy::Term::from_field_text(fields.title, term);
+            searcher.doc_freq(&term).is_ok_and(|n| n > 0)
+        };
         let stats = CorpusStats {
             chunks: searcher.num_docs(),
             doc_freq: &doc_freq,
+            in_titles: &in_titles,
         };
         let plan = query::plan_with_stats(message, history, &self.config, Some(&stats));
         // "Tell me more" and "Continue" go on where the last answer stopped: the next passage

@@ -159,18 +159,20 @@ fn definition_question(sentence: &str, context: &str) -> Option<String> {
 /// Bayes" becomes "naive Bayes".
 pub(crate) fn lower_common_words(text: &str, context: &str) -> String {
     let names = names_in(context);
+    let part = |word: &str| {
+        let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
+        let acronym = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
+        let inner_capital = word.chars().skip(1).any(char::is_uppercase);
+        let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
+        if acronym || inner_capital || names.contains(bare) {
+            word.to_owned()
+        } else {
+            word.to_lowercase()
+        }
+    };
+    // Hyphenated words by part: "Retrieval-Augmented" reads "retrieval-augmented".
     text.split(' ')
-        .map(|word| {
-            let letters: Vec<char> = word.chars().filter(|c| c.is_alphabetic()).collect();
-            let acronym = letters.len() >= 2 && letters.iter().all(|c| c.is_uppercase());
-            let inner_capital = word.chars().skip(1).any(char::is_uppercase);
-            let bare = word.trim_matches(|c: char| !c.is_alphanumeric());
-            if acronym || inner_capital || names.contains(bare) {
-                word.to_owned()
-            } else {
-                word.to_lowercase()
-            }
-        })
+        .map(|word| word.split('-').map(part).collect::<Vec<_>>().join("-"))
         .collect::<Vec<_>>()
         .join(" ")
 }

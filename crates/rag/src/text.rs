@@ -1,7 +1,7 @@
 //! Text analysis shared by indexing, query building and the extractive answerer.
 //!
 //! One English analyzer (split on non-alphanumerics, drop very long tokens, fold accents,
-//! lowercase, remove stop words, Porter-stem) is used to index and to query, so a word in a
+//! lowercase, American spelling, remove stop words, Porter-stem) is used to index and to query, so a word in a
 //! question matches the same word in a document in any inflection. Sentence splitting lives here
 //! too, because chunking and answer extraction must agree on what a sentence is.
 
@@ -44,7 +44,9 @@ const QUERY_FILLER: &[&str] = &[
     "like",
     "continue",
     "go",
-    "keep",
+    "need",
+    "needs",
+    "get",
     "say",
     "talk",
     "talking",
@@ -91,6 +93,7 @@ pub(crate) fn english_analyzer() -> TextAnalyzer {
         .filter(RemoveLongFilter::limit(MAX_TOKEN_BYTES))
         .filter(AsciiFoldingFilter)
         .filter(LowerCaser)
+        .filter(crate::spelling::AmericanSpelling)
         .filter(StopWordFilter::remove(
             STOP_WORDS.iter().map(|w| w.to_string()),
         ))
@@ -121,7 +124,7 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
     static FILLER: OnceLock<HashSet<String>> = OnceLock::new();
     let filler = FILLER.get_or_init(|| QUERY_FILLER.iter().flat_map(|w| analyze(w)).collect());
     let mut seen = HashSet::new();
-    let text = without_quantity_words(text);
+    let text = without_asking_words(text);
     analyze(&expand_acronyms(&text))
         .into_iter()
         .filter(|term| !filler.contains(term) && seen.insert(term.clone()))
@@ -132,30 +135,47 @@ pub(crate) fn query_terms(text: &str) -> Vec<String> {
 /// salt?") rather than name a topic.
 const QUANTITY_WORDS: &[&str] = &["long", "much", "many", "often", "far", "big", "old", "soon"];
 
-/// `text` without the quantity word of "how long", "how much" and the like.
-fn without_quantity_words(text: &str) -> std::borrow::Cow<'_, str> {
+/// `text` without words that only shape the asking: the quantity word of "how long", "how
+/// much" and the like, and the "keep" of "keep going" ("How long can I keep rice?" keeps it).
+fn without_asking_words(text: &str) -> std::borrow::Cow<'_, str> {
     let lower = text.to_lowercase();
-    let mut cut = None;
-    for word in QUANTITY_WORDS {
-        if let Some(at) = lower.find(&format!("how {word}")) {
-            let start = at + "how ".len();
-            let end = start + word.len();
-            let at_boundary = lower[end..]
-                .chars()
-                .next()
-                .is_none_or(|c| !c.is_alphanumeric());
-            if at_boundary && text.is_char_boundary(start) && text.is_char_boundary(end) {
-                cut = Some((start, end));
-                break;
+    if lower.len() != text.len() {
+        // Lowercasing changed byte offsets (rare letters): leave the text as it is.
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut cuts: Vec<(usize, usize)> = Vec::new();
+    let mut find = |phrase: String, skip: usize, len: usize| {
+        let mut from = 0;
+        while let Some(at) = lower[from..].find(&phrase).map(|i| i + from) {
+            let end = at + phrase.len();
+            let starts_word = at == 0 || !lower[..at].ends_with(char::is_alphanumeric);
+            let ends_word = !lower[end..].starts_with(char::is_alphanumeric);
+            if starts_word && ends_word {
+                cuts.push((at + skip, at + skip + len));
             }
+            from = end;
+        }
+    };
+    for word in QUANTITY_WORDS {
+        find(format!("how {word}"), "how ".len(), word.len());
+    }
+    for phrase in ["keep going", "keep on"] {
+        find(phrase.to_owned(), 0, "keep".len());
+    }
+    if cuts.is_empty() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    cuts.sort_unstable();
+    let mut out = String::with_capacity(text.len());
+    let mut at = 0;
+    for (start, end) in cuts {
+        if start >= at {
+            out.push_str(&text[at..start]);
+            at = end;
         }
     }
-    match cut {
-        Some((start, end)) => {
-            std::borrow::Cow::Owned(format!("{}{}", &text[..start], &text[end..]))
-        }
-        None => std::borrow::Cow::Borrowed(text),
-    }
+    out.push_str(&text[at..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// Acronyms people type in questions ("What is ML?"), with the words the documents use.
@@ -424,6 +444,13 @@ mod tests {
             query_terms("Tell me more about neural networks and networks"),
             vec!["neural", "network"]
         );
+        assert_eq!(
+            query_terms("How long can I keep cooked rice?"),
+            vec!["keep", "cook", "rice"]
+        );
+        assert!(query_terms("Keep going").is_empty());
+        assert_eq!(query_terms("How many layers, and how long?"), vec!["layer"]);
+        assert_eq!(query_terms("regularisation"), query_terms("regularization"));
     }
 
     #[test]

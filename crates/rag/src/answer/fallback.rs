@@ -88,10 +88,11 @@ fn short_reason(error: &crate::RagError) -> String {
             status: Some(status),
             ..
         } => format!("{endpoint} answered HTTP {status}"),
+        RagError::Llm { endpoint, .. } => format!("{endpoint} failed"),
         other => {
             let text = other.to_string();
             let line = text.lines().next().unwrap_or_default();
-            match line.char_indices().nth(160) {
+            match line.char_indices().nth(120) {
                 Some((cut, _)) => format!("{}…", &line[..cut]),
                 None => line.to_owned(),
             }

@@ -135,62 +135,58 @@ pub(crate) fn intent_of(question: &str) -> Intent {
     Intent::Other
 }
 
-/// Verbs of the "how do I prevent it" family, and the words documents use for the same idea.
-const PREVENTION: &[&str] = &[
-    "prevent",
-    "avoid",
-    "stop",
-    "reduce",
-    "discourage",
-    "cure",
-    "fight",
-    "combat",
-    "counter",
-    "mitigate",
-    "limit",
-    "fix",
-    "remedy",
-    "guard",
-    "protect",
+/// Small families of words that ask for the same thing in how-to questions, as documents say
+/// them: a question asking how to "prevent" something is answered by a sentence on what
+/// "reduces" or "cures" it, "pick" by "choose", "keep" (rice) by "store", "show" by "print".
+/// They are the verbs of asking what to do, so they also weigh less than what they act on. Only unambiguous
+/// families are listed: a wide thesaurus would bring back the one-shared-word answers this
+/// module exists to avoid.
+const FAMILIES: &[&[&str]] = &[
+    &[
+        "prevent",
+        "avoid",
+        "stop",
+        "reduce",
+        "discourage",
+        "cure",
+        "fight",
+        "combat",
+        "counter",
+        "mitigate",
+        "limit",
+        "fix",
+        "remedy",
+        "guard",
+        "protect",
+    ],
+    &["pick", "choose", "select", "decide"],
+    &["keep", "store", "storing"],
+    &["search", "find", "look", "locate"],
+    &["show", "display", "print"],
 ];
 
-/// Analyzed (stemmed) words that stand for `term` in documents, beyond `term` itself: a
-/// question asking how to "prevent" something is answered by a sentence on what "reduces" or
-/// "cures" it. Only a small, unambiguous family is listed: a wide thesaurus would bring back
-/// the one-shared-word answers this module exists to avoid.
-pub(crate) fn related_terms(term: &str) -> &'static [&'static str] {
-    static STEMMED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let stems = STEMMED.get_or_init(|| {
-        PREVENTION
+/// The analyzed (stemmed) words of the family of `term`, other than `term` itself; empty when
+/// it has none.
+pub(crate) fn related_terms(term: &str) -> &'static [String] {
+    static STEMMED: std::sync::OnceLock<Vec<Vec<String>>> = std::sync::OnceLock::new();
+    let families = STEMMED.get_or_init(|| {
+        FAMILIES
             .iter()
-            .flat_map(|w| crate::text::analyze(w))
+            .map(|family| {
+                let mut stems: Vec<String> = family
+                    .iter()
+                    .flat_map(|w| crate::text::analyze(w))
+                    .collect();
+                stems.dedup();
+                stems
+            })
             .collect()
     });
-    if stems.iter().any(|s| s == term) {
-        PREVENTION_STEMS
-    } else {
-        &[]
-    }
+    families
+        .iter()
+        .find(|family| family.iter().any(|s| s == term))
+        .map_or(&[], Vec::as_slice)
 }
-
-/// [`PREVENTION`] as the analyzer stems it (checked by a unit test).
-const PREVENTION_STEMS: &[&str] = &[
-    "prevent",
-    "avoid",
-    "stop",
-    "reduc",
-    "discourag",
-    "cure",
-    "fight",
-    "combat",
-    "counter",
-    "mitig",
-    "limit",
-    "fix",
-    "remedi",
-    "guard",
-    "protect",
-];
 
 /// Surface features of a sentence that tell what kind of answer it gives.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -200,7 +196,8 @@ pub(crate) struct SentenceCues {
     pub defines: bool,
     /// Gives a reason: "because", "since", "so that", "due to", "the reason".
     pub explains: bool,
-    /// Tells what to do: starts with an imperative, or names a command-line option.
+    /// Tells what to do: starts with an imperative (perhaps after a clause: "To season a pan,
+    /// rub ..."), names a command-line option, or names the techniques for it.
     pub instructs: bool,
     /// Contrasts: "whereas", "while", "unlike", "instead", "than".
     pub contrasts: bool,
@@ -350,7 +347,32 @@ impl SentenceCues {
         let option = sentence.split_whitespace().any(|w| {
             w.len() > 1 && w.starts_with('-') && w[1..].starts_with(char::is_alphanumeric)
         });
-        let instructs = IMPERATIVES.contains(&first) || option;
+        // "To season a pan, rub ...", "If rust appears, scrub ...": the instruction follows a
+        // leading clause.
+        let after_clause = matches!(
+            first,
+            "to" | "if" | "when" | "first" | "then" | "next" | "finally" | "before" | "after"
+        )
+        .then(|| sentence.split_once(", "))
+        .flatten()
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .map(str::to_lowercase);
+        // "Regularization is the family of techniques that ...": names the ways to do it.
+        const METHOD_NOUNS: [&str; 8] = [
+            "technique",
+            "techniques",
+            "method",
+            "methods",
+            "ways",
+            "tool",
+            "tools",
+            "cure",
+        ];
+        let names_methods = words.iter().any(|w| METHOD_NOUNS.contains(&w.as_str()));
+        let instructs = IMPERATIVES.contains(&first)
+            || after_clause.is_some_and(|w| IMPERATIVES.contains(&w.as_str()))
+            || option
+            || names_methods;
         let contrasts = words.iter().any(|w| CONTRAST.contains(&w.as_str()));
         let enumerates = list_item
             || sentence.matches(',').count() >= 2
@@ -434,6 +456,13 @@ mod tests {
         assert!(!SentenceCues::of("It is harmless, but tastes of sulphur.", false).defines);
         assert!(SentenceCues::of("Never add cream or milk to scrambled eggs.", false).instructs);
         assert!(
+            SentenceCues::of("To season a pan, rub a thin film of oil over it.", false).instructs
+        );
+        assert!(
+            SentenceCues::of("If rust appears, scrub it off with steel wool.", false).instructs
+        );
+        assert!(!SentenceCues::of("If rust appears, the pan is ruined.", false).instructs);
+        assert!(
             SentenceCues::of("-a, --all do not ignore entries starting with .", false).instructs
         );
         assert!(SentenceCues::of("Stock turns cloudy because it boils.", false).explains);
@@ -444,13 +473,13 @@ mod tests {
     }
 
     #[test]
-    fn prevention_family_is_stemmed_as_the_analyzer_does() {
-        let stemmed: Vec<String> = PREVENTION
-            .iter()
-            .flat_map(|w| crate::text::analyze(w))
-            .collect();
-        assert_eq!(stemmed, PREVENTION_STEMS);
-        assert_eq!(related_terms("prevent"), PREVENTION_STEMS);
+    fn families_are_found_by_any_member_as_the_analyzer_stems_it() {
+        let prevent = related_terms("prevent");
+        assert!(prevent.iter().any(|t| t == "reduc"), "{prevent:?}");
+        assert!(prevent.iter().any(|t| t == "discourag"), "{prevent:?}");
+        assert_eq!(related_terms("reduc"), prevent);
+        assert!(related_terms("choos").iter().any(|t| t == "pick"));
+        assert!(related_terms("store").iter().any(|t| t == "keep"));
         assert!(related_terms("overfit").is_empty());
     }
 }

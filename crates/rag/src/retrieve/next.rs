@@ -24,7 +24,8 @@ const CANDIDATES: usize = 10;
 /// Distinct terms of the previous answer used to find it again.
 const MAX_TERMS: usize = 40;
 
-/// The passage after the one the last assistant answer quoted, if that answer quoted one.
+/// The passage after the one the last assistant answer quoted (see the module docs), if that
+/// answer quoted one and its document has anything left to say.
 ///
 /// # Errors
 /// [`crate::RagError::Index`] when the index cannot be read.
@@ -72,18 +73,24 @@ pub(crate) fn next_passage(index: &Index, history: &[HistoryTurn]) -> Result<Opt
     let Some((path, quoted_end)) = located.map(|c| (c.path.clone(), c.line_end)) else {
         return Ok(None);
     };
-    let mut next: Option<Hit> = None;
-    for hit in passages_of(index, &path)? {
-        let later = hit.line_end > quoted_end;
-        let earlier_than_kept = next.as_ref().is_none_or(|n| hit.line_start < n.line_start);
-        if later
-            && earlier_than_kept
-            && sentence_fingerprints(&hit.text).any(|f| !said.contains(&f))
-        {
-            next = Some(hit);
-        }
-    }
-    Ok(next)
+    // Everything said so far in the conversation: a passage is "next" only if it has
+    // something not said yet. At the end of the document, the first such passage from its
+    // start (the conversation may have begun in the middle).
+    let said_ever: HashSet<String> = history
+        .iter()
+        .filter(|t| t.role == Role::Assistant)
+        .flat_map(|t| sentence_fingerprints(&t.content))
+        .collect();
+    let mut passages: Vec<Hit> = passages_of(index, &path)?
+        .into_iter()
+        .filter(|p| sentence_fingerprints(&p.text).any(|f| !said_ever.contains(&f)))
+        .collect();
+    passages.sort_by_key(|p| p.line_start);
+    let after = passages.iter().position(|p| p.line_end > quoted_end);
+    Ok(match after {
+        Some(at) => Some(passages.swap_remove(at)),
+        None => passages.into_iter().next(),
+    })
 }
 
 /// Every chunk of the document at `path`, in no particular order.

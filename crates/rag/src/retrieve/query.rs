@@ -153,6 +153,9 @@ pub(crate) struct CorpusStats<'a> {
     pub chunks: u64,
     /// Chunks containing an analyzed term.
     pub doc_freq: &'a dyn Fn(&str) -> u64,
+    /// Whether some document's title contains an analyzed term: such a term names a topic
+    /// ("grep", "egg") however often its document repeats it.
+    pub in_titles: &'a dyn Fn(&str) -> bool,
 }
 
 /// However small the corpus, a term in this many chunks or fewer is never generic.
@@ -233,13 +236,21 @@ pub(crate) fn plan_with_stats(
                 // soft-boiled eggs, "one" is an egg however many notes mention eggs, yet
                 // "machine" after "What is machine learning?" must not outweigh the new "learn"
                 // of "How does it learn?".
+                // A standalone question borrows little, but in a conversation about grep that
+                // little should be "grep", a title word, however often its page says it.
                 let keep_generic = matches!(kind, MessageKind::Continue | MessageKind::More);
                 let pronoun = refers_back(message);
+                let standalone = kind == MessageKind::Standalone;
                 candidates.retain(|term| {
                     (stats.doc_freq)(term) > 0
-                        && (keep_generic || pronoun || !stats.is_generic(term, config))
+                        && (keep_generic
+                            || pronoun
+                            || !stats.is_generic(term, config)
+                            || (standalone && (stats.in_titles)(term)))
                 });
-                candidates.sort_by_key(|term| (stats.doc_freq)(term));
+                // Title words first ("grep" in "How do I make grep ignore case?", which its
+                // manual page repeats everywhere), then the rarest.
+                candidates.sort_by_key(|term| (!(stats.in_titles)(term), (stats.doc_freq)(term)));
                 candidates.truncate(config.borrowed_terms_per_turn);
             }
             let contributed = !candidates.is_empty();
@@ -403,6 +414,7 @@ mod tests {
         let stats = CorpusStats {
             chunks: 100,
             doc_freq: &doc_freq,
+            in_titles: &|_| false,
         };
         let history = vec![HistoryTurn::user(
             "My model gets 99% accuracy on the training data but 70% on test data. Overfitting?",

@@ -5,6 +5,7 @@
 //! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
 //! - `reply`     declining, the "continue" recap, small talk
 
+mod question;
 mod reply;
 mod select;
 mod sentence;
@@ -14,7 +15,7 @@ use std::collections::HashSet;
 
 use async_trait::async_trait;
 
-use super::intent::{intent_of, Intent};
+use super::intent::{intent_of, related_terms, Intent};
 use super::{Answer, AnswerRequest, Answerer, Source};
 use crate::acts::{conversation_act, is_topic_message};
 use crate::error::Result;
@@ -23,10 +24,11 @@ use crate::retrieve::{
     asks_why, classify, passages_of, plan_for, refers_back, HistoryTurn, Hit, MessageKind,
     RetrieverConfig, Role,
 };
-use crate::text::sentence_fingerprints;
+use crate::text::{sentence_fingerprints, sentence_spans};
+use question::{QueryTerm, Question};
 pub(crate) use reply::topic_phrase;
 pub use reply::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
-use select::{Limits, QueryTerm, Question, Unit};
+use select::{Limits, Unit};
 
 /// Tuning of the extractive answerer.
 #[derive(Debug, Clone, PartialEq)]
@@ -162,16 +164,19 @@ impl ExtractiveAnswerer {
         }
         let question = self.question(request, wants_reason);
         if question.needs_own_match
-            && select::own_coverage(&question, &request.hits) < self.config.min_term_coverage
+            && question.own_coverage(&request.hits) < self.config.min_term_coverage
         {
             return self.decline(&question, &request.hits);
         }
-        let hits = self.with_context_passages(&request.hits, question.intent);
+        let hits = self.with_context_passages(&request.hits, &question);
+        let hits = if question.own_weight() == 0.0 {
+            // "Why?" asks about what was just said: stay in the documents it came from.
+            focus_on_last_answer(hits, &request.history)
+        } else {
+            hits
+        };
         // Say something new where there is something new.
-        let mut chosen = select::choose(&question, &hits, &said, self.limits());
-        if chosen.is_empty() && !said.is_empty() {
-            chosen = select::choose(&question, &hits, &HashSet::new(), self.limits());
-        }
+        let chosen = select::choose(&question, &hits, &said, self.limits(), true);
         if chosen.is_empty() {
             return self.decline(&question, &hits);
         }
@@ -181,8 +186,10 @@ impl ExtractiveAnswerer {
     /// The hits plus passages of the best hit's document that answers of this kind are
     /// usually in, when the answerer knows the index and the hits lack them: the opening, where
     /// documents say what their subject is (what "What is X?" wants and "How do I prevent it?"
-    /// builds on), and for "How do I ...?" its sections of steps ("Method", "Usage").
-    fn with_context_passages<'h>(&self, hits: &'h [Hit], intent: Intent) -> Cow<'h, [Hit]> {
+    /// builds on), and for "How do I ...?" its sections of steps ("Method", "Usage") and, in
+    /// a reference page, the passages with an option named after what is asked ("--extract").
+    fn with_context_passages<'h>(&self, hits: &'h [Hit], question: &Question) -> Cow<'h, [Hit]> {
+        let intent = question.intent;
         let (Some(index), Some(best)) = (&self.index, hits.first()) else {
             return Cow::Borrowed(hits);
         };
@@ -193,10 +200,22 @@ impl ExtractiveAnswerer {
                 return Cow::Borrowed(hits);
             }
         };
-        let opening = passages.iter().map(|p| p.line_start).min();
+        // The opening is the first passage that says something: a manual page starts with a
+        // header line, its NAME section says what the command does.
+        let opening = passages
+            .iter()
+            .filter(|p| {
+                sentence_spans(&p.text)
+                    .into_iter()
+                    .any(|span| sentence::is_quotable(&sentence::clean_sentence(&p.text[span])))
+            })
+            .map(|p| p.line_start)
+            .min();
         let wanted = passages.into_iter().filter(|p| {
             Some(p.line_start) == opening
-                || (intent == Intent::HowTo && select::is_method_heading(&p.heading))
+                || (intent == Intent::HowTo
+                    && (select::is_method_heading(&p.heading)
+                        || select::names_an_option_for(&p.text, question)))
         });
         let mut extended: Vec<Hit> = hits.to_vec();
         for passage in wanted {
@@ -245,7 +264,7 @@ impl ExtractiveAnswerer {
         let mut chosen = select::continuation(0, first, said, self.limits());
         if chosen.is_empty() {
             let question = self.question(request, false);
-            chosen = select::choose(&question, &request.hits, said, self.limits());
+            chosen = select::choose(&question, &request.hits, said, self.limits(), false);
         }
         if chosen.is_empty() {
             return plain(&reply::recap_exhausted(&topic));
@@ -259,17 +278,17 @@ impl ExtractiveAnswerer {
 
     /// The question's terms weighted as the retriever weighs them, times their rarity.
     fn question(&self, request: &AnswerRequest, wants_reason: bool) -> Question {
+        let plan = plan_for(
+            &request.question,
+            &request.history,
+            &self.config.retrieval,
+            self.index.as_ref(),
+        );
         let searcher = self.index.as_ref().map(|i| (i, i.searcher()));
         let stats = searcher.as_ref().map(|(index, searcher)| Stats {
             chunks: searcher.num_docs().max(1),
             doc_freq: Box::new(move |term: &str| index.doc_freq_in(searcher, term)),
         });
-        let plan = plan_for(
-            &request.question,
-            &request.history,
-            &self.config.retrieval,
-            stats.as_ref().map(|s| (s.chunks, s.doc_freq.as_ref())),
-        );
         let terms = plan
             .terms
             .iter()
@@ -286,9 +305,16 @@ impl ExtractiveAnswerer {
                     }
                     None => (1.0, true),
                 };
+                // "prevent", "pick", "keep": the action asked about weighs less than what it
+                // is about ("rust" in "How do I stop it rusting?").
+                let action = if related_terms(&t.term).is_empty() {
+                    1.0
+                } else {
+                    0.5
+                };
                 QueryTerm {
                     term: t.term.clone(),
-                    weight: t.weight * rarity,
+                    weight: t.weight * rarity * action,
                     borrowed: t.borrowed,
                     salient,
                 }
@@ -304,14 +330,15 @@ impl ExtractiveAnswerer {
                 intent_of(&request.question)
             },
             needs_own_match: has_own,
-            needs_topic_match: points_back && has_topic,
+            needs_topic_match: has_topic && (points_back || !has_own),
             terms,
         }
     }
 
     fn decline(&self, question: &Question, hits: &[Hit]) -> Answer {
-        let near =
-            select::near_topic(question, hits).map(|hit| topic_phrase(&hit.title, &hit.text));
+        let near = question
+            .near_topic(hits)
+            .map(|hit| topic_phrase(&hit.title, &hit.text));
         plain(&reply::decline(near.as_deref()))
     }
 }
@@ -387,6 +414,28 @@ fn last_topic_question(history: &[HistoryTurn]) -> String {
     sentence::truncate_chars(question, 120)
 }
 
+/// The hits from the documents the last answer quoted, when it quoted any of them.
+fn focus_on_last_answer<'h>(hits: Cow<'h, [Hit]>, history: &[HistoryTurn]) -> Cow<'h, [Hit]> {
+    let Some(last) = history.iter().rev().find(|t| t.role == Role::Assistant) else {
+        return hits;
+    };
+    let said: HashSet<String> = sentence_fingerprints(&last.content).collect();
+    let quoted: HashSet<&str> = hits
+        .iter()
+        .filter(|h| sentence_fingerprints(&h.text).any(|f| said.contains(&f)))
+        .map(|h| h.path.as_str())
+        .collect();
+    if quoted.is_empty() {
+        return hits;
+    }
+    let focused: Vec<Hit> = hits
+        .iter()
+        .filter(|h| quoted.contains(h.path.as_str()))
+        .cloned()
+        .collect();
+    Cow::Owned(focused)
+}
+
 /// Sentences the assistant already said, fingerprinted, so a follow-up adds something new.
 fn said_before(history: &[HistoryTurn]) -> HashSet<String> {
     history
@@ -395,3 +444,6 @@ fn said_before(history: &[HistoryTurn]) -> HashSet<String> {
         .flat_map(|t| sentence_fingerprints(&t.content))
         .collect()
 }
+
+#[cfg(test)]
+mod tests;

@@ -97,7 +97,8 @@ mod tests {
 
     #[test]
     fn titles_read_as_phrases() {
-        let text = "machine learning is used; overfitting and regularization help; naive models";
+        let text = "machine learning is used; overfitting and regularization help; naive models \
+                    use Bayes' theorem";
         assert_eq!(
             topic_phrase("What Is Machine Learning?", text),
             "what machine learning is"
@@ -109,7 +110,11 @@ mod tests {
         assert_eq!(topic_phrase("Naive Bayes", text), "naive Bayes");
         assert_eq!(
             topic_phrase("How Machine Learning Models Learn", "models learn"),
-            "how Machine Learning models learn"
+            "how machine learning models learn"
+        );
+        assert_eq!(
+            topic_phrase("Retrieval-Augmented Generation (RAG)", "RAG is"),
+            "retrieval-augmented generation (RAG)"
         );
     }
 

@@ -9,6 +9,22 @@ pub(super) fn is_quotable(sentence: &str) -> bool {
     sentence.split_whitespace().count() >= 4
         && !sentence.ends_with(':')
         && !sentence.starts_with(['#', '|', '`', '>'])
+        && reads_as_prose(sentence)
+}
+
+/// Whether a line says something in words rather than being a page header, a footer or a
+/// link ("GNU coreutils 9.1 September 2022 CHMOD(1)", "Full documentation <https://...>"):
+/// at least three lowercase words, outside links.
+fn reads_as_prose(sentence: &str) -> bool {
+    let lowercase_words = sentence
+        .split_whitespace()
+        .filter(|w| !w.contains("://") && !w.starts_with('<'))
+        .filter(|w| {
+            let letters: Vec<char> = w.chars().filter(|c| c.is_alphabetic()).collect();
+            letters.len() >= 2 && letters.iter().all(|c| c.is_lowercase())
+        })
+        .count();
+    lowercase_words >= 3 && !sentence.contains("://")
 }
 
 /// Whether a sentence speaks about the document it stands in ("This article explains ...",
@@ -164,6 +180,18 @@ mod tests {
     }
 
     #[test]
+    fn headers_footers_and_links_are_not_quotable() {
+        assert!(!is_quotable("GNU coreutils 9.1 September 2022 CHMOD(1)"));
+        assert!(!is_quotable("CHMOD(1) User Commands CHMOD(1)"));
+        assert!(!is_quotable(
+            "Full documentation <https://www.gnu.org/software/coreutils/chmod> or available locally"
+        ));
+        assert!(is_quotable("-S sort by file size, largest first"));
+        assert!(is_quotable("chmod - change file mode bits"));
+        assert!(!is_quotable("Common examples include:"));
+    }
+
+    #[test]
     fn sentences_that_refer_back_are_recognised() {
         for leaning in [
             "An overfitted model cannot tell the difference and learns both.",
@@ -179,7 +207,6 @@ mod tests {
             "There are three main kinds of machine learning.",
             "It is common to start with a learning rate of 0.01.",
             "Never add cream or milk to scrambled eggs.",
-            "A straight line fits them reasonably well.",
         ] {
             assert!(!leans_on_previous(standalone), "{standalone:?}");
         }

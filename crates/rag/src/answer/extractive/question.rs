@@ -1,0 +1,238 @@
+//! The question as the extractive answerer weighs it: its terms with their weights, what kind
+//! of answer it wants, and how much of it a passage or a sentence covers.
+
+use std::collections::HashSet;
+
+use super::super::intent::{related_terms, Intent};
+use crate::retrieve::Hit;
+use crate::text::analyze;
+
+/// Share of the question's own weight a title must name to be offered as a near topic.
+const NEAR_TOPIC_SHARE: f32 = 0.3;
+
+/// What a term found only through its family ("reduces" for "prevent") counts for.
+const FAMILY_SHARE: f32 = 0.5;
+
+/// One query term as the selection weighs it.
+#[derive(Debug, Clone)]
+pub(super) struct QueryTerm {
+    /// The analyzed term.
+    pub term: String,
+    /// Plan weight (1 for the message's own terms) times the term's rarity in the corpus.
+    pub weight: f32,
+    /// Borrowed from earlier turns.
+    pub borrowed: bool,
+    /// In few enough chunks to carry a topic ("cream"), unlike "add" or "model".
+    pub salient: bool,
+}
+
+/// The question as the selection sees it.
+#[derive(Debug, Clone)]
+pub(super) struct Question {
+    pub terms: Vec<QueryTerm>,
+    pub intent: Intent,
+    /// The message has topic terms of its own that answers must be about.
+    pub needs_own_match: bool,
+    /// Every quoted sentence must be about the earlier topic (its terms in the sentence or in
+    /// its passage's title or headings): the message points back ("How do I prevent it?") or
+    /// has no topic of its own ("Why?").
+    pub needs_topic_match: bool,
+}
+
+/// How much of a question a text covers.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Coverage {
+    /// Weight of the message's own terms the text says.
+    pub own: f32,
+    /// Weight of borrowed (topic) terms the text says.
+    pub topic: f32,
+    /// The terms matched, by name.
+    pub terms: Vec<String>,
+}
+
+impl Question {
+    /// The message's own terms.
+    pub fn own(&self) -> impl Iterator<Item = &QueryTerm> {
+        self.terms.iter().filter(|t| !t.borrowed)
+    }
+
+    /// Total weight of all terms.
+    pub fn total_weight(&self) -> f32 {
+        self.terms.iter().map(|t| t.weight).sum()
+    }
+
+    /// Total weight of the message's own terms.
+    pub fn own_weight(&self) -> f32 {
+        self.own().map(|t| t.weight).sum()
+    }
+
+    /// What `terms` cover of the question: a term counts fully when present, for
+    /// [`FAMILY_SHARE`] when only a word of its family is ("reduces" for "prevent").
+    pub fn coverage(&self, terms: &HashSet<String>) -> Coverage {
+        let mut coverage = Coverage::default();
+        for term in &self.terms {
+            let strength = match_strength(terms, term);
+            if strength == 0.0 {
+                continue;
+            }
+            if term.borrowed {
+                coverage.topic += strength * term.weight;
+            } else {
+                coverage.own += strength * term.weight;
+            }
+            coverage.terms.push(term.term.clone());
+        }
+        coverage
+    }
+
+    /// The term every quoted sentence must cover, itself or through its section's headings:
+    /// the rarest of the message's own terms that the hits contain ("cream" in "Should I add
+    /// cream?", "soft" in "How long do I boil a soft-boiled egg?"), or for a message without
+    /// topic terms of its own ("Why?"), the weightiest borrowed one. `None` without terms.
+    pub fn required_term(&self, hits: &[Hit]) -> Option<&QueryTerm> {
+        let present: HashSet<String> = hits
+            .iter()
+            .flat_map(|h| analyze(&passage_text(h)))
+            .collect();
+        let candidates = || {
+            self.terms
+                .iter()
+                .filter(|t| match_strength(&present, t) > 0.0)
+        };
+        let own = candidates()
+            .filter(|t| !t.borrowed)
+            .max_by(|a, b| a.weight.total_cmp(&b.weight));
+        own.or_else(|| {
+            if self.needs_own_match {
+                None
+            } else {
+                candidates().max_by(|a, b| a.weight.total_cmp(&b.weight))
+            }
+        })
+    }
+
+    /// The largest share of the message's own term weight that one hit covers (title,
+    /// headings, text; quoted example phrases left out). Catches questions that share a word
+    /// or two with the documents by chance ("Who won the 1998 World Cup?") or only with an
+    /// example quoted in them ("The capital of France is"), whose subject they do not cover.
+    pub fn own_coverage(&self, hits: &[Hit]) -> f32 {
+        let own_total = self.own_weight();
+        if own_total <= 0.0 {
+            return 1.0;
+        }
+        hits.iter()
+            .map(|hit| {
+                let present: HashSet<String> = analyze(&passage_text(hit)).into_iter().collect();
+                self.coverage(&present).own / own_total
+            })
+            .fold(0.0, f32::max)
+    }
+
+    /// The hit whose title or headings name salient terms carrying at least
+    /// [`NEAR_TOPIC_SHARE`] of the message's own weight: what the documents cover near a
+    /// question they do not answer ("hyperparameter tuning" for "How do I tune a guitar?",
+    /// but not "gradient descent" for "Is a steep ski slope descent safe?").
+    pub fn near_topic<'h>(&self, hits: &'h [Hit]) -> Option<&'h Hit> {
+        let own_total = self.own_weight();
+        hits.iter().find(|hit| {
+            let context: HashSet<String> = analyze(&format!("{}\n{}", hit.title, hit.heading))
+                .into_iter()
+                .collect();
+            let named: f32 = self
+                .own()
+                .filter(|t| t.salient && context.contains(&t.term))
+                .map(|t| t.weight)
+                .sum();
+            named > 0.0 && named >= NEAR_TOPIC_SHARE * own_total
+        })
+    }
+}
+
+/// 1 when `terms` contain `term`, [`FAMILY_SHARE`] when they contain a word of its family
+/// (own terms only: borrowed ones name a topic, not an action), else 0.
+pub(super) fn match_strength(terms: &HashSet<String>, term: &QueryTerm) -> f32 {
+    if terms.contains(&term.term) {
+        1.0
+    } else if !term.borrowed && related_terms(&term.term).iter().any(|r| terms.contains(r)) {
+        FAMILY_SHARE
+    } else {
+        0.0
+    }
+}
+
+/// A hit's title, headings and text, without quoted example phrases.
+fn passage_text(hit: &Hit) -> String {
+    let text = format!("{}\n{}\n{}", hit.title, hit.heading, hit.text);
+    without_quoted_phrases(&text).into_owned()
+}
+
+/// `text` without the phrases it quotes ("The capital of France is,"): a quoted phrase is an
+/// example or a mention, not what the text is about. Single quoted words ("called
+/// \"epochs\"") stay, since definitions quote the term they define.
+pub(super) fn without_quoted_phrases(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['"', '“']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '“']) {
+        let quote_len = rest[open..].chars().next().map_or(1, char::len_utf8);
+        let after = &rest[open + quote_len..];
+        let Some(close) = after.find(['"', '”']) else {
+            break;
+        };
+        let quoted = &after[..close];
+        out.push_str(&rest[..open]);
+        if quoted.split_whitespace().count() < 2 {
+            out.push(' ');
+            out.push_str(quoted);
+            out.push(' ');
+        }
+        let close_len = after[close..].chars().next().map_or(1, char::len_utf8);
+        rest = &after[close + close_len..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoted_phrases_are_mentions_not_topics() {
+        assert_eq!(
+            without_quoted_phrases(r#"Given "The capital of France is," the model says Paris."#),
+            "Given  the model says Paris."
+        );
+        assert_eq!(
+            without_quoted_phrases(r#"One pass is called an "epoch" here."#),
+            "One pass is called an  epoch  here."
+        );
+        assert_eq!(without_quoted_phrases("No quotes."), "No quotes.");
+        assert_eq!(
+            without_quoted_phrases("Unclosed \"quote"),
+            "Unclosed \"quote"
+        );
+    }
+
+    #[test]
+    fn family_words_count_for_half() {
+        let term = |t: &str| QueryTerm {
+            term: t.into(),
+            weight: 2.0,
+            borrowed: false,
+            salient: true,
+        };
+        let question = Question {
+            terms: vec![term("prevent"), term("overfit")],
+            intent: Intent::HowTo,
+            needs_own_match: true,
+            needs_topic_match: false,
+        };
+        let said: HashSet<String> = ["reduc", "overfit"].iter().map(|s| s.to_string()).collect();
+        let coverage = question.coverage(&said);
+        assert_eq!(coverage.own, 3.0);
+        assert_eq!(coverage.terms, vec!["prevent", "overfit"]);
+    }
+}
