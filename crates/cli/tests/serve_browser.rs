@@ -1,224 +1,18 @@
 //! The web chat page in headless Chromium, driven over the Chrome DevTools Protocol:
 //! send a message, see the streamed answer with its sources, reload and see the
-//! conversation again, then open the same conversation on a second server.
+//! conversation again, then open the same conversation on a second server; on a phone,
+//! reach the conversation list through the menu button, by keyboard too.
+//! `serve_browser_welcome.rs` has the new-conversation view, sources and titles.
 //!
 //! Skipped (with a note) when Chromium or Redis is not installed; with `CI` set, a
 //! missing Chromium fails the test instead.
 
+mod browser_support;
 mod serve_support;
 
-use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
-use futures::{SinkExt, StreamExt};
-use serde_json::{json, Value};
+use browser_support::*;
+use serde_json::json;
 use serve_support::*;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
-
-/// How long a page may take to reach an expected state.
-const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The Chromium binary: `$RAGCHAT_CHROMIUM`, else the first of the usual names on PATH.
-fn find_chromium() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("RAGCHAT_CHROMIUM") {
-        return Some(PathBuf::from(path));
-    }
-    let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"]
-        .iter()
-        .flat_map(|name| std::env::split_paths(&path).map(move |dir| dir.join(name)))
-        .find(|candidate| candidate.is_file())
-}
-
-/// A headless Chromium with a fresh profile, killed when dropped.
-struct Browser {
-    child: Child,
-    ws_url: String,
-    _profile: tempfile::TempDir,
-}
-
-impl Browser {
-    fn launch(binary: &PathBuf) -> Browser {
-        let profile = tempfile::tempdir().expect("profile dir");
-        let mut child = Command::new(binary)
-            .args([
-                "--headless",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--remote-debugging-port=0",
-            ])
-            .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg("about:blank")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start chromium");
-        // Chromium prints the DevTools address on stderr; keep draining it afterwards so
-        // the browser never blocks on a full pipe.
-        let stderr = child.stderr.take().expect("piped stderr");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut tx = Some(tx);
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(url) = line.split("DevTools listening on ").nth(1) {
-                    if let Some(tx) = tx.take() {
-                        let _ = tx.send(url.trim().to_string());
-                    }
-                }
-            }
-        });
-        let ws_url = match rx.recv_timeout(PAGE_TIMEOUT) {
-            Ok(url) => url,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("chromium did not print its DevTools address");
-            }
-        };
-        Browser {
-            child,
-            ws_url,
-            _profile: profile,
-        }
-    }
-}
-
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A minimal CDP client: one command at a time over the browser's websocket, with the
-/// flat session of one page.
-struct Cdp {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    next_id: u64,
-    session: Option<String>,
-}
-
-impl Cdp {
-    async fn connect(url: &str) -> Cdp {
-        let (ws, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("connect to DevTools");
-        Cdp {
-            ws,
-            next_id: 0,
-            session: None,
-        }
-    }
-
-    /// Sends a command and waits for its result (events in between are skipped).
-    async fn call(&mut self, method: &str, params: Value) -> Value {
-        self.try_call(method, params)
-            .await
-            .unwrap_or_else(|error| panic!("{method} failed: {error}"))
-    }
-
-    /// Sends a command; its result, or the error DevTools answered with.
-    async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
-        self.next_id += 1;
-        let id = self.next_id;
-        let mut command = json!({ "id": id, "method": method, "params": params });
-        if let Some(session) = &self.session {
-            command["sessionId"] = json!(session);
-        }
-        self.ws
-            .send(Message::text(command.to_string()))
-            .await
-            .expect("send CDP command");
-        loop {
-            let message = tokio::time::timeout(PAGE_TIMEOUT, self.ws.next())
-                .await
-                .unwrap_or_else(|_| panic!("no answer to {method}"))
-                .expect("DevTools closed the connection")
-                .expect("read CDP message");
-            let Message::Text(text) = message else {
-                continue;
-            };
-            let reply: Value = serde_json::from_str(text.as_str()).expect("CDP JSON");
-            if reply["id"] == id {
-                return match reply["error"].is_null() {
-                    true => Ok(reply["result"].clone()),
-                    false => Err(reply["error"].clone()),
-                };
-            }
-        }
-    }
-
-    /// Opens `url` in a new page and attaches to it.
-    async fn open(&mut self, url: &str) {
-        let target = self
-            .call("Target.createTarget", json!({ "url": url }))
-            .await;
-        let attached = self
-            .call(
-                "Target.attachToTarget",
-                json!({ "targetId": target["targetId"], "flatten": true }),
-            )
-            .await;
-        self.session = Some(
-            attached["sessionId"]
-                .as_str()
-                .expect("sessionId")
-                .to_string(),
-        );
-    }
-
-    /// Evaluates JavaScript in the page (awaiting promises) and returns its value.
-    async fn eval(&mut self, expression: &str) -> Value {
-        let result = self
-            .call(
-                "Runtime.evaluate",
-                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
-            )
-            .await;
-        assert!(
-            result["exceptionDetails"].is_null(),
-            "{expression} threw: {}",
-            result["exceptionDetails"]
-        );
-        result["result"]["value"].clone()
-    }
-
-    /// Evaluates `expression` until it is truthy; returns its value. Exceptions (a
-    /// page between two documents has no body) and evaluations cut short by a
-    /// navigation count as not yet.
-    async fn wait_for(&mut self, what: &str, expression: &str) -> Value {
-        let guarded = format!(
-            "(() => {{ try {{ return ({expression}); }} catch (_) {{ return null; }} }})()"
-        );
-        let params = json!({ "expression": guarded, "returnByValue": true, "awaitPromise": true });
-        let started = std::time::Instant::now();
-        loop {
-            let value = match self.try_call("Runtime.evaluate", params.clone()).await {
-                Ok(result) => result["result"]["value"].clone(),
-                Err(_) => Value::Null,
-            };
-            let truthy = !matches!(value, Value::Null | Value::Bool(false))
-                && value != json!("")
-                && value != json!(0);
-            if truthy {
-                return value;
-            }
-            assert!(
-                started.elapsed() < PAGE_TIMEOUT,
-                "the page never showed {what}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 /// The conversation as the page shows it: role, status, text and sources per message.
 const SHOWN_MESSAGES: &str = r#"[...document.querySelectorAll('#messages .msg')].map(e => ({
@@ -230,8 +24,7 @@ const SHOWN_MESSAGES: &str = r#"[...document.querySelectorAll('#messages .msg')]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_chat_page_streams_and_restores_the_conversation() {
-    let Some(chromium) = find_chromium() else {
-        ragchat_testkit::skip("chromium not installed (apt-get install chromium)");
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
     let Some(redis) = ragchat_testkit::redis_or_skip() else {
@@ -294,16 +87,19 @@ async fn the_chat_page_streams_and_restores_the_conversation() {
             );
         assert!(valid, "{source}");
     }
-    // The page's URL names the conversation, and the session list shows it.
+    // The page's URL names the conversation, and the session list shows it, titled by
+    // its first question.
     let hash = page.eval("location.hash").await;
     assert_eq!(hash, json!(format!("#session={session}")));
-    let listed = page
-        .wait_for(
-            "the session in the list",
-            "[...document.querySelectorAll('#sessions button')].map(b => b.textContent).join('|')",
-        )
-        .await;
-    assert!(listed.as_str().unwrap().contains(&session), "{listed}");
+    page.wait_for(
+        "the session in the list, titled",
+        &format!(
+            "[...document.querySelectorAll('#sessions button')].some(b =>
+               b.dataset.session === '{session}'
+               && b.querySelector('.title').textContent === 'What is machine learning?')"
+        ),
+    )
+    .await;
 
     // Reload: the conversation comes back from the server.
     page.eval("document.body.dataset.loaded = ''; location.reload(); true")
@@ -335,5 +131,190 @@ async fn the_chat_page_streams_and_restores_the_conversation() {
         page.eval(SHOWN_MESSAGES).await,
         sent,
         "the same conversation on server B"
+    );
+}
+
+/// The focused element's path of ids from the drawer or the main area.
+const FOCUS_IN_SIDEBAR: &str = "document.activeElement.closest('#sidebar') !== null";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_a_phone_the_conversation_list_is_a_drawer_behind_a_menu_button() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let server = Server::start(&[]);
+    let asked = post_message(
+        &server.url(),
+        "ml-basics",
+        None,
+        "What is machine learning?",
+    )
+    .await;
+    assert_eq!(asked.status, 200, "{}", asked.text);
+
+    let browser = Browser::launch(&chromium);
+    let mut page = Cdp::connect(&browser.ws_url).await;
+    let fresh = open_page(&mut page, &server.url(), PHONE, "").await;
+    assert_eq!(page.screenshot("phone-new-conversation").await.0, PHONE.0);
+
+    // Closed: the menu button is there, the list is neither seen nor reachable by Tab.
+    assert!(page.shown("#menu").await, "the menu button is visible");
+    assert!(!page.shown("#sidebar").await, "the drawer starts closed");
+    let menu = page.ax_node("#menu").await;
+    assert_eq!(menu["role"]["value"], "button", "{menu}");
+    assert_eq!(menu["name"]["value"], "Conversations", "{menu}");
+    let expanded = |node: &serde_json::Value| {
+        node["properties"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == "expanded"))
+            .map(|p| p["value"]["value"].clone())
+    };
+    assert_eq!(expanded(&menu), Some(json!(false)), "{menu}");
+    for _ in 0..6 {
+        page.press("Tab").await;
+        assert_eq!(page.eval(FOCUS_IN_SIDEBAR).await, json!(false));
+    }
+    assert_accessible(&mut page, "phone, drawer closed").await;
+
+    // The keyboard opens it: focus moves in, the rest of the page is out of reach.
+    page.eval("document.getElementById('menu').focus(); true")
+        .await;
+    page.press("Enter").await;
+    page.wait_for(
+        "the open drawer",
+        "document.body.classList.contains('drawer-open')",
+    )
+    .await;
+    page.wait_for(
+        "the drawer in view",
+        "document.getElementById('sidebar').getBoundingClientRect().left >= 0",
+    )
+    .await;
+    assert!(page.shown("#sidebar").await);
+    let drawer = page.rect("#sidebar").await;
+    assert!(
+        drawer.x >= 0.0 && drawer.right() <= f64::from(PHONE.0),
+        "{drawer:?}"
+    );
+    assert!(
+        drawer.height >= f64::from(PHONE.1) - 1.0,
+        "full height: {drawer:?}"
+    );
+    // The menu button is behind the drawer now (inert): its state is in the attribute.
+    assert_eq!(
+        page.eval("document.getElementById('menu').getAttribute('aria-expanded')")
+            .await,
+        json!("true")
+    );
+    let drawer_node = page.ax_node("#sidebar").await;
+    assert_eq!(drawer_node["role"]["value"], "dialog", "{drawer_node}");
+    assert_eq!(
+        drawer_node["name"]["value"], "Conversations",
+        "{drawer_node}"
+    );
+    assert!(
+        !page.shown("#input").await,
+        "the message box is behind the drawer"
+    );
+    assert_eq!(
+        page.eval(FOCUS_IN_SIDEBAR).await,
+        json!(true),
+        "{}",
+        page.focused().await
+    );
+    for _ in 0..8 {
+        page.press("Tab").await;
+        assert_eq!(
+            page.eval(FOCUS_IN_SIDEBAR).await,
+            json!(true),
+            "Tab stays in the drawer: {}",
+            page.focused().await
+        );
+    }
+    page.wait_for(
+        "the earlier conversation, titled, with a relative time",
+        "[...document.querySelectorAll('#sessions button')].some(b =>
+           b.dataset.session === 'ml-basics'
+           && b.querySelector('.title').textContent === 'What is machine learning?'
+           && /^(just now|[0-9]+ minutes? ago)$/.test(b.querySelector('time').textContent))",
+    )
+    .await;
+    assert!(
+        page.shown("#sessions button[data-session='ml-basics']")
+            .await
+    );
+    assert_eq!(page.screenshot("phone-drawer-open").await.0, PHONE.0);
+    assert_accessible(&mut page, "phone, drawer open").await;
+
+    // Escape closes it and gives the focus back to the menu button.
+    page.press("Escape").await;
+    page.wait_for(
+        "the closed drawer",
+        "!document.body.classList.contains('drawer-open')",
+    )
+    .await;
+    assert_eq!(page.focused().await, "button#menu");
+    assert!(page.shown("#input").await);
+
+    // Tapping outside closes it too.
+    page.click("#menu").await;
+    page.wait_for(
+        "the open drawer",
+        "document.body.classList.contains('drawer-open')",
+    )
+    .await;
+    page.click_at(f64::from(PHONE.0) - 8.0, f64::from(PHONE.1) / 2.0)
+        .await;
+    page.wait_for(
+        "the closed drawer",
+        "!document.body.classList.contains('drawer-open')",
+    )
+    .await;
+
+    // Choosing a conversation opens it and closes the drawer.
+    page.click("#menu").await;
+    page.wait_for(
+        "the drawer in view",
+        "document.getElementById('sidebar').getBoundingClientRect().left >= 0",
+    )
+    .await;
+    page.click("#sessions button[data-session='ml-basics']")
+        .await;
+    page.wait_for(
+        "the earlier conversation",
+        "document.body.dataset.loaded === 'ml-basics'",
+    )
+    .await;
+    assert!(!page.shown("#sidebar").await);
+    assert_eq!(
+        page.eval("document.querySelectorAll('#messages .msg').length")
+            .await,
+        json!(2)
+    );
+    assert_eq!(
+        page.eval("document.getElementById('session-name').textContent")
+            .await,
+        json!("What is machine learning?")
+    );
+
+    // New chat, from the drawer, starts an empty conversation.
+    page.click("#menu").await;
+    page.wait_for(
+        "the drawer in view",
+        "document.getElementById('sidebar').getBoundingClientRect().left >= 0",
+    )
+    .await;
+    page.click("#new-chat").await;
+    let started = page
+        .wait_for(
+            "a new conversation",
+            "document.body.dataset.loaded !== 'ml-basics' && document.body.dataset.loaded",
+        )
+        .await;
+    assert_ne!(started, json!(fresh), "a new session id");
+    assert!(!page.shown("#sidebar").await);
+    assert!(
+        page.shown("#welcome").await,
+        "the new conversation's welcome"
     );
 }

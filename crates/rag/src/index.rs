@@ -32,6 +32,7 @@ use crate::retrieve::Retriever;
 use crate::text::{analyze, english_analyzer, ANALYZER_NAME};
 
 /// Bump when the schema, the analyzer or the chunker changes what an index contains.
+/// 2: the path is indexed as one raw term (a document's passages found by path).
 const INDEX_FORMAT: u32 = 2;
 const MANIFEST: &str = "manifest.json";
 /// Indexing memory per writer thread (tantivy's minimum is 15 MB).
@@ -69,7 +70,8 @@ pub enum IngestProgress {
 /// The tantivy fields of a chunk.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Fields {
-    /// Indexed whole (not tokenized), to find the passages of one document ("tell me more").
+    /// Indexed whole (one raw term per document path), so a document's chunks are found by
+    /// path without scanning the index: "tell me more", cited passages, the document list.
     pub path: Field,
     pub title: Field,
     /// The full heading path, stored for display.

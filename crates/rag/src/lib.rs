@@ -7,6 +7,7 @@
 //! - `families`  verbs that ask for the same thing ("prevent", "avoid", "reduce")
 //! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
+//! - `catalog`   by document: the indexed documents, the passage a citation points at
 //! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
 //! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
 //! - `suggest`   example questions drawn from the loaded documents
@@ -35,6 +36,7 @@
 mod acts;
 mod answer;
 mod asking;
+mod catalog;
 mod chunk;
 mod corpus;
 mod error;
@@ -51,6 +53,7 @@ pub use answer::{
     ExtractiveAnswerer, ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer, OpenAiConfig,
     PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
+pub use catalog::{CitedPart, DocumentInfo, Passage};
 pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use corpus::{
     bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,

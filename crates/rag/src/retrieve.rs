@@ -292,7 +292,7 @@ pub(crate) fn load_hit(
 }
 
 /// Merges hits of the same document whose line ranges overlap, keeping the order of the best.
-fn merge_overlapping(hits: Vec<Hit>) -> Vec<Hit> {
+pub(crate) fn merge_overlapping(hits: Vec<Hit>) -> Vec<Hit> {
     let mut merged: Vec<Hit> = Vec::with_capacity(hits.len());
     let mut by_path: HashMap<String, Vec<usize>> = HashMap::new();
     for hit in hits {

@@ -97,6 +97,12 @@ impl ApiError {
         )
     }
 
+    /// 404 for something else the caller asked for that is not there (a message, a
+    /// source of a message).
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message)
+    }
+
     /// 404 for a path no route serves.
     pub fn no_route() -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "no such route")

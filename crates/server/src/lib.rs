@@ -20,6 +20,7 @@
 //! - [`error`]: `ApiError` and the extractor wrappers that keep every error in one JSON shape.
 //! - [`turn`]: running a turn as a tracked task, with its input checks and metrics.
 //! - [`supplied`]: a turn over a conversation the client resends (OpenAI's protocol).
+//! - [`titles`]: conversation titles (the first question) for the session list, cached.
 //! - [`metrics`]: the `ragchat_*` Prometheus metrics.
 //! - [`persistence`]: what the shared Redis keeps on disk, for `/readyz`.
 //! - [`openapi`]: the OpenAPI document served at `/openapi.json`.
@@ -43,6 +44,7 @@ pub mod routes;
 pub mod serve;
 pub mod state;
 pub mod supplied;
+pub mod titles;
 pub mod turn;
 pub mod web;
 

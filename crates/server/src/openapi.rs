@@ -9,7 +9,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{account, ops, sessions, turns};
+use crate::routes::{about, account, ops, sessions, sources, turns};
+use crate::titles;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -26,6 +27,8 @@ use crate::routes::{account, ops, sessions, turns};
         sessions::messages_list,
         sessions::session_stats,
         sessions::session_delete,
+        sources::source_get,
+        about::about_get,
         account::export,
         account::me_delete,
         ops::healthz,
@@ -38,6 +41,10 @@ use crate::routes::{account, ops, sessions, turns};
         turns::NewMessage,
         turns::TurnResponse,
         sessions::SessionList,
+        titles::ListedSession,
+        sources::CitedPassage,
+        about::About,
+        about::AboutDocument,
         sessions::MessagePage,
         account::Erased,
         ops::Health,
@@ -54,6 +61,7 @@ use crate::routes::{account, ops, sessions, turns};
     tags(
         (name = "chat", description = "Chat turns"),
         (name = "sessions", description = "The caller's conversations"),
+        (name = "documents", description = "What the answers come from"),
         (name = "account", description = "All of the caller's data"),
         (name = "ops", description = "Health, readiness and metrics"),
     )

@@ -17,6 +17,8 @@ use crate::metrics::Metrics;
 use crate::persistence::PersistenceProbe;
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::readiness::StoreProbe;
+use crate::routes::about::About;
+use crate::titles::TitleCache;
 
 /// How many body bytes one byte of message may take: JSON may write any character as
 /// `\uXXXX` escapes, six bytes for a one-byte character (and for the 2-4 bytes of any
@@ -105,6 +107,8 @@ struct Inner {
     auth_failures: FailedAuths,
     store_probe: StoreProbe,
     idempotency: InFlight,
+    titles: TitleCache,
+    about: tokio::sync::OnceCell<About>,
 }
 
 impl AppState {
@@ -128,6 +132,8 @@ impl AppState {
                 store_probe: StoreProbe::default(),
                 idempotency: InFlight::default(),
                 config,
+                titles: TitleCache::default(),
+                about: tokio::sync::OnceCell::new(),
             }),
         }
     }
@@ -161,6 +167,16 @@ impl AppState {
     /// abort a turn halfway and shutdown can wait for every turn to be stored.
     pub fn turns(&self) -> &TaskTracker {
         &self.inner.turns
+    }
+
+    /// Conversation titles already read, for the session list.
+    pub fn titles(&self) -> &TitleCache {
+        &self.inner.titles
+    }
+
+    /// What the server answers from, once computed (`GET /v1/about`).
+    pub fn about(&self) -> &tokio::sync::OnceCell<About> {
+        &self.inner.about
     }
 
     /// The server configuration.

@@ -6,17 +6,21 @@
 //! | `GET /v1/sessions` | [`sessions::sessions_list`] |
 //! | `GET /v1/sessions/{session}/messages` | [`sessions::messages_list`] |
 //! | `GET /v1/sessions/{session}/stats` | [`sessions::session_stats`] |
+//! | `GET /v1/sessions/{session}/messages/{message_id}/sources/{n}` | [`sources::source_get`] |
 //! | `DELETE /v1/sessions/{session}` | [`sessions::session_delete`] |
+//! | `GET /v1/about` | [`about::about_get`] |
 //! | `GET /v1/export` | [`account::export`] |
 //! | `DELETE /v1/me` | [`account::me_delete`] |
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{model}` | [`openai`] (OpenAI's protocol) |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
-//! | `GET /`, `/app.js`, `/style.css` | the web chat page ([`crate::web`]) |
+//! | `GET /`, `/style.css`, `/*.js` | the web chat page ([`crate::web`]) |
 
+pub mod about;
 pub mod account;
 pub mod openai;
 pub mod ops;
 pub mod sessions;
+pub mod sources;
 pub mod turns;
 
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
@@ -39,6 +43,11 @@ pub fn router(state: AppState) -> Router {
             post(turns::message_create).get(sessions::messages_list),
         )
         .route("/v1/sessions/{session}/stats", get(sessions::session_stats))
+        .route(
+            "/v1/sessions/{session}/messages/{message_id}/sources/{n}",
+            get(sources::source_get),
+        )
+        .route("/v1/about", get(about::about_get))
         .route("/v1/export", get(account::export))
         .route("/v1/me", delete(account::me_delete))
         .layer(DefaultBodyLimit::max(state.config().max_body_bytes));

@@ -9,9 +9,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use ragchat_memory::{
-    ListCursor, Message, PageCursor, ReadLimit, SessionKey, SessionStats, SessionSummary,
-};
+use ragchat_memory::{ListCursor, Message, PageCursor, ReadLimit, SessionKey, SessionStats};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,6 +17,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
 use crate::openapi::schema;
 use crate::state::AppState;
+use crate::titles::ListedSession;
 
 /// Messages returned by one page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 1000;
@@ -34,9 +33,9 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// A page of the caller's sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
-    /// Most recent activity first.
-    #[schema(value_type = Vec<schema::SessionSummary>)]
-    pub sessions: Vec<SessionSummary>,
+    /// Most recent activity first, each titled by its first question.
+    #[schema(value_type = Vec<ListedSession>)]
+    pub sessions: Vec<ListedSession>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     #[schema(value_type = Option<String>)]
     pub next_cursor: Option<ListCursor>,
@@ -116,8 +115,12 @@ pub async fn sessions_list(
         .memory()
         .list_page(&caller.user, cursor.as_ref(), limit)
         .await?;
+    let sessions = state
+        .titles()
+        .attach(state.memory(), &caller.user, page.sessions)
+        .await;
     Ok(Json(SessionList {
-        sessions: page.sessions,
+        sessions,
         next_cursor: page.next,
     }))
 }

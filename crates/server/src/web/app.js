@@ -1,14 +1,22 @@
 // ragchat web chat: talks to the /v1 API of the server that served this page.
 // The conversation lives on the server (and its store), never only in this tab: on
 // every load the page asks the API for the session named in the URL.
-"use strict";
+// Beside this file: drawer.js (the list on phones), welcome.js (a new conversation's
+// view), sources.js (opening a cited passage), time.js (relative times).
+import { setupDrawer } from "/drawer.js";
+import { showWelcome, hideWelcome } from "/welcome.js";
+import { setupSources } from "/sources.js";
+import { timeElement, refreshTimes } from "/time.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
   messages: $("messages"), input: $("input"), send: $("send"), stop: $("stop"),
   composer: $("composer"), sessions: $("sessions"), newChat: $("new-chat"),
   keyForm: $("key-form"), apiKey: $("api-key"), keyStatus: $("key-status"),
-  sessionName: $("session-name"), status: $("status"),
+  sessionName: $("session-name"), status: $("status"), conversation: $("conversation"),
+  welcome: $("welcome"), corpusSummary: $("corpus-summary"), documents: $("documents"),
+  examples: $("examples"), sourceDialog: $("source-dialog"), sourceTitle: $("source-title"),
+  sourceWhere: $("source-where"), sourceError: $("source-error"), sourceText: $("source-text"),
 };
 const KEY_STORAGE = "ragchat.apiKey";
 const SESSION_STORAGE = "ragchat.session";
@@ -16,6 +24,11 @@ const SESSION_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 let session = null;
 let inFlight = null; // AbortController of the streaming turn
+const drawer = setupDrawer({
+  menu: $("menu"), sidebar: $("sidebar"), closeButton: $("close-sidebar"),
+  backdrop: $("backdrop"), main: $("main"),
+});
+const openSource = setupSources(ui, api);
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -46,10 +59,22 @@ async function api(path, options = {}) {
 
 function askForKey(reason) {
   ui.keyForm.hidden = false;
-  ui.keyStatus.textContent = reason || "This server needs an API key.";
+  ui.keyStatus.textContent = localStorage.getItem(KEY_STORAGE)
+    ? "The saved API key was refused (" + reason + "); paste another."
+    : "This server needs an API key; it stays in this browser.";
 }
 
 function setStatus(text) { ui.status.textContent = text || ""; }
+
+const NEW_CONVERSATION = "New conversation";
+
+/// The conversation's title: its first question on one line, as the server titles it.
+function titleOf(question) {
+  const line = question.split(/\s+/).filter(Boolean).join(" ");
+  return line.length > 80 ? line.slice(0, 79).trimEnd() + "…" : line;
+}
+
+function scrollToEnd() { ui.conversation.scrollTop = ui.conversation.scrollHeight; }
 
 function newSessionId() {
   const rand = new Uint8Array(4);
@@ -86,21 +111,30 @@ function addMessage(role, content, status) {
   text.textContent = content || "";
   el.appendChild(text);
   ui.messages.appendChild(el);
-  ui.messages.scrollTop = ui.messages.scrollHeight;
+  scrollToEnd();
   return {
     el,
-    append(delta) { text.textContent += delta; ui.messages.scrollTop = ui.messages.scrollHeight; },
+    append(delta) { text.textContent += delta; scrollToEnd(); },
     setText(value) { text.textContent = value; },
     setSources(sources) {
       el.querySelector(".sources")?.remove();
       if (!sources || sources.length === 0) return;
       const list = document.createElement("ol");
       list.className = "sources";
-      for (const s of sources) {
+      list.setAttribute("aria-label", "Sources");
+      sources.forEach((s, i) => {
         const li = document.createElement("li");
-        li.textContent = describeSource(s);
+        const button = document.createElement("button");
+        button.type = "button";
+        button.textContent = describeSource(s);
+        button.setAttribute("aria-haspopup", "dialog");
+        // The answer's id is known once it is stored (the `done` event).
+        button.disabled = !el.dataset.id;
+        button.addEventListener("click", () =>
+          openSource(button, session, el.dataset.id, i + 1, describeSource));
+        li.appendChild(button);
         list.appendChild(li);
-      }
+      });
       el.appendChild(list);
     },
     finish(message) {
@@ -126,42 +160,73 @@ function renderStored(message) {
 
 async function loadConversation() {
   ui.messages.replaceChildren();
-  ui.sessionName.textContent = session;
+  ui.sessionName.textContent = NEW_CONVERSATION;
   let after = null;
+  let empty = true;
   try {
     for (;;) {
       const query = after ? "?after=" + encodeURIComponent(after) : "";
       const page = await api("/v1/sessions/" + encodeURIComponent(session) + "/messages" + query);
+      if (empty) {
+        const first = page.messages.find((m) => m.role === "user" && m.content.trim());
+        if (first) ui.sessionName.textContent = titleOf(first.content);
+      }
+      empty = empty && page.messages.length === 0;
       page.messages.forEach(renderStored);
       if (!page.has_more || !page.next_cursor) break;
       after = page.next_cursor;
     }
     setStatus("");
   } catch (e) {
-    if (e.status === 404) setStatus("New conversation");
-    else setStatus("Could not load the conversation: " + e.message);
+    // 404: a conversation not started yet; 401: the key form says what to do.
+    if (e.status !== 404 && e.status !== 401) setStatus("Could not load the conversation: " + e.message);
   }
+  if (empty) showWelcome(ui, api, ask);
+  else hideWelcome(ui);
   document.body.dataset.loaded = session;
+}
+
+/// One entry of the conversation list.
+function sessionItem(id, title, updatedAt, messageCount) {
+  const li = document.createElement("li");
+  const button = document.createElement("button");
+  button.type = "button";
+  button.dataset.session = id;
+  if (id === session) {
+    li.className = "current";
+    button.setAttribute("aria-current", "true");
+  }
+  const name = document.createElement("span");
+  name.className = "title";
+  name.textContent = title;
+  name.title = title; // the whole title, where the list cuts it short
+  button.appendChild(name);
+  const meta = document.createElement("span");
+  meta.className = "meta";
+  if (updatedAt) {
+    meta.append(timeElement(updatedAt), " · " + messageCount + (messageCount === 1 ? " message" : " messages"));
+  } else {
+    meta.textContent = "not started";
+  }
+  button.appendChild(meta);
+  button.addEventListener("click", () => {
+    drawer.close();
+    if (id !== session) openSession(id);
+  });
+  li.appendChild(button);
+  return li;
 }
 
 async function loadSessions() {
   try {
     const { sessions } = await api("/v1/sessions");
-    ui.sessions.replaceChildren();
-    for (const s of sessions) {
-      const li = document.createElement("li");
-      if (s.session === session) li.className = "current";
-      const button = document.createElement("button");
-      button.type = "button";
-      button.textContent = s.session;
-      const meta = document.createElement("span");
-      meta.className = "meta";
-      meta.textContent = s.message_count + " messages · " + new Date(s.updated_at).toLocaleString();
-      button.appendChild(meta);
-      button.addEventListener("click", () => openSession(s.session));
-      li.appendChild(button);
-      ui.sessions.appendChild(li);
+    const items = sessions.map((s) =>
+      sessionItem(s.session, s.title || "Untitled conversation", s.updated_at, s.message_count));
+    // The conversation being started is not stored until its first question.
+    if (!sessions.some((s) => s.session === session)) {
+      items.unshift(sessionItem(session, NEW_CONVERSATION, null, 0));
     }
+    ui.sessions.replaceChildren(...items);
   } catch (e) {
     if (e.status !== 401) setStatus("Could not list conversations: " + e.message);
   }
@@ -203,7 +268,15 @@ async function readEvents(body, onEvent) {
   }
 }
 
+/// Asks `content` in the current conversation (the composer, or an example question).
+function ask(content) {
+  if (!content.trim() || inFlight) return;
+  send(content);
+}
+
 async function send(content) {
+  hideWelcome(ui);
+  if (ui.sessionName.textContent === NEW_CONVERSATION) ui.sessionName.textContent = titleOf(content);
   renderStored({ role: "user", content, status: "complete", sources: [] });
   const answer = addMessage("assistant", "", "streaming");
   inFlight = new AbortController();
@@ -249,7 +322,7 @@ ui.composer.addEventListener("submit", (event) => {
   const content = ui.input.value;
   if (!content.trim() || inFlight) return;
   ui.input.value = "";
-  send(content);
+  ask(content);
 });
 
 ui.input.addEventListener("keydown", (event) => {
@@ -260,7 +333,11 @@ ui.input.addEventListener("keydown", (event) => {
 });
 
 ui.stop.addEventListener("click", () => inFlight?.abort());
-ui.newChat.addEventListener("click", () => openSession(newSessionId()));
+ui.newChat.addEventListener("click", () => {
+  drawer.close();
+  openSession(newSessionId());
+});
+setInterval(() => refreshTimes(ui.sessions), 30_000);
 
 ui.keyForm.addEventListener("submit", (event) => {
   event.preventDefault();

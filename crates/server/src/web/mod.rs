@@ -2,10 +2,15 @@
 //! (no front-end build step, nothing fetched from elsewhere).
 //!
 //! The page streams answers (`fetch` + a `ReadableStream` SSE parser, since
-//! `EventSource` cannot POST), shows the sources under each answer, lists the caller's
-//! sessions, and restores the conversation named in the URL (`#session=ID`) from the
-//! API on every load, so a reload, or the same URL on another server, shows the same
-//! history.
+//! `EventSource` cannot POST), shows the sources under each answer (each opens the
+//! passage it cites), lists the caller's conversations by their first question with
+//! relative times (a drawer behind a menu button on phones), greets a new conversation
+//! with the loaded documents and example questions, and restores the conversation named
+//! in the URL (`#session=ID`) from the API on every load, so a reload, or the same URL
+//! on another server, shows the same history.
+//!
+//! The script is a few ES modules: `app.js` (the chat), `drawer.js`, `welcome.js`,
+//! `sources.js` and `time.js`.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -15,15 +20,28 @@ use axum::Router;
 use crate::state::AppState;
 
 const INDEX_HTML: &str = include_str!("index.html");
-const APP_JS: &str = include_str!("app.js");
 const STYLE_CSS: &str = include_str!("style.css");
+/// The page's script modules, by URL path.
+const SCRIPTS: &[(&str, &str)] = &[
+    ("/app.js", include_str!("app.js")),
+    ("/drawer.js", include_str!("drawer.js")),
+    ("/welcome.js", include_str!("welcome.js")),
+    ("/sources.js", include_str!("sources.js")),
+    ("/time.js", include_str!("time.js")),
+];
 
-/// `/`, `/app.js`, `/style.css`.
+/// `/`, `/style.css` and the scripts.
 pub fn router() -> Router<AppState> {
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(index))
-        .route("/app.js", get(app_js))
-        .route("/style.css", get(style_css))
+        .route("/style.css", get(style_css));
+    for &(path, body) in SCRIPTS {
+        router = router.route(
+            path,
+            get(move || async move { asset("text/javascript; charset=utf-8", body) }),
+        );
+    }
+    router
 }
 
 /// Headers every page asset carries: its type, no caching across deploys of a new
@@ -45,10 +63,6 @@ fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
 
 async fn index() -> impl IntoResponse {
     asset("text/html; charset=utf-8", INDEX_HTML)
-}
-
-async fn app_js() -> impl IntoResponse {
-    asset("text/javascript; charset=utf-8", APP_JS)
 }
 
 async fn style_css() -> impl IntoResponse {
