@@ -114,6 +114,7 @@ impl SessionManager {
             }
             Err(e) => return Err(e),
         };
+        self.inner.reads.store.fetch_add(1, Ordering::Relaxed);
         let Some(loaded) = loaded else {
             if self.pending_for(key) > 0 && after.is_none() {
                 // Only journaled so far (the replay did not get through): what we kept.
@@ -149,6 +150,8 @@ impl SessionManager {
         if history.is_empty() {
             return Err(error);
         }
+        self.inner.reads.degraded.fetch_add(1, Ordering::Relaxed);
+        self.inner.episodes.degraded_read();
         Ok(partial_page(&history))
     }
 

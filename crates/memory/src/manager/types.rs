@@ -122,7 +122,7 @@ pub struct MemoryStatus {
     pub other_stores: Vec<OtherStore>,
 }
 
-/// How history reads were served.
+/// How reads (of the recent history or of a page) were served.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct ReadStats {
     /// From the RAM cache with no round trip: the store vouched nothing had changed.
