@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::probe::{self, Readiness};
-use crate::{free_port, RedisServerBuilder, REDIS_CLI_BIN, REDIS_SERVER_BIN};
+use crate::{free_port, REDIS_CLI_BIN, REDIS_SERVER_BIN};
 
 /// How long a server may take to answer `PING` (including loading its data) after launch.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
@@ -47,9 +47,9 @@ const ADDRESS_IN_USE: &str = "Address already in use";
 ///
 /// The server listens on 127.0.0.1 on a free port, keeps its data and its log (`redis.log`, which
 /// also receives the process's stdout and stderr) in its own temporary directory, and persists
-/// nothing unless [`RedisServerBuilder::appendonly`] is set. It can be crashed ([`stop`]), shut down
-/// gracefully ([`shutdown`]) and started again on the same port and directory ([`start_again`],
-/// [`restart`]).
+/// nothing unless [`appendonly`](crate::RedisServerBuilder::appendonly) is set. It can be crashed
+/// ([`stop`]), shut down gracefully ([`shutdown`]) and started again on the same port and
+/// directory ([`start_again`], [`restart`]).
 ///
 /// Every method panics on failure with a message that includes the end of the server log: this is
 /// test code, and a panic with the log is the most useful failure.
@@ -72,22 +72,6 @@ pub struct RedisServer {
 }
 
 impl RedisServer {
-    /// Starts a server with the default configuration: no persistence (`--save ""`,
-    /// `--appendonly no`) and no password.
-    ///
-    /// # Panics
-    ///
-    /// When the server cannot be started or does not answer `PING` within 10 s; the message
-    /// includes the server log.
-    pub fn start() -> RedisServer {
-        Self::builder().start()
-    }
-
-    /// Returns a builder for servers with persistence, a password or extra configuration.
-    pub fn builder() -> RedisServerBuilder {
-        RedisServerBuilder::default()
-    }
-
     /// The TCP port on 127.0.0.1; it stays the same across [`RedisServer::restart`].
     pub fn port(&self) -> u16 {
         self.port
