@@ -12,7 +12,8 @@ use ragchat_memory::manager::{
     DEFAULT_TTL_SECS,
 };
 use ragchat_memory::{
-    open_store, JournalConfig, ManagerConfig, Quotas, SessionManager, StoreOptions, Ttl,
+    open_store, parse_store_url, JournalConfig, ManagerConfig, Quotas, SessionManager,
+    StoreOptions, StoreSpec, Ttl,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -35,7 +36,7 @@ pub fn normalize_redis_flag(
             let next_is_url = args
                 .peek()
                 .and_then(|a| a.to_str())
-                .is_some_and(|a| a.starts_with("redis://") || a.starts_with("rediss://"));
+                .is_some_and(ragchat_memory::is_remote_url);
             if next_is_url {
                 let url = args.next().unwrap_or_default();
                 let mut joined = std::ffi::OsString::from("--redis=");
@@ -151,15 +152,7 @@ impl GlobalArgs {
 
     /// Whether the store is shared over the network, and so backed by the journal.
     pub fn store_is_remote(&self) -> bool {
-        let url = self.store_url();
-        [
-            "redis://",
-            "rediss://",
-            "redis+cluster://",
-            "rediss+cluster://",
-        ]
-        .iter()
-        .any(|scheme| url.starts_with(scheme))
+        ragchat_memory::is_remote_url(&self.store_url())
     }
 
     /// Refuses a `sqlite://` path whose folder does not exist, unless that folder is in the
@@ -169,9 +162,7 @@ impl GlobalArgs {
     /// # Errors
     /// `InvalidInput` (exit code 2) naming the missing folder.
     fn check_store_folder(&self, url: &str) -> Result<()> {
-        let Ok(ragchat_memory::store::StoreSpec::Sqlite(path)) =
-            ragchat_memory::store::parse_store_url(url)
-        else {
+        let Ok(StoreSpec::Sqlite(path)) = parse_store_url(url) else {
             return Ok(()); // other stores, and malformed URLs, which opening reports
         };
         let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) else {
@@ -233,9 +224,7 @@ impl GlobalArgs {
         if self.store_is_remote() {
             crate::data_dir::ensure_writable(&self.data_dir(), "data dir")?;
         }
-        if let Ok(ragchat_memory::store::StoreSpec::Sqlite(path)) =
-            ragchat_memory::store::parse_store_url(url)
-        {
+        if let Ok(StoreSpec::Sqlite(path)) = parse_store_url(url) {
             let folder = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(folder) = folder {
                 let what = if folder == self.data_dir() {
@@ -267,7 +256,7 @@ impl GlobalArgs {
         let url = self.store_url();
         self.check_store_folder(&url)?;
         self.check_local_folders(&url)?;
-        let redacted = ragchat_memory::store::redact_url(&url);
+        let redacted = ragchat_memory::redact_url(&url);
         let store = open_store(&url, &self.store_options())
             .await
             .with_context(|| format!("cannot open the conversation store {redacted}"))?;

@@ -4,9 +4,13 @@
 //! through to a [`SessionStore`] chosen by URL, with a sliding expiry:
 //!
 //! - [`message`]: `Message`, `Role`, `SourceRef`, `SessionKey` and id validation.
-//! - [`store`]: the `SessionStore` contract, `open_store(url)`, shared result types.
+//! - [`store`]: the `SessionStore` contract and the types it speaks in (a leaf).
+//! - [`spec`]: store URLs: the one list of schemes, `StoreSpec`, `parse_store_url`,
+//!   `redact_url`, `StoreOptions`.
 //! - [`limits`]: read bounds, page cursors and quotas: no call reads a whole session.
-//! - [`backend`]: `memory://`, `sqlite://PATH`, `redis://` / `rediss://` implementations.
+//! - [`backend`]: `open_store(url)` and the `memory://`, `sqlite://PATH` (feature
+//!   `sqlite`), `redis://` / `rediss://` / `redis+cluster://` (feature `redis`)
+//!   implementations.
 //! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
 //! - [`journal`]: the local durable journal that takes appends while the store is down.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
@@ -19,18 +23,21 @@
 pub mod backend;
 pub mod context;
 pub mod error;
+#[cfg(feature = "sqlite")]
 mod files;
 pub mod journal;
 pub mod limits;
 pub mod manager;
 pub mod message;
+pub mod spec;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
 
+pub use backend::open_store;
 pub use error::{MemoryError, Result};
 pub use journal::{JournalConfig, OtherStore};
-pub use limits::{ListCursor, PageCursor, Quotas, ReadFrom, ReadLimit, SessionPage};
+pub use limits::{ListCursor, PageCursor, Quotas, ReadFrom, ReadLimit};
 pub use manager::{
     AppendReceipt, History, ManagerConfig, MemoryStatus, MessagePage, Mode, ReadStats,
     ReplayReport, SessionManager, SessionStats,
@@ -38,4 +45,9 @@ pub use manager::{
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,
 };
-pub use store::{open_store, SessionStore, SessionSummary, Stamp, StoreKind, StoreOptions, Ttl};
+pub use spec::{
+    is_remote_url, parse_store_url, redact_url, RedisLocation, StoreKind, StoreOptions, StoreSpec,
+};
+pub use store::{
+    Durability, RedisDurability, SessionPage, SessionStore, SessionSummary, Stamp, Ttl,
+};

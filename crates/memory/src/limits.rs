@@ -204,15 +204,6 @@ impl QuotaBreach {
     }
 }
 
-/// One page of a user's sessions.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct SessionPage {
-    /// Most recent activity first.
-    pub sessions: Vec<crate::store::SessionSummary>,
-    /// Where the next page starts; `None` when this page is the last.
-    pub next: Option<ListCursor>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,11 +1,12 @@
-//! `SessionStore`: the contract every storage backend keeps, and `open_store` to pick one by URL.
+//! `SessionStore`: the contract every storage backend keeps, and the types it speaks in.
+//! Opening a store by URL is `backend::open_store`; URLs are parsed in `spec`.
 //!
 //! | URL | backend | pick it when |
 //! |---|---|---|
-//! | `memory://` | [`MemoryStore`](crate::backend::memory::MemoryStore) | tests and demos: process RAM, gone when the process exits |
-//! | `sqlite://PATH` | [`SqliteStore`](crate::backend::sqlite::SqliteStore) | one machine, no services: durable, embedded (the default) |
-//! | `redis://`, `rediss://` | [`RedisStore`](crate::backend::redis::RedisStore) | several app servers sharing conversations |
-//! | `redis+cluster://h1:p1,h2:p2` | [`RedisStore`](crate::backend::redis::RedisStore) | more than one Redis can hold |
+//! | `memory://` | `MemoryStore` | tests and demos: process RAM, gone when the process exits |
+//! | `sqlite://PATH` | `SqliteStore` (feature `sqlite`) | one machine, no services: durable, embedded (the default) |
+//! | `redis://`, `rediss://` | `RedisStore` (feature `redis`) | several app servers sharing conversations |
+//! | `redis+cluster://h1:p1,h2:p2` | `RedisStore` (feature `redis`) | more than one Redis can hold |
 //!
 //! Every store numbers the messages of a session with a per-session sequence (`seq`,
 //! starting at 1, never reused while the session lives). Readers that cache a session
@@ -23,40 +24,24 @@
 //! | `delete` | every key of the session, and its share of the user's usage |
 //! | `identity` | what the store *is*, without credentials: journal entries are replayed only into the store they were written for |
 //! | `warnings` | settings of the store that put conversations at risk (a Redis that may evict keys) |
+//! | `durability` | what the store keeps on disk, as it reports it ([`Durability`]) |
 //!
 //! A store whose own keys were partly lost (Redis evicting single keys under
 //! `maxmemory`) repairs the session from what is left on the next append or read,
 //! says so (`repaired`), and never fails the call for it.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::error::{MemoryError, Result};
-use crate::limits::{ListCursor, Quotas, ReadFrom, ReadLimit, SessionPage};
+use crate::error::Result;
+use crate::limits::{ListCursor, Quotas, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
 
-/// Which kind of backend a store is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StoreKind {
-    /// Process RAM (`memory://`).
-    Memory,
-    /// Embedded SQLite file (`sqlite://`).
-    Sqlite,
-    /// Redis (`redis://`, `rediss://`).
-    Redis,
-}
-
-impl StoreKind {
-    /// Whether sessions outlive the process.
-    pub fn is_durable(self) -> bool {
-        !matches!(self, StoreKind::Memory)
-    }
-}
+pub use crate::spec::StoreKind;
+// The URL helpers' old paths (`store::parse_store_url`, ...), kept for callers; new
+// code names them at the crate root or in `spec`.
+pub use crate::spec::{parse_store_url, redact_url, StoreSpec};
 
 /// Expiry policy applied by a write or a read: every key of the session gets
 /// `ttl_secs` again (0 = never expire).
@@ -200,6 +185,49 @@ pub struct SessionSummary {
     pub ttl_remaining_secs: Option<u64>,
 }
 
+/// One page of a user's sessions.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SessionPage {
+    /// Most recent activity first.
+    pub sessions: Vec<SessionSummary>,
+    /// Where the next page starts; `None` when this page is the last.
+    pub next: Option<ListCursor>,
+}
+
+/// What a store keeps on disk, as the store itself reports it (see
+/// [`SessionStore::durability`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Durability {
+    /// Nothing outlives the process (`memory://`).
+    None,
+    /// An SQLite file, with the settings that decide what a crash can lose.
+    Sqlite {
+        /// `PRAGMA journal_mode` (`wal`, `delete`, ...).
+        journal_mode: String,
+        /// `PRAGMA synchronous` (`0` off, `1` normal, `2` full, `3` extra).
+        synchronous: i64,
+    },
+    /// Redis, with what it said about its persistence.
+    Redis(RedisDurability),
+    /// The store did not say (unreachable, or it refused to tell).
+    Unknown,
+}
+
+/// A Redis server's persistence settings, as far as it told them: `CONFIG GET`, or
+/// `INFO persistence` where `CONFIG` is refused (managed Redis), which shows the
+/// append-only file but not the snapshot schedule.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct RedisDurability {
+    /// `appendonly`: an append-only file is kept.
+    pub appendonly: Option<bool>,
+    /// `appendfsync`: `always`, `everysec` or `no` (how much an AOF may lose on a crash).
+    pub appendfsync: Option<String>,
+    /// `save`: the RDB snapshot schedule (empty = no snapshots).
+    pub save: Option<String>,
+}
+
 /// A conversation store.
 ///
 /// The contract (see the module's table), which `testing::conformance` checks for
@@ -231,11 +259,19 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
 
     /// Creates the session if it does not exist (no messages) and applies the TTL.
     /// Quotas are checked by the first append, not here (an empty session holds
-    /// nothing).
+    /// nothing). Provided: an append of no messages that refreshes the TTL.
     ///
     /// # Errors
     /// `Unavailable` when the store cannot be reached.
-    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta>;
+    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
+        let opts = AppendOptions {
+            ttl,
+            max_messages: 0,
+            refresh_ttl: true,
+            quotas: Quotas::UNBOUNDED,
+        };
+        Ok(self.append(key, &[], opts).await?.meta)
+    }
 
     /// Appends messages (see the trait docs for the guarantees).
     ///
@@ -304,169 +340,10 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     async fn warnings(&self) -> Vec<String> {
         Vec::new()
     }
-}
 
-/// Options for opening a store.
-#[derive(Clone, Debug)]
-pub struct StoreOptions {
-    /// Connect timeout for network stores.
-    pub connect_timeout: Duration,
-    /// Per-command timeout for network stores.
-    pub command_timeout: Duration,
-    /// Connect on first use instead of now, so that a store that is down at startup
-    /// is not an error (the manager's journal takes over).
-    pub lazy: bool,
-    /// How often an idle connection that vouches for cached copies (Redis with
-    /// client-side caching) is checked with a `PING` bounded by `command_timeout`;
-    /// unanswered, it stops vouching. Zero turns the check off.
-    pub heartbeat: Duration,
-}
-
-/// Default interval of the connection heartbeat.
-pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(1);
-
-impl Default for StoreOptions {
-    fn default() -> Self {
-        StoreOptions {
-            connect_timeout: Duration::from_secs(2),
-            command_timeout: Duration::from_secs(2),
-            lazy: false,
-            heartbeat: DEFAULT_HEARTBEAT,
-        }
-    }
-}
-
-/// Opens the store a URL names: `memory://`, `sqlite://PATH`, `redis://...` or `rediss://...`.
-///
-/// `sqlite://` takes a file path after the scheme: `sqlite:///var/lib/ragchat/s.db`
-/// (absolute) or `sqlite://data/s.db` (relative to the working directory).
-///
-/// # Errors
-/// `InvalidInput` for an unknown scheme or a malformed URL; `Unavailable` when the
-/// store cannot be opened or reached.
-pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn SessionStore>> {
-    match parse_store_url(url)? {
-        StoreSpec::Memory => Ok(Arc::new(crate::backend::memory::MemoryStore::new())),
-        StoreSpec::Sqlite(path) => Ok(Arc::new(
-            crate::backend::sqlite::SqliteStore::open(path).await?,
-        )),
-        StoreSpec::Redis | StoreSpec::RedisCluster(_) => Ok(Arc::new(
-            crate::backend::redis::RedisStore::connect(url, opts).await?,
-        )),
-    }
-}
-
-/// What a store URL names, as checked by [`parse_store_url`] (nothing opened).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum StoreSpec {
-    /// `memory://`
-    Memory,
-    /// `sqlite://PATH`
-    Sqlite(std::path::PathBuf),
-    /// `redis://...` or `rediss://...`
-    Redis,
-    /// `redis+cluster://h1:p1,h2:p2` (or `rediss+cluster://`): one `redis://` URL per node.
-    RedisCluster(Vec<String>),
-}
-
-/// Checks a store URL without opening or connecting to anything.
-///
-/// # Errors
-/// `InvalidInput` naming what is wrong (with any password redacted).
-pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
-    let shown = redact_url(url);
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(MemoryError::invalid(format!(
-            "store URL {shown:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT"
-        )));
-    };
-    match scheme {
-        "memory" if rest.is_empty() => Ok(StoreSpec::Memory),
-        "memory" => Err(MemoryError::invalid(format!(
-            "memory:// takes nothing after the scheme, got {shown:?}"
-        ))),
-        "sqlite" if rest.is_empty() || rest.contains('\0') => Err(MemoryError::invalid(
-            "sqlite:// needs a file path, e.g. sqlite:///var/lib/ragchat/sessions.db",
-        )),
-        "sqlite" => Ok(StoreSpec::Sqlite(std::path::PathBuf::from(rest))),
-        "redis" | "rediss" => {
-            redis::Client::open(url)
-                .map_err(|e| MemoryError::invalid(format!("cannot parse Redis URL {shown:?}: {e}")))?;
-            Ok(StoreSpec::Redis)
-        }
-        "redis+cluster" | "rediss+cluster" => {
-            let nodes = crate::backend::redis::cluster_nodes(url)
-                .map_err(|e| MemoryError::invalid(format!("{e}; got {shown:?}")))?;
-            for node in &nodes {
-                redis::Client::open(node.as_str()).map_err(|e| {
-                    MemoryError::invalid(format!("cannot parse a node of Redis Cluster URL {shown:?}: {e}"))
-                })?;
-            }
-            Ok(StoreSpec::RedisCluster(nodes))
-        }
-        other => Err(MemoryError::invalid(format!(
-            "unknown store scheme {other:?} in {shown:?}; use memory://, sqlite://PATH, redis://, rediss:// or redis+cluster://"
-        ))),
-    }
-}
-
-/// The URL as ragchat shows it: userinfo, query values (but settings such as `db`)
-/// and fragment hidden. One rule for every URL shown; see [`ragchat_redact`].
-pub use ragchat_redact::redact_url;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn unknown_schemes_are_rejected_clearly() {
-        for url in ["postgres://x", "foo", "", "memory://x", "sqlite://"] {
-            let err = open_store(url, &StoreOptions::default()).await.unwrap_err();
-            assert!(matches!(err, MemoryError::InvalidInput(_)), "{url}: {err}");
-        }
-        let err = open_store("mongo://h", &StoreOptions::default())
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("unknown store scheme \"mongo\""), "{err}");
-    }
-
-    #[test]
-    fn store_urls_are_checked_without_opening_anything() {
-        assert_eq!(parse_store_url("memory://").unwrap(), StoreSpec::Memory);
-        assert_eq!(
-            parse_store_url("sqlite:///tmp/x.db").unwrap(),
-            StoreSpec::Sqlite("/tmp/x.db".into())
-        );
-        assert_eq!(parse_store_url("redis://h:1/2").unwrap(), StoreSpec::Redis);
-        assert!(matches!(
-            parse_store_url("redis+cluster://a:1,b:2").unwrap(),
-            StoreSpec::RedisCluster(n) if n.len() == 2
-        ));
-        let err = parse_store_url("ftp://user:secret@h")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("unknown store scheme") && !err.contains("secret"),
-            "{err}"
-        );
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("redis://:secret@host:6379/1"),
-            "redis://***@host:6379/1"
-        );
-        assert_eq!(redact_url("redis://host:6379"), "redis://host:6379");
-        assert_eq!(redact_url("redis://:pw@[bad"), "redis://***@[bad");
-        assert_eq!(
-            redact_url("redis+unix:///run/redis.sock?db=1&pass=s3cret"),
-            "redis+unix:///run/redis.sock?db=1&pass=***"
-        );
-        let err = parse_store_url("unix:///r.sock?pass=s3cret")
-            .unwrap_err()
-            .to_string();
-        assert!(!err.contains("s3cret"), "{err}");
+    /// What the store keeps on disk, as it reports it now (`Unknown` when it cannot
+    /// tell, the default). Bounded by the store's command timeout; never an error.
+    async fn durability(&self) -> Durability {
+        Durability::Unknown
     }
 }

@@ -1,6 +1,7 @@
 //! Degraded mode against a real redis-server: the store dies, is partitioned away or
 //! flaps; appends keep succeeding through the local journal, and the journal replays
 //! so that Redis ends with every acknowledged message exactly once, in order.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

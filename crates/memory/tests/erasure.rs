@@ -2,6 +2,7 @@
 //! deleted, neither the local journal nor the SQLite store holds it in free pages or
 //! in the write-ahead log; and both files are private to their owner (0600, in a
 //! folder ragchat creates 0700).
+#![cfg(feature = "sqlite")]
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -2,6 +2,7 @@
 //! only into their own store; a journal written before entries named their store is
 //! migrated, its entries kept as unlabelled and replayed only once an operator adopts
 //! them for a store.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::time::Duration;
 

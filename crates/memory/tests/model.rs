@@ -5,6 +5,7 @@
 //! once, in the order it was acknowledged. Whatever happens in between, reads never
 //! show anything outside the model or out of its order, and once the store is back
 //! and the journal drained, the store holds exactly the model.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

@@ -1,6 +1,7 @@
 //! The conformance suite on a real three-master Redis Cluster started by the harness:
 //! every key of a session (and the user's index) shares one slot, so the scripts never
 //! hit CROSSSLOT; plus a master restarted under load with the journal taking over.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::sync::Arc;
 use std::time::Duration;

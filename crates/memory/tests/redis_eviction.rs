@@ -1,6 +1,7 @@
 //! Redis evicting single keys of a conversation (issue 11, defect 8): a conversation
 //! whose keys are partly missing is repaired, never refuses an append, and its stats
 //! agree with what is shown.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::sync::Arc;
 

@@ -1,6 +1,7 @@
 //! The conformance suite on a real `redis-server` started by the harness, plus the
 //! Redis specifics: persistence across a restart, many writers on two managers, round
 //! trips per operation, and corrupt entries planted with redis-cli.
+#![cfg(feature = "redis")]
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -4,6 +4,7 @@
 //! once, in order), not timings: the phases wait for the load to have done something
 //! (so many messages acknowledged, so many journaled) rather than for a fixed time, so
 //! a saturated machine slows them down without failing them.
+#![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};

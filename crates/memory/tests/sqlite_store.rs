@@ -1,4 +1,5 @@
 //! The conformance suite on `sqlite://` (a real file in a temp dir), plus SQLite specifics.
+#![cfg(feature = "sqlite")]
 
 use std::path::PathBuf;
 use std::sync::Arc;

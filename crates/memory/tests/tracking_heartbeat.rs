@@ -3,6 +3,7 @@
 //! silent, and it would serve a stale copy for as long as the silence lasts. A
 //! heartbeat on the idle connection ends its generation when unanswered, so a stale
 //! copy is served for at most about the heartbeat plus the store timeout.
+#![cfg(feature = "redis")]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,16 +1,20 @@
 //! Whether the shared Redis keeps anything on disk, for `/readyz` and a startup warning.
 //!
 //! Conversations are only as durable as the store: a Redis with neither an append-only
-//! file nor snapshots loses every conversation when it restarts. The probe opens its own
-//! short-lived connection (the store's pooled one is not exposed, and this runs rarely),
-//! reads `CONFIG GET appendonly` and `CONFIG GET save`, and falls back to `INFO
-//! persistence` where `CONFIG` is disabled (managed Redis). Answers are cached for
-//! [`CACHE_FOR`]; while Redis is unreachable the last known answer is reported.
+//! file nor snapshots loses every conversation when it restarts. The store reports what
+//! it keeps ([`SessionStore::durability`]: `CONFIG GET`, or `INFO persistence` where
+//! `CONFIG` is disabled, on a single Redis or a cluster alike); this module turns that
+//! into the `/readyz` field. Answers are cached for [`CACHE_FOR`]; while Redis is
+//! unreachable the last known answer is reported.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use ragchat_memory::{
+    is_remote_url, open_store, Durability, RedisDurability, SessionStore, StoreKind, StoreOptions,
+};
 use serde::Serialize;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, OnceCell};
 use utoipa::ToSchema;
 
 /// How long a probe's answer is reused.
@@ -52,37 +56,78 @@ impl RedisPersistence {
 /// Asks a Redis store how it persists; answers `n/a` for other stores.
 #[derive(Debug)]
 pub struct PersistenceProbe {
-    client: Option<redis::Client>,
+    source: Source,
     timeout: Duration,
     last: Mutex<Option<(Instant, RedisPersistence)>>,
 }
 
+/// Where the probe gets its store.
+#[derive(Debug)]
+enum Source {
+    /// Not Redis: always `n/a`.
+    None,
+    /// The store the server uses.
+    Store(Arc<dyn SessionStore>),
+    /// A store URL, opened (lazily, without a heartbeat) on the first check.
+    Url(String, OnceCell<Option<Arc<dyn SessionStore>>>),
+}
+
 impl PersistenceProbe {
+    /// A probe that asks `store` (its own connection; nothing else is opened).
+    pub fn for_store(store: Arc<dyn SessionStore>, timeout: Duration) -> Self {
+        PersistenceProbe::with(Source::Store(store), timeout)
+    }
+
     /// A probe for the store at `url` (with its password, if any: the probe logs in
-    /// like the store does). Non-Redis URLs, and URLs the Redis client cannot parse,
-    /// give a probe that answers `n/a`.
+    /// like the store does). URLs of stores that are not Redis, and URLs that do not
+    /// parse, give a probe that answers `n/a`. Prefer [`PersistenceProbe::for_store`]
+    /// with the server's own store, which needs no second connection.
     pub fn for_store_url(url: &str, timeout: Duration) -> Self {
-        let is_redis = url.starts_with("redis://") || url.starts_with("rediss://");
-        let client = is_redis.then(|| redis::Client::open(url).ok()).flatten();
+        let source = if is_remote_url(url) {
+            Source::Url(url.to_string(), OnceCell::new())
+        } else {
+            Source::None
+        };
+        PersistenceProbe::with(source, timeout)
+    }
+
+    /// A probe that always answers `n/a`.
+    pub fn not_applicable() -> Self {
+        PersistenceProbe::with(Source::None, Duration::ZERO)
+    }
+
+    fn with(source: Source, timeout: Duration) -> Self {
         PersistenceProbe {
-            client,
+            source,
             timeout,
             last: Mutex::new(None),
         }
     }
 
-    /// A probe that always answers `n/a`.
-    pub fn not_applicable() -> Self {
-        PersistenceProbe {
-            client: None,
-            timeout: Duration::ZERO,
-            last: Mutex::new(None),
-        }
+    /// The store to ask, if it is Redis.
+    async fn store(&self) -> Option<&Arc<dyn SessionStore>> {
+        let store = match &self.source {
+            Source::None => return None,
+            Source::Store(store) => store,
+            Source::Url(url, opened) => opened
+                .get_or_init(|| async {
+                    let opts = StoreOptions {
+                        connect_timeout: self.timeout,
+                        command_timeout: self.timeout,
+                        lazy: true,
+                        heartbeat: Duration::ZERO,
+                    };
+                    open_store(url, &opts).await.ok()
+                })
+                .await
+                .as_ref()?,
+        };
+        (store.kind() == StoreKind::Redis).then_some(store)
     }
 
     /// How the store persists (cached for [`CACHE_FOR`]).
     pub async fn check(&self) -> RedisPersistence {
-        let Some(client) = &self.client else {
+        let Some(store) = self.store().await else {
             return RedisPersistence::NotApplicable;
         };
         let mut last = self.last.lock().await;
@@ -91,13 +136,14 @@ impl PersistenceProbe {
                 return answer;
             }
         }
-        match tokio::time::timeout(self.timeout * 2, query(client)).await {
-            Ok(Ok(answer)) => {
+        match tokio::time::timeout(self.timeout * 2, store.durability()).await {
+            Ok(Durability::Redis(report)) => {
+                let answer = classify(&report);
                 *last = Some((Instant::now(), answer));
                 answer
             }
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "cannot read the Redis persistence settings");
+            Ok(other) => {
+                tracing::debug!(durability = ?other, "cannot read the Redis persistence settings");
                 last.map_or(RedisPersistence::Unknown, |(_, answer)| answer)
             }
             Err(_) => last.map_or(RedisPersistence::Unknown, |(_, answer)| answer),
@@ -105,47 +151,14 @@ impl PersistenceProbe {
     }
 }
 
-async fn query(client: &redis::Client) -> redis::RedisResult<RedisPersistence> {
-    let mut conn = client.get_multiplexed_async_connection().await?;
-    let config: redis::RedisResult<(Vec<String>, Vec<String>)> = redis::pipe()
-        .cmd("CONFIG")
-        .arg("GET")
-        .arg("appendonly")
-        .cmd("CONFIG")
-        .arg("GET")
-        .arg("save")
-        .query_async(&mut conn)
-        .await;
-    if let Ok((appendonly, save)) = config {
-        if let (Some(appendonly), Some(save)) = (appendonly.get(1), save.get(1)) {
-            return Ok(from_config(appendonly, save));
-        }
-    }
-    let info: String = redis::cmd("INFO")
-        .arg("persistence")
-        .query_async(&mut conn)
-        .await?;
-    Ok(from_info(&info))
-}
-
-/// Classifies `CONFIG GET appendonly` / `CONFIG GET save` values.
-fn from_config(appendonly: &str, save: &str) -> RedisPersistence {
-    if appendonly.eq_ignore_ascii_case("yes") {
-        RedisPersistence::Aof
-    } else if save.trim().is_empty() {
-        RedisPersistence::None
-    } else {
-        RedisPersistence::Rdb
-    }
-}
-
-/// Classifies `INFO persistence`, which shows the AOF but not the snapshot schedule.
-fn from_info(info: &str) -> RedisPersistence {
-    let aof = info.lines().any(|l| l.trim() == "aof_enabled:1");
-    if aof {
-        RedisPersistence::Aof
-    } else {
-        RedisPersistence::Unknown
+/// Classifies what Redis said: an append-only file wins; without one, an empty `save`
+/// means nothing is kept, and an unknown `save` (only `INFO` answered) is unknown.
+fn classify(report: &RedisDurability) -> RedisPersistence {
+    match (report.appendonly, report.save.as_deref()) {
+        (Some(true), _) => RedisPersistence::Aof,
+        (Some(false), Some(save)) if save.trim().is_empty() => RedisPersistence::None,
+        (Some(false), Some(_)) => RedisPersistence::Rdb,
+        _ => RedisPersistence::Unknown,
     }
 }
 
@@ -153,16 +166,36 @@ fn from_info(info: &str) -> RedisPersistence {
 mod tests {
     use super::*;
 
+    fn config(appendonly: &str, save: &str) -> RedisDurability {
+        RedisDurability {
+            appendonly: Some(appendonly == "yes"),
+            appendfsync: Some("everysec".into()),
+            save: Some(save.into()),
+        }
+    }
+
+    /// What `INFO persistence` alone tells (the snapshot schedule is not in it).
+    fn info(aof_enabled: bool) -> RedisDurability {
+        RedisDurability {
+            appendonly: Some(aof_enabled),
+            ..RedisDurability::default()
+        }
+    }
+
     #[test]
     fn classifies_settings() {
-        assert_eq!(from_config("yes", ""), RedisPersistence::Aof);
-        assert_eq!(from_config("no", "3600 1 300 100"), RedisPersistence::Rdb);
-        assert_eq!(from_config("no", ""), RedisPersistence::None);
+        assert_eq!(classify(&config("yes", "")), RedisPersistence::Aof);
         assert_eq!(
-            from_info("# Persistence\r\nloading:0\r\naof_enabled:1\r\n"),
-            RedisPersistence::Aof
+            classify(&config("no", "3600 1 300 100")),
+            RedisPersistence::Rdb
         );
-        assert_eq!(from_info("aof_enabled:0\r\n"), RedisPersistence::Unknown);
+        assert_eq!(classify(&config("no", "")), RedisPersistence::None);
+        assert_eq!(classify(&info(true)), RedisPersistence::Aof);
+        assert_eq!(classify(&info(false)), RedisPersistence::Unknown);
+        assert_eq!(
+            classify(&RedisDurability::default()),
+            RedisPersistence::Unknown
+        );
     }
 
     #[tokio::test]

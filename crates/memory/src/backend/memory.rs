@@ -8,13 +8,13 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::{now_ms, remaining_secs, QuotaCheck};
+use super::shared::{now_ms, page_of, remaining_secs, QuotaCheck};
 use crate::error::Result;
-use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{millis_to_datetime, Message, MessageId, SessionKey};
 use crate::store::{
-    AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, SessionSummary,
-    StoreKind, Ttl,
+    AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
+    SessionStore, SessionSummary, StoreKind, Ttl,
 };
 
 /// Sessions held in process RAM.
@@ -253,7 +253,7 @@ impl SessionStore for MemoryStore {
         let now = now_ms();
         let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
         sessions.retain(|_, s| !s.expired(now));
-        let mut all: Vec<SessionSummary> = sessions
+        let all: Vec<SessionSummary> = sessions
             .iter()
             .filter(|(k, s)| {
                 k.user() == user && after.is_none_or(|c| c.precedes(s.updated_at_ms, k.session()))
@@ -267,12 +267,7 @@ impl SessionStore for MemoryStore {
                 ttl_remaining_secs: remaining_secs(s.expires_at_ms, now),
             })
             .collect();
-        all.sort_by(|a, b| {
-            b.updated_at
-                .cmp(&a.updated_at)
-                .then(b.session.cmp(&a.session))
-        });
-        Ok(super::page_of(all, limit))
+        Ok(page_of(all, limit))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
@@ -283,5 +278,9 @@ impl SessionStore for MemoryStore {
 
     async fn ping(&self) -> Result<()> {
         Ok(())
+    }
+
+    async fn durability(&self) -> Durability {
+        Durability::None
     }
 }

@@ -1,97 +1,95 @@
-//! Storage backends. Each keeps the `SessionStore` contract; pick one by URL with
-//! [`open_store`](crate::store::open_store).
+//! Storage backends. Each keeps the `SessionStore` contract; [`open_store`] picks one
+//! by URL.
+//!
+//! | URL | backend | cargo feature |
+//! |---|---|---|
+//! | `memory://` | [`memory::MemoryStore`] | always |
+//! | `sqlite://PATH` | `sqlite::SqliteStore` | `sqlite` (default) |
+//! | `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://` | `redis::RedisStore` | `redis` (default) |
+//!
+//! The URL is parsed once, by [`parse_store_url`], and the backend is handed the parsed
+//! [`StoreSpec`]. A scheme whose backend this build leaves out is refused there, with a
+//! message naming the feature.
 
 pub mod memory;
+#[cfg(feature = "redis")]
 pub mod redis;
+mod shared;
+#[cfg(feature = "sqlite")]
 pub mod sqlite;
 
+use std::sync::Arc;
+
 use crate::error::Result;
-use crate::limits::{ListCursor, QuotaBreach, Quotas, SessionPage};
-use crate::message::SessionKey;
-use crate::store::SessionSummary;
+use crate::spec::{parse_store_url, StoreOptions, StoreSpec};
+use crate::store::SessionStore;
 
-/// Milliseconds since the Unix epoch, now.
-pub(crate) fn now_ms() -> i64 {
-    chrono::Utc::now().timestamp_millis()
+/// Opens the store a URL names: `memory://`, `sqlite://PATH`, `redis://...`,
+/// `rediss://...` or `redis+cluster://...`.
+///
+/// `sqlite://` takes a file path after the scheme: `sqlite:///var/lib/ragchat/s.db`
+/// (absolute) or `sqlite://data/s.db` (relative to the working directory).
+///
+/// # Errors
+/// `InvalidInput` for an unknown scheme, a malformed URL or a backend this build
+/// leaves out; `Unavailable` when the store cannot be opened or reached.
+pub async fn open_store(url: &str, opts: &StoreOptions) -> Result<Arc<dyn SessionStore>> {
+    open_spec(parse_store_url(url)?, opts).await
 }
 
-/// Remaining whole seconds until `expires_at_ms`, rounded up; `None` when it never expires.
-pub(crate) fn remaining_secs(expires_at_ms: Option<i64>, now_ms: i64) -> Option<u64> {
-    expires_at_ms.map(|at| ((at - now_ms).max(0) as u64).div_ceil(1000))
-}
-
-/// The first `limit` (at least 1) of `sorted` summaries, already in listing order, with
-/// the cursor of the next page when more remain.
-pub(crate) fn page_of(mut sorted: Vec<SessionSummary>, limit: usize) -> SessionPage {
-    let limit = limit.max(1);
-    let next = (sorted.len() > limit).then(|| {
-        sorted.truncate(limit);
-        let last = &sorted[limit - 1];
-        ListCursor {
-            updated_at_ms: last.updated_at.timestamp_millis(),
-            session: last.session.clone(),
+/// Opens the store `spec` names (see [`open_store`]).
+///
+/// # Errors
+/// As [`open_store`], less the URL checks.
+pub async fn open_spec(spec: StoreSpec, opts: &StoreOptions) -> Result<Arc<dyn SessionStore>> {
+    let _ = opts; // only network stores take options
+    match spec {
+        StoreSpec::Memory => Ok(Arc::new(memory::MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        StoreSpec::Sqlite(path) => Ok(Arc::new(sqlite::SqliteStore::open(path).await?)),
+        #[cfg(feature = "redis")]
+        StoreSpec::Redis(location) => Ok(Arc::new(
+            redis::RedisStore::open_node(&location, opts).await?,
+        )),
+        #[cfg(feature = "redis")]
+        StoreSpec::RedisCluster(location) => Ok(Arc::new(
+            redis::RedisStore::open_cluster(&location, opts).await?,
+        )),
+        // `parse_store_url` refuses these already, in the same words.
+        #[allow(unreachable_patterns)]
+        other => {
+            let feature = format!("{:?}", other.kind()).to_lowercase();
+            Err(crate::error::MemoryError::invalid(format!(
+                "this build has no {feature} support (ragchat-memory was built without its \
+                 `{feature}` feature)"
+            )))
         }
-    });
-    SessionPage {
-        sessions: sorted,
-        next,
     }
 }
 
-/// The quota check of an append, for the stores that check in process (RAM, SQLite);
-/// the Redis scripts do the same in Lua.
-pub(crate) struct QuotaCheck {
-    /// The limits.
-    pub quotas: Quotas,
-    /// The append creates the session.
-    pub creates_session: bool,
-    /// Bytes the session holds now.
-    pub session_bytes: u64,
-    /// Bytes of the messages the append would store (ids not yet stored).
-    pub adding: u64,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::MemoryError;
 
-impl QuotaCheck {
-    /// Checks the limits; the per-user figures are computed only when needed.
-    ///
-    /// # Errors
-    /// `Quota` naming the limit the append would break.
-    pub fn check(
-        &self,
-        key: &SessionKey,
-        user_sessions: impl FnOnce() -> u64,
-        user_bytes: impl FnOnce() -> u64,
-    ) -> Result<()> {
-        let q = self.quotas;
-        let refuse = |breach: QuotaBreach| Err(breach.into_error(key.session()));
-        if self.creates_session && q.user_sessions > 0 {
-            let has = user_sessions();
-            if has >= q.user_sessions {
-                return refuse(QuotaBreach::UserSessions {
-                    has,
-                    limit: q.user_sessions,
-                });
-            }
+    #[tokio::test]
+    async fn unknown_schemes_are_rejected_clearly() {
+        for url in ["postgres://x", "foo", "", "memory://x", "sqlite://"] {
+            let err = open_store(url, &StoreOptions::default()).await.unwrap_err();
+            assert!(matches!(err, MemoryError::InvalidInput(_)), "{url}: {err}");
         }
-        if self.adding == 0 {
-            return Ok(());
-        }
-        let would = self.session_bytes + self.adding;
-        if q.session_bytes > 0 && would > q.session_bytes {
-            return refuse(QuotaBreach::SessionBytes {
-                would,
-                limit: q.session_bytes,
-            });
-        }
-        if q.user_bytes > 0 {
-            let would = user_bytes() + self.adding;
-            if would > q.user_bytes {
-                return refuse(QuotaBreach::UserBytes {
-                    would,
-                    limit: q.user_bytes,
-                });
-            }
-        }
-        Ok(())
+        let err = open_store("mongo://h", &StoreOptions::default())
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown store scheme \"mongo\""), "{err}");
+    }
+
+    #[tokio::test]
+    async fn memory_urls_open_without_any_feature() {
+        let store = open_store("memory://", &StoreOptions::default())
+            .await
+            .unwrap();
+        assert_eq!(store.kind(), crate::spec::StoreKind::Memory);
     }
 }

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use super::{SessionManager, SessionStats};
 use crate::error::Result;
-use crate::limits::{ListCursor, SessionPage};
+use crate::limits::ListCursor;
 use crate::message::{millis_to_datetime, Message, SessionKey};
-use crate::store::{SessionMeta, SessionSummary};
+use crate::store::{SessionMeta, SessionPage, SessionSummary};
 
 /// Sessions one list page holds when a caller asks for all of them.
 const LIST_PAGE: usize = 200;

@@ -32,7 +32,7 @@ pub(super) fn eviction_warning(info: &str) -> Option<String> {
 }
 
 /// Every text in a reply (a cluster answers `INFO` with one text per node).
-fn texts(value: &Value, out: &mut Vec<String>) {
+pub(super) fn texts(value: &Value, out: &mut Vec<String>) {
     match value {
         Value::BulkString(b) => out.push(String::from_utf8_lossy(b).into_owned()),
         Value::SimpleString(s) => out.push(s.clone()),

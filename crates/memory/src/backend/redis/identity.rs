@@ -3,32 +3,28 @@
 //! is reached (`redis://` and `rediss://` to one server are one store). Journal entries
 //! written for one identity are never replayed into another.
 
-use redis::{Client, ConnectionAddr};
+use redis::{ConnectionAddr, ConnectionInfo};
 
-use super::conn::cluster_nodes;
+use crate::spec::RedisLocation;
 
-/// The identity of the store at `url`; for a URL the client cannot parse, the URL
-/// without its credentials.
-pub(super) fn store_identity(url: &str) -> String {
-    if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
-        let mut nodes: Vec<String> = cluster_nodes(url)
-            .unwrap_or_default()
-            .iter()
-            .map(|n| node_identity(n))
-            .collect();
-        nodes.sort();
-        nodes.dedup();
-        return format!("redis+cluster://{}", nodes.join(","));
+/// The identity of the store at `location`: `redis+cluster://` with its nodes sorted
+/// when `cluster`, else `redis://` with the one node.
+pub(super) fn store_identity(location: &RedisLocation, cluster: bool) -> String {
+    let mut nodes: Vec<String> = location
+        .connection_infos()
+        .iter()
+        .map(node_identity)
+        .collect();
+    if !cluster {
+        return format!("redis://{}", nodes.concat());
     }
-    format!("redis://{}", node_identity(url))
+    nodes.sort();
+    nodes.dedup();
+    format!("redis+cluster://{}", nodes.join(","))
 }
 
 /// `host:port/db` or `unix:/path?db=N` of one node.
-fn node_identity(url: &str) -> String {
-    let Ok(client) = Client::open(url) else {
-        return crate::store::redact_url(url);
-    };
-    let info = client.get_connection_info();
+fn node_identity(info: &ConnectionInfo) -> String {
     let db = info.redis_settings().db();
     match info.addr() {
         ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
@@ -42,6 +38,11 @@ fn node_identity(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn store_identity(url: &str) -> String {
+        let (location, cluster) = RedisLocation::from_url(url).unwrap();
+        super::store_identity(&location, cluster)
+    }
 
     #[test]
     fn identity_names_place_and_database_never_credentials() {

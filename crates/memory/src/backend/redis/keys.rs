@@ -1,4 +1,4 @@
-//! Every Redis key name ragchat uses, built in this one place.
+//! Every Redis key name ragchat uses, built and parsed in this one place.
 //!
 //! ```text
 //! ragchat:{<user>}:s:<session>:log    STREAM  one entry per message, entry id "<seq>-0"
@@ -67,6 +67,17 @@ pub fn user_usage(user: &str) -> String {
     format!("{PREFIX}:{{{user}}}:usage")
 }
 
+/// `(user, session)` of a key [`SessionKeys`] names (`ragchat:{user}:s:<session>:<part>`);
+/// `None` for every other key (the user's index and usage, keys of other programs).
+pub fn parse_session_key(name: &[u8]) -> Option<(&[u8], &[u8])> {
+    let rest = name.strip_prefix(PREFIX.as_bytes())?.strip_prefix(b":{")?;
+    let close = rest.iter().position(|&b| b == b'}')?;
+    let (user, rest) = rest.split_at(close);
+    let rest = rest.strip_prefix(b"}:s:")?;
+    let colon = rest.iter().rposition(|&b| b == b':')?;
+    Some((user, &rest[..colon]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,5 +93,19 @@ mod tests {
         for key in k.all() {
             assert!(key.contains("{alice}"));
         }
+    }
+
+    #[test]
+    fn parses_the_session_out_of_every_session_key() {
+        let key = SessionKey::new("alice", "s.1").unwrap();
+        for name in SessionKeys::new(&key).all().into_iter().take(3) {
+            assert_eq!(
+                parse_session_key(name.as_bytes()),
+                Some((&b"alice"[..], &b"s.1"[..])),
+                "{name}"
+            );
+        }
+        assert_eq!(parse_session_key(b"ragchat:{alice}:sessions"), None);
+        assert_eq!(parse_session_key(b"other:{alice}:s:x:meta"), None);
     }
 }

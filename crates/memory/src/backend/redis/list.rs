@@ -13,11 +13,11 @@ use redis::Value;
 use super::decode::{value_i64, value_str};
 use super::keys::{user_index, SessionKeys};
 use super::RedisStore;
-use crate::backend::{now_ms, remaining_secs};
+use crate::backend::shared::{now_ms, remaining_secs};
 use crate::error::Result;
-use crate::limits::{ListCursor, SessionPage};
+use crate::limits::ListCursor;
 use crate::message::{millis_to_datetime, SessionKey};
-use crate::store::{SessionStore, SessionSummary};
+use crate::store::{SessionPage, SessionStore, SessionSummary};
 
 /// `(member, score)` pairs of a `... WITHSCORES` reply, flat (RESP2) or nested (RESP3).
 fn scored(value: Value) -> Vec<(String, i64)> {

@@ -1,4 +1,5 @@
-//! `redis://` and `rediss://`: sessions shared by every app server on one Redis.
+//! `redis://`, `rediss://` and `redis+cluster://`: sessions shared by every app server
+//! on one Redis or one Redis Cluster.
 //!
 //! Layout and the reasons for it are in [`keys`]. Every operation on a session is one
 //! Lua script, so it is one round trip and atomic:
@@ -25,6 +26,7 @@
 
 mod conn;
 mod decode;
+mod durability;
 mod eviction;
 mod identity;
 pub mod keys;
@@ -34,20 +36,20 @@ pub mod tracking;
 use async_trait::async_trait;
 use redis::cluster::ClusterClient;
 
-pub use self::conn::cluster_nodes;
 use self::conn::{Conn, LazyCluster, SingleNode, Target};
 pub use self::decode::decode_entry;
 use self::decode::{classify, decode_meta, quota_breach, value_i64};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::SessionKeys;
-use super::now_ms;
+use super::shared::now_ms;
 use crate::error::{MemoryError, Result};
-use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
+use crate::spec::{redact_url, RedisLocation, StoreOptions};
 use crate::store::{
-    redact_url, AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, Stamp,
-    StoreKind, StoreOptions, Ttl,
+    AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
+    SessionStore, Stamp, StoreKind, Ttl,
 };
 
 /// Sessions in Redis: a single node (`redis://`, `rediss://`) or a Redis Cluster
@@ -92,17 +94,36 @@ impl std::fmt::Debug for RedisStore {
 }
 
 impl RedisStore {
-    /// Connects to the Redis at `url` (at once, or on first use with `opts.lazy`).
+    /// Connects to the Redis at `url` (at once, or on first use with `opts.lazy`):
+    /// `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://`, or any other
+    /// URL the Redis client takes for one node (`redis+unix://`).
     ///
     /// # Errors
     /// `InvalidInput` for a malformed URL; `Unavailable` when Redis does not answer
     /// within the connect timeout (never with `opts.lazy`).
     pub async fn connect(url: &str, opts: &StoreOptions) -> Result<Self> {
-        let redacted = redact_url(url);
-        if url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://") {
-            return Self::connect_cluster(url, &redacted, opts).await;
+        let (location, cluster) = RedisLocation::from_url(url)?;
+        if cluster {
+            Self::open_cluster(&location, opts).await
+        } else {
+            Self::open_node(&location, opts).await
         }
-        let client = Client::open(url).map_err(|e| {
+    }
+
+    /// Connects to the single Redis at `location` (see [`RedisStore::connect`]).
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`].
+    pub async fn open_node(location: &RedisLocation, opts: &StoreOptions) -> Result<Self> {
+        let redacted = redact_url(location.url());
+        let info = location
+            .connection_infos()
+            .first()
+            .cloned()
+            .ok_or_else(|| {
+                MemoryError::invalid(format!("the Redis URL {redacted:?} names no server"))
+            })?;
+        let client = Client::open(info).map_err(|e| {
             MemoryError::invalid(format!("cannot parse Redis URL {redacted:?}: {e}"))
         })?;
         let node = SingleNode::new(
@@ -115,7 +136,7 @@ impl RedisStore {
         let store = RedisStore {
             target: Target::Single(std::sync::Arc::new(node)),
             url: redacted,
-            identity: identity::store_identity(url),
+            identity: identity::store_identity(location, false),
             scripts: Scripts::load(),
         };
         if !opts.lazy {
@@ -129,10 +150,13 @@ impl RedisStore {
         Ok(store)
     }
 
-    async fn connect_cluster(url: &str, redacted: &str, opts: &StoreOptions) -> Result<Self> {
-        let nodes = cluster_nodes(url)
-            .map_err(|e| MemoryError::invalid(format!("{e}; got {redacted:?}")))?;
-        let client = ClusterClient::builder(nodes)
+    /// Connects to the Redis Cluster at `location` (see [`RedisStore::connect`]).
+    ///
+    /// # Errors
+    /// As [`RedisStore::connect`].
+    pub async fn open_cluster(location: &RedisLocation, opts: &StoreOptions) -> Result<Self> {
+        let redacted = redact_url(location.url());
+        let client = ClusterClient::builder(location.connection_infos().to_vec())
             .connection_timeout(opts.connect_timeout)
             .response_timeout(opts.command_timeout)
             .retries(2)
@@ -145,8 +169,8 @@ impl RedisStore {
                 client,
                 opts.connect_timeout + opts.command_timeout,
             ))),
-            url: redacted.to_string(),
-            identity: identity::store_identity(url),
+            url: redacted,
+            identity: identity::store_identity(location, true),
             scripts: Scripts::load(),
         };
         if !opts.lazy {
@@ -286,22 +310,6 @@ impl SessionStore for RedisStore {
         self.identity.clone()
     }
 
-    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
-        let outcome = self
-            .append(
-                key,
-                &[],
-                AppendOptions {
-                    ttl,
-                    max_messages: 0,
-                    refresh_ttl: true,
-                    quotas: crate::limits::Quotas::UNBOUNDED,
-                },
-            )
-            .await?;
-        Ok(outcome.meta)
-    }
-
     async fn append(
         &self,
         key: &SessionKey,
@@ -417,5 +425,9 @@ impl SessionStore for RedisStore {
 
     async fn warnings(&self) -> Vec<String> {
         self.eviction_warnings().await
+    }
+
+    async fn durability(&self) -> Durability {
+        self.read_durability().await
     }
 }

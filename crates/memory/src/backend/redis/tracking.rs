@@ -33,6 +33,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use redis::{PushInfo, PushKind, Value};
 
+use super::keys::parse_session_key;
 use crate::message::SessionKey;
 use crate::store::Stamp;
 
@@ -174,16 +175,6 @@ impl Tracker {
     }
 }
 
-/// `(user, session)` of a key named by [`super::keys::SessionKeys`].
-fn parse_session_key(name: &[u8]) -> Option<(&[u8], &[u8])> {
-    let rest = name.strip_prefix(b"ragchat:{")?;
-    let close = rest.iter().position(|&b| b == b'}')?;
-    let (user, rest) = rest.split_at(close);
-    let rest = rest.strip_prefix(b"}:s:")?;
-    let colon = rest.iter().rposition(|&b| b == b':')?;
-    Some((user, &rest[..colon]))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,20 +196,6 @@ mod tests {
             kind: PushKind::Disconnection,
             data: vec![],
         }
-    }
-
-    #[test]
-    fn parses_the_session_out_of_every_session_key() {
-        let key = SessionKey::new("alice", "s.1").unwrap();
-        for name in SessionKeys::new(&key).all().into_iter().take(3) {
-            assert_eq!(
-                parse_session_key(name.as_bytes()),
-                Some((&b"alice"[..], &b"s.1"[..])),
-                "{name}"
-            );
-        }
-        assert_eq!(parse_session_key(b"ragchat:{alice}:sessions"), None);
-        assert_eq!(parse_session_key(b"other:{alice}:s:x:meta"), None);
     }
 
     #[test]

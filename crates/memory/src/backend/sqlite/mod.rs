@@ -21,12 +21,13 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use self::rows::*;
-use super::{now_ms, QuotaCheck};
+use super::shared::{now_ms, QuotaCheck};
 use crate::error::{MemoryError, Result};
-use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
 use crate::store::{
-    AppendOptions, AppendOutcome, LoadedSession, SessionMeta, SessionStore, StoreKind, Ttl,
+    AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
+    SessionStore, StoreKind, Ttl,
 };
 
 /// How often appends also sweep every expired session out of the file.
@@ -375,6 +376,27 @@ impl SessionStore for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.run(|conn| conn.query_row("SELECT 1", [], |_| Ok(())))
             .await
+    }
+
+    async fn durability(&self) -> Durability {
+        let read = self
+            .run(|conn| {
+                let journal_mode: String =
+                    conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+                let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0))?;
+                Ok((journal_mode, synchronous))
+            })
+            .await;
+        match read {
+            Ok((journal_mode, synchronous)) => Durability::Sqlite {
+                journal_mode,
+                synchronous,
+            },
+            Err(e) => {
+                tracing::debug!(error = %e, "cannot read the SQLite durability settings");
+                Durability::Unknown
+            }
+        }
     }
 }
 

@@ -5,10 +5,10 @@
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::backend::remaining_secs;
-use crate::limits::{ListCursor, ReadFrom, ReadLimit, SessionPage};
+use crate::backend::shared::{page_of, remaining_secs};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
-use crate::store::{CorruptEntry, SessionMeta, SessionSummary, Ttl};
+use crate::store::{CorruptEntry, SessionMeta, SessionPage, SessionSummary, Ttl};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
@@ -300,7 +300,7 @@ pub(super) fn list_page(
         },
     )?;
     let sorted = rows.collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(crate::backend::page_of(sorted, limit))
+    Ok(page_of(sorted, limit))
 }
 
 /// Live sessions of a user, and their stored bytes.
