@@ -22,7 +22,10 @@ async fn llm_credentials_are_never_shown() {
     let body: serde_json::Value = serde_json::from_str(&failed_turn.text).unwrap();
     assert_eq!(body["fallback"], true, "{}", failed_turn.text);
     let reason = body["fallback_reason"].as_str().unwrap_or_default();
-    assert!(reason.contains("127.0.0.1:9"), "the reason names the endpoint: {reason}");
+    assert!(
+        reason.contains("127.0.0.1:9"),
+        "the reason names the endpoint: {reason}"
+    );
     let log = server.log();
     for (what, text) in [
         ("banner", &banner),

@@ -17,6 +17,7 @@
 
 pub mod about;
 pub mod account;
+pub mod layers;
 pub mod openai;
 pub mod ops;
 pub mod sessions;
@@ -63,9 +64,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::limits::request_deadline,
+            layers::request_deadline,
         ))
-        .layer(middleware::from_fn(crate::limits::security_headers))
+        .layer(middleware::from_fn(layers::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
