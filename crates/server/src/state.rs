@@ -207,7 +207,7 @@ impl AppState {
 
     /// Longest accepted message content, in bytes (the memory crate's limit).
     pub fn max_message_bytes(&self) -> usize {
-        self.memory().config().max_content_bytes
+        self.engine().max_message_bytes()
     }
 }
 

@@ -96,7 +96,7 @@ impl Auth {
     /// [`Auth::warnings`].
     ///
     /// # Errors
-    /// As [`ApiKeys::parse`], or `Read` when the file cannot be read.
+    /// As [`ApiKeys::parse`](super::keys_file::ApiKeys::parse), or `Read` when the file cannot be read.
     pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, KeysError> {
         Ok(Auth::Keys(Arc::new(KeyRing::load(path.into())?)))
     }

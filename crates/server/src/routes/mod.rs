@@ -14,6 +14,9 @@
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{model}` | [`openai`] (OpenAI's protocol) |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
 //! | `GET /`, `/style.css`, `/*.js` | the web chat page ([`crate::web`]) |
+//!
+//! Every response passes through [`layers`]: the per-request deadline and the headers
+//! that keep shared caches out.
 
 pub mod about;
 pub mod account;
