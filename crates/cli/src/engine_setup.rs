@@ -8,11 +8,11 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use ragchat_engine::{ChatEngine, EngineConfig};
 use ragchat_rag::{
     Answerer, CorpusSource, ExtractiveAnswerer, FallbackAnswerer, Index, IngestOptions,
     IngestProgress, IngestReport, OpenAiAnswerer, OpenAiConfig,
 };
-use ragchat_server::{ChatEngine, EngineConfig};
 
 use crate::config::GlobalArgs;
 

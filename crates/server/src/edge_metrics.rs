@@ -13,7 +13,7 @@
 
 use metrics::Counter;
 
-use crate::auth::FailureReason;
+use crate::auth::identity::FailureReason;
 use crate::ratelimit::Limit;
 
 /// Handles to the edge's counters.

@@ -18,7 +18,7 @@ use ragchat_rag::RagError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::engine::EngineError;
+use ragchat_engine::EngineError;
 
 /// Seconds a client is asked to wait before retrying when the store is unavailable.
 pub const RETRY_AFTER_SECS: u64 = 5;

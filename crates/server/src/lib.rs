@@ -1,10 +1,12 @@
-//! ragchat-server: the application layer.
+//! ragchat-server: the HTTP API over the chat engine.
 //!
-//! - [`engine`]: `ChatEngine`, one chat turn end to end: conversation memory, history-aware
-//!   retrieval, a (streamed) answer, and the atomic append of the question and the answer.
-//!   The CLI's `chat` and the HTTP API both drive it.
+//! One chat turn end to end (conversation memory, history-aware retrieval, a streamed
+//! answer, the atomic append) is `ragchat-engine`'s `ChatEngine`; this crate adapts it to
+//! HTTP. Its main types are re-exported here for the server's callers and tests.
+//!
 //! - [`app`]: the HTTP API as an axum `Router` (testable without a socket); [`routes`]
 //!   holds the handlers, one file per resource.
+//! - [`about`]: what the server answers from (documents, example questions, answerer).
 //! - [`state`]: `AppState` (engine, auth, metrics, running turns) and `ServerConfig`.
 //! - [`auth`]: API keys file (keys in clear or as hashes, per-key limits), constant-time
 //!   key lookup, reload (and what a failed one leaves in force), the `Caller` extractor,
@@ -19,7 +21,6 @@
 //! - [`edge_metrics`]: metrics of the above (auth failures, lockouts, 429s, timeouts).
 //! - [`error`]: `ApiError` and the extractor wrappers that keep every error in one JSON shape.
 //! - [`turn`]: running a turn as a tracked task, with its input checks and metrics.
-//! - [`supplied`]: a turn over a conversation the client resends (OpenAI's protocol).
 //! - [`titles`]: conversation titles (the first question) for the session list, cached.
 //! - [`metrics`]: the `ragchat_*` Prometheus metrics.
 //! - [`persistence`]: what the shared Redis keeps on disk, for `/readyz`.
@@ -29,9 +30,9 @@
 
 #![warn(missing_docs)]
 
+pub mod about;
 pub mod auth;
 pub mod edge_metrics;
-pub mod engine;
 pub mod error;
 pub mod idempotency;
 pub mod limits;
@@ -43,14 +44,15 @@ pub mod readiness;
 pub mod routes;
 pub mod serve;
 pub mod state;
-pub mod supplied;
 pub mod titles;
 pub mod turn;
 pub mod web;
 
 pub use auth::{check_bind_address, Auth};
-pub use engine::{ChatEngine, EngineConfig, EngineError, TurnIds, TurnOutcome, TurnTimings};
 pub use error::ApiError;
+pub use ragchat_engine::{
+    ChatEngine, EngineConfig, EngineError, TurnIds, TurnOutcome, TurnTimings,
+};
 pub use serve::{serve, shutdown_signal};
 pub use state::{AppState, ServerConfig};
 

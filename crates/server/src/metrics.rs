@@ -31,8 +31,11 @@ use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 use ragchat_memory::{MemoryStatus, Mode, SessionKey};
 
+use ragchat_engine::TurnTimings;
+
+use crate::auth::failures::{AuthEvents, FailureReason};
 use crate::edge_metrics::EdgeMetrics;
-use crate::engine::TurnTimings;
+use crate::ratelimit::{Limit, RateLimitEvents};
 
 /// A session counts as active this long after its last turn.
 pub const ACTIVE_WINDOW: Duration = Duration::from_secs(300);
@@ -329,6 +332,28 @@ pub struct InFlightGuard {
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
         self.gauge.decrement(1.0);
+    }
+}
+
+/// Failed authentications and lockouts count in the edge metrics.
+impl AuthEvents for Metrics {
+    fn auth_failure(&self, reason: FailureReason) {
+        self.edge().auth_failure(reason);
+    }
+
+    fn lockout(&self) {
+        self.edge().lockout();
+    }
+
+    fn refused_locked_out(&self) {
+        self.edge().refused_locked_out();
+    }
+}
+
+/// Rate-limit refusals count in the edge metrics.
+impl RateLimitEvents for Metrics {
+    fn rate_limited(&self, limit: Limit) {
+        self.edge().rate_limited(limit);
     }
 }
 

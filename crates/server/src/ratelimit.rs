@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use crate::auth::{Caller, Identity, KeyLimits};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 
 /// Buckets kept before idle full ones are dropped.
 const PRUNE_ABOVE: usize = 10_000;
@@ -41,6 +40,13 @@ impl Default for RateLimitConfig {
     fn default() -> Self {
         Self::UNLIMITED
     }
+}
+
+/// Where refusals are reported: the server's metrics (`ragchat_rate_limited_total`).
+/// Implemented by the metrics, so this module does not depend on them.
+pub trait RateLimitEvents: Send + Sync {
+    /// A request refused by a rate limit.
+    fn rate_limited(&self, limit: Limit);
 }
 
 /// Which limit a bucket enforces.
@@ -104,21 +110,29 @@ impl RateLimiter {
     /// # Errors
     /// `429 rate_limited` with `Retry-After` when the key is over its requests per
     /// second.
-    pub fn check_request(&self, who: &Identity, metrics: &Metrics) -> Result<(), ApiError> {
+    pub fn check_request(
+        &self,
+        who: &Identity,
+        events: &dyn RateLimitEvents,
+    ) -> Result<(), ApiError> {
         let limit = effective(
             who.limits.requests_per_second,
             self.config.requests_per_second,
         );
-        self.take(who.key, Limit::Requests, limit, metrics)
+        self.take(who.key, Limit::Requests, limit, events)
     }
 
     /// Takes a turn token for the caller's key.
     ///
     /// # Errors
     /// `429 rate_limited` with `Retry-After` when the key is over its turns per minute.
-    pub fn check_turn(&self, caller: &Caller, metrics: &Metrics) -> Result<(), ApiError> {
+    pub fn check_turn(
+        &self,
+        caller: &Caller,
+        events: &dyn RateLimitEvents,
+    ) -> Result<(), ApiError> {
         let limit = effective(caller.limits.turns_per_minute, self.config.turns_per_minute);
-        self.take(caller.key, Limit::Turns, limit, metrics)
+        self.take(caller.key, Limit::Turns, limit, events)
     }
 
     fn take(
@@ -126,7 +140,7 @@ impl RateLimiter {
         key: Option<[u8; 32]>,
         which: Limit,
         limit: u32,
-        metrics: &Metrics,
+        events: &dyn RateLimitEvents,
     ) -> Result<(), ApiError> {
         if limit == 0 {
             return Ok(());
@@ -151,7 +165,7 @@ impl RateLimiter {
         }
         let wait = Duration::from_secs_f64((1.0 - bucket.tokens) / per_second);
         drop(buckets);
-        metrics.edge().rate_limited(which);
+        events.rate_limited(which);
         let what = match which {
             Limit::Requests => format!("{limit} requests per second"),
             Limit::Turns => format!("{limit} chat turns per minute"),
@@ -185,6 +199,7 @@ impl KeyLimits {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     fn identity(key: u8, limits: KeyLimits) -> Identity {
         Identity {

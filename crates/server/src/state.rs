@@ -5,19 +5,20 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ragchat_engine::ChatEngine;
 use ragchat_memory::SessionManager;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::failures::FailedAuths;
-use crate::auth::{Auth, LockoutConfig};
-use crate::engine::ChatEngine;
+use crate::about::About;
+use crate::auth::failures::{AuthEvents, FailedAuths};
+use crate::auth::{Auth, CallerState, Identity, LockoutConfig};
+use crate::error::ApiError;
 use crate::idempotency::InFlight;
 use crate::limits::HttpLimits;
 use crate::metrics::Metrics;
 use crate::persistence::PersistenceProbe;
 use crate::ratelimit::{RateLimitConfig, RateLimiter};
 use crate::readiness::StoreProbe;
-use crate::routes::about::About;
 use crate::titles::TitleCache;
 
 /// How many body bytes one byte of message may take: JSON may write any character as
@@ -206,7 +207,27 @@ impl AppState {
 
     /// Longest accepted message content, in bytes (the memory crate's limit).
     pub fn max_message_bytes(&self) -> usize {
-        self.memory().config().max_content_bytes
+        self.engine().max_message_bytes()
+    }
+}
+
+/// What the `Caller` extractor needs: the keys, failed authentications, the metrics
+/// they count in, and the per-key request rate.
+impl CallerState for AppState {
+    fn auth(&self) -> &Auth {
+        AppState::auth(self)
+    }
+
+    fn auth_failures(&self) -> &FailedAuths {
+        AppState::auth_failures(self)
+    }
+
+    fn auth_events(&self) -> &dyn AuthEvents {
+        self.metrics()
+    }
+
+    fn check_request_rate(&self, identity: &Identity) -> Result<(), ApiError> {
+        self.rate_limits().check_request(identity, self.metrics())
     }
 }
 

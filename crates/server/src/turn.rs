@@ -11,27 +11,20 @@ use ragchat_memory::{MessageStatus, SessionKey};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{EngineError, TurnIds, TurnOutcome};
 use crate::error::ApiError;
 use crate::metrics::TurnOutcomeLabel;
 use crate::state::AppState;
+use ragchat_engine::{EngineError, MessageRejection, TurnIds, TurnOutcome};
 
 /// Refuses a message before any work: 413 over the size limit, 400 when empty.
 ///
 /// # Errors
 /// As above; nothing has been read or written.
 pub fn check_message(state: &AppState, content: &str) -> Result<(), ApiError> {
-    let limit = state.max_message_bytes();
-    if content.len() > limit {
-        return Err(ApiError::payload_too_large(format!(
-            "message content is {} bytes; the limit is {limit} bytes",
-            content.len()
-        )));
-    }
-    if content.trim().is_empty() {
-        return Err(ApiError::invalid_input("message content is empty"));
-    }
-    Ok(())
+    state.engine().check_message(content).map_err(|e| match e {
+        MessageRejection::TooLarge { .. } => ApiError::payload_too_large(e.to_string()),
+        MessageRejection::Empty => ApiError::invalid_input(e.to_string()),
+    })
 }
 
 /// Starts a turn in a tracked task. Answer deltas go to `sink` as they are produced;

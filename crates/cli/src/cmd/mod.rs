@@ -1,8 +1,6 @@
 //! One module per command.
 
 pub mod bench;
-pub mod bench_http;
-pub mod bench_load;
 pub mod chat;
 pub mod demo;
 pub mod erase;

@@ -20,9 +20,9 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
-use super::{Auth, Identity};
+pub use super::identity::FailureReason;
+use super::identity::{Auth, Identity};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 
 /// At most one log line about failed authentications per this long.
 pub const LOG_EVERY: Duration = Duration::from_secs(10);
@@ -30,26 +30,15 @@ pub const LOG_EVERY: Duration = Duration::from_secs(10);
 /// Sources tracked at once; beyond it the oldest are forgotten.
 const MAX_SOURCES: usize = 100_000;
 
-/// Why a request did not authenticate.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FailureReason {
-    /// No `Authorization` header.
-    Missing,
-    /// Not `Bearer KEY`.
-    Malformed,
-    /// A key that is not in force.
-    Unknown,
-}
-
-impl FailureReason {
-    /// The `reason` label of `ragchat_auth_failures_total`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FailureReason::Missing => "missing",
-            FailureReason::Malformed => "malformed",
-            FailureReason::Unknown => "unknown",
-        }
-    }
+/// Where failed authentications and lockouts are reported: the server's metrics
+/// (`ragchat_auth_*`). Implemented by the metrics, so this module does not depend on them.
+pub trait AuthEvents: Send + Sync {
+    /// A request that did not authenticate.
+    fn auth_failure(&self, reason: FailureReason);
+    /// A source locked out.
+    fn lockout(&self);
+    /// A request refused because its source is locked out.
+    fn refused_locked_out(&self);
 }
 
 /// When a source is locked out.
@@ -164,13 +153,13 @@ impl FailedAuths {
         auth: &Auth,
         headers: &HeaderMap,
         source: Source,
-        metrics: &Metrics,
+        events: &dyn AuthEvents,
     ) -> Result<Identity, ApiError> {
         if !auth.requires_key() {
             return auth.authenticate(headers).map_err(ApiError::from);
         }
         if let Some(wait) = self.locked_for(source) {
-            metrics.edge().refused_locked_out();
+            events.refused_locked_out();
             return Err(ApiError::too_many_requests(
                 "auth_locked",
                 "too many failed authentications from this address; try again later",
@@ -178,7 +167,7 @@ impl FailedAuths {
             ));
         }
         auth.authenticate(headers).map_err(|failure| {
-            self.record(source, failure.reason, metrics);
+            self.record(source, failure.reason, events);
             ApiError::from(failure)
         })
     }
@@ -191,8 +180,8 @@ impl FailedAuths {
     }
 
     /// Counts a failure of `source`; locks it out when it reaches the threshold.
-    pub fn record(&self, source: Source, reason: FailureReason, metrics: &Metrics) {
-        metrics.edge().auth_failure(reason);
+    pub fn record(&self, source: Source, reason: FailureReason, events: &dyn AuthEvents) {
+        events.auth_failure(reason);
         let now = Instant::now();
         let locked = {
             let mut sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
@@ -220,7 +209,7 @@ impl FailedAuths {
             }
         };
         if locked {
-            metrics.edge().lockout();
+            events.lockout();
             tracing::warn!(
                 %source,
                 failures = self.config.max_failures,
@@ -269,6 +258,7 @@ fn forget_oldest(sources: &mut HashMap<Source, SourceState>, config: LockoutConf
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
 
     fn source(last: u8) -> Source {
         Source(Some(IpAddr::from([10, 0, 0, last])))

@@ -1,6 +1,10 @@
 //! Who is calling: API keys mapped to users, the [`Caller`] extractor, and what guards
 //! it (failed-authentication lockout, per-key rate limits).
 //!
+//! - [`identity`]: [`Auth`] (no keys, or the keys in force) and the [`Identity`] a
+//!   request's bearer key maps to, or why it maps to none.
+//! - [`caller`]: the [`Caller`] extractor, over any router state that implements
+//!   [`CallerState`] (this module does not know the server's state).
 //! - [`keys_file`]: the keys file format and its parser ([`ApiKeys`]).
 //! - [`reload`]: the keys in force, re-read on SIGHUP ([`KeyRing`]); what a reload
 //!   that fails leaves in force; warnings about the file's permissions.
@@ -9,248 +13,20 @@
 //!
 //! Without a keys file every request acts as the user [`LOCAL_USER`], which is only
 //! safe on a loopback address: [`check_bind_address`] refuses anything else.
+//!
+//! Modules depend one way: `caller` -> `failures` -> `identity` -> `reload` ->
+//! `keys_file`; this file only declares and re-exports them.
 
+pub mod caller;
 pub mod failures;
+pub mod identity;
 pub mod keys_file;
 pub mod reload;
 
-use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
-
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
-
-pub use self::failures::{FailureReason, LockoutConfig, Source};
+pub use self::caller::{Caller, CallerState};
+pub use self::failures::{AuthEvents, FailedAuths, LockoutConfig, Source};
+pub use self::identity::{
+    check_bind_address, Auth, AuthFailure, FailureReason, Identity, OpenBindError, LOCAL_USER,
+};
 pub use self::keys_file::{ApiKeys, KeyLimits, KeysError, MIN_KEY_LEN, RESERVED_USER_PREFIX};
 pub use self::reload::KeyRing;
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// The user every request acts as when the server runs without a keys file.
-pub const LOCAL_USER: &str = "local";
-
-/// Why the server refuses to listen on an address.
-#[derive(Debug, thiserror::Error)]
-#[error(
-    "refusing to serve on {addr} without API keys: every caller would act as user \
-     \"{LOCAL_USER}\"; pass --api-keys FILE, or listen on a loopback address such as 127.0.0.1"
-)]
-pub struct OpenBindError {
-    /// The address that was asked for.
-    pub addr: SocketAddr,
-}
-
-/// How callers are identified.
-#[derive(Clone, Debug)]
-pub enum Auth {
-    /// No keys file: every request is [`LOCAL_USER`] (loopback only).
-    Local,
-    /// Bearer keys from a file, re-read by [`Auth::reload`].
-    Keys(Arc<KeyRing>),
-}
-
-/// Who a request authenticated as.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Identity {
-    /// The user id every session of the request belongs to.
-    pub user: String,
-    /// The SHA-256 of the key presented (`None` without a keys file): rate limits
-    /// are kept per key.
-    pub key: Option<[u8; 32]>,
-    /// The key's own limits from the keys file.
-    pub limits: KeyLimits,
-}
-
-/// Why a request did not authenticate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AuthFailure {
-    /// What was wrong, for metrics.
-    pub reason: FailureReason,
-}
-
-impl From<AuthFailure> for ApiError {
-    fn from(failure: AuthFailure) -> Self {
-        ApiError::unauthorized(match failure.reason {
-            FailureReason::Missing => "missing API key: send `Authorization: Bearer KEY`",
-            FailureReason::Malformed => "malformed Authorization header: expected `Bearer KEY`",
-            FailureReason::Unknown => "unknown API key",
-        })
-    }
-}
-
-impl Auth {
-    /// No authentication: every request is [`LOCAL_USER`].
-    pub fn local() -> Self {
-        Auth::Local
-    }
-
-    /// Keys from `path`. Problems with the file's permissions are logged and kept for
-    /// [`Auth::warnings`].
-    ///
-    /// # Errors
-    /// As [`ApiKeys::parse`], or `Read` when the file cannot be read.
-    pub fn from_file(path: impl Into<PathBuf>) -> Result<Self, KeysError> {
-        Ok(Auth::Keys(Arc::new(KeyRing::load(path.into())?)))
-    }
-
-    /// Whether requests must carry a key.
-    pub fn requires_key(&self) -> bool {
-        matches!(self, Auth::Keys(_))
-    }
-
-    /// Re-reads the keys file; returns how many keys are now in force (0 for `Local`).
-    /// See [`KeyRing::reload`] for what a failure leaves in force.
-    ///
-    /// # Errors
-    /// Why the file was refused.
-    pub fn reload(&self) -> Result<usize, KeysError> {
-        match self {
-            Auth::Local => Ok(0),
-            Auth::Keys(ring) => ring.reload(),
-        }
-    }
-
-    /// What an operator should fix about the keys file (a failed reload, loose
-    /// permissions); empty without one.
-    pub fn warnings(&self) -> Vec<String> {
-        match self {
-            Auth::Local => Vec::new(),
-            Auth::Keys(ring) => ring.warnings(),
-        }
-    }
-
-    /// Who a request is, from its `Authorization: Bearer KEY` header.
-    ///
-    /// # Errors
-    /// When keys are required and the header is missing, malformed, or carries a key
-    /// that is not in force.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Identity, AuthFailure> {
-        let ring = match self {
-            Auth::Local => {
-                return Ok(Identity {
-                    user: LOCAL_USER.to_string(),
-                    key: None,
-                    limits: KeyLimits::default(),
-                })
-            }
-            Auth::Keys(ring) => ring,
-        };
-        let fail = |reason| AuthFailure { reason };
-        let value = headers
-            .get(header::AUTHORIZATION)
-            .ok_or(fail(FailureReason::Missing))?;
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim())
-            .ok_or(fail(FailureReason::Malformed))?;
-        let keys = ring.current();
-        let found = keys.lookup(token).ok_or(fail(FailureReason::Unknown))?;
-        Ok(Identity {
-            user: found.user.to_string(),
-            key: Some(found.digest),
-            limits: found.limits,
-        })
-    }
-}
-
-/// Refuses a non-loopback address when there are no keys (every caller would be
-/// [`LOCAL_USER`], with access to every conversation).
-///
-/// # Errors
-/// [`OpenBindError`] naming the address.
-pub fn check_bind_address(addr: SocketAddr, auth: &Auth) -> Result<(), OpenBindError> {
-    if auth.requires_key() || addr.ip().is_loopback() {
-        Ok(())
-    } else {
-        Err(OpenBindError { addr })
-    }
-}
-
-/// The authenticated caller of a request. Extracting it refuses, in this order: a
-/// source locked out after repeated failures (429), a missing or unknown key (401,
-/// counted against the source), a key over its requests-per-second limit (429).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Caller {
-    /// The user id every session of this request belongs to.
-    pub user: String,
-    /// The key's SHA-256 (`None` without a keys file).
-    pub key: Option<[u8; 32]>,
-    /// The key's own limits from the keys file.
-    pub limits: KeyLimits,
-}
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let source = Source::of(parts);
-        let identity = state.auth_failures().authenticate(
-            state.auth(),
-            &parts.headers,
-            source,
-            state.metrics(),
-        )?;
-        state
-            .rate_limits()
-            .check_request(&identity, state.metrics())?;
-        Ok(Caller {
-            user: identity.user,
-            key: identity.key,
-            limits: identity.limits,
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_header_is_required_with_keys() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("keys");
-        std::fs::write(&path, "alice-key-0123456789 alice turns-per-minute=3\n").unwrap();
-        let auth = Auth::from_file(&path).unwrap();
-        let with = |value: &str| {
-            let mut headers = HeaderMap::new();
-            headers.insert(header::AUTHORIZATION, value.parse().unwrap());
-            auth.authenticate(&headers)
-        };
-        let alice = with("Bearer alice-key-0123456789").unwrap();
-        assert_eq!(alice.user, "alice");
-        assert_eq!(alice.limits.turns_per_minute, Some(3));
-        assert_eq!(alice.key, Some(keys_file::digest(b"alice-key-0123456789")));
-        assert_eq!(with("bearer alice-key-0123456789").unwrap().user, "alice");
-        let reason = |r: Result<Identity, AuthFailure>| r.unwrap_err().reason;
-        assert_eq!(
-            reason(with("Basic alice-key-0123456789")),
-            FailureReason::Malformed
-        );
-        assert_eq!(
-            reason(with("Bearer wrong-key-0123456789")),
-            FailureReason::Unknown
-        );
-        assert_eq!(
-            reason(auth.authenticate(&HeaderMap::new())),
-            FailureReason::Missing
-        );
-    }
-
-    #[test]
-    fn local_mode_is_loopback_only() {
-        let local = Auth::local();
-        assert_eq!(
-            local.authenticate(&HeaderMap::new()).unwrap().user,
-            LOCAL_USER
-        );
-        assert!(check_bind_address("127.0.0.1:8080".parse().unwrap(), &local).is_ok());
-        assert!(check_bind_address("[::1]:8080".parse().unwrap(), &local).is_ok());
-        let err = check_bind_address("0.0.0.0:8080".parse().unwrap(), &local).unwrap_err();
-        assert!(err.to_string().contains("--api-keys"), "{err}");
-    }
-}

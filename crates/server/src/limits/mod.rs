@@ -15,24 +15,17 @@
 //!   `Idempotency-Key` gets it. Streams are bounded by the LLM timeout instead, once
 //!   they have started.
 //!
-//! The timeouts act in [`listener`] (a real socket) and in [`request_deadline`]; the
-//! router served without a socket (tests, fuzzing) has only the deadline.
+//! The timeouts act in [`listener`] (a real socket) and in the router's deadline
+//! middleware (`routes::layers::request_deadline`); the router served without a
+//! socket (tests, fuzzing) has only the deadline.
 //!
-//! [`security_headers`] adds `X-Content-Type-Options: nosniff` and
+//! `routes::layers::security_headers` adds `X-Content-Type-Options: nosniff` and
 //! `Cache-Control: no-store` to responses that do not set their own: API answers hold
 //! people's conversations, which no shared cache should keep.
 
 pub mod listener;
 
 use std::time::Duration;
-
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::ApiError;
-use crate::state::AppState;
 
 /// Default [`HttpLimits::header_read_timeout`].
 pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
@@ -61,35 +54,4 @@ impl Default for HttpLimits {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
-}
-
-/// Answers `503 timeout` for a request whose response has not started within
-/// [`HttpLimits::request_timeout`].
-pub async fn request_deadline(
-    State(state): State<AppState>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let limit = state.config().limits.request_timeout;
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => {
-            state.metrics().edge().request_timeout();
-            ApiError::timeout(limit).into_response()
-        }
-    }
-}
-
-/// Adds `X-Content-Type-Options: nosniff` and `Cache-Control: no-store` unless the
-/// response set its own.
-pub async fn security_headers(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    let headers = response.headers_mut();
-    headers
-        .entry(header::X_CONTENT_TYPE_OPTIONS)
-        .or_insert(HeaderValue::from_static("nosniff"));
-    headers
-        .entry(header::CACHE_CONTROL)
-        .or_insert(HeaderValue::from_static("no-store"));
-    response
 }

@@ -14,9 +14,13 @@
 //! | `POST /v1/chat/completions`, `GET /v1/models`, `GET /v1/models/{model}` | [`openai`] (OpenAI's protocol) |
 //! | `GET /healthz`, `/readyz`, `/metrics`, `/openapi.json` | [`ops`] |
 //! | `GET /`, `/style.css`, `/*.js` | the web chat page ([`crate::web`]) |
+//!
+//! Every response passes through [`layers`]: the per-request deadline and the headers
+//! that keep shared caches out.
 
 pub mod about;
 pub mod account;
+pub mod layers;
 pub mod openai;
 pub mod ops;
 pub mod sessions;
@@ -63,9 +67,9 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async { method_not_allowed() })
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::limits::request_deadline,
+            layers::request_deadline,
         ))
-        .layer(middleware::from_fn(crate::limits::security_headers))
+        .layer(middleware::from_fn(layers::security_headers))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,

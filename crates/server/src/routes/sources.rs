@@ -16,9 +16,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::auth::Caller;
-use crate::engine::EngineError;
 use crate::error::{ApiError, ApiPath, ErrorBody};
 use crate::state::AppState;
+use ragchat_engine::EngineError;
 
 /// A cited passage, as the index holds it.
 #[derive(Debug, Serialize, ToSchema)]

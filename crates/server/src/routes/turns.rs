@@ -7,6 +7,9 @@
 //! message), or a single `error` (`{"error":{"code","message"}}`). If the client disconnects before
 //! `done`, the stream's drop guard cancels the turn and the partial answer is stored,
 //! marked `incomplete`.
+//!
+//! With an `Idempotency-Key` the turn is replayed from the store when it is there, and
+//! run with the ids the key fixes when not (see [`crate::idempotency`]).
 
 use std::convert::Infallible;
 
@@ -22,9 +25,11 @@ use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use utoipa::ToSchema;
 
+use ragchat_engine::TurnIds;
+
 use crate::auth::Caller;
-use crate::engine::TurnIds;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
+use crate::idempotency;
 use crate::openapi::schema;
 use crate::state::AppState;
 use crate::turn::{check_message, join_turn, spawn_turn, spawn_turn_with_ids};
@@ -102,8 +107,8 @@ pub async fn message_create(
     let key = SessionKey::new(caller.user.clone(), session)?;
     check_message(&state, &body.content)?;
     let streamed = wants_event_stream(&headers);
-    if let Some(idempotency_key) = crate::idempotency::key_from(&headers)? {
-        return crate::idempotency::idempotent_turn(
+    if let Some(idempotency_key) = idempotency::key_from(&headers)? {
+        return idempotent_turn(
             &state,
             &caller,
             key,
@@ -135,6 +140,91 @@ pub async fn message_create(
     .into_response())
 }
 
+/// A turn with an idempotency key: replayed when stored, run with derived ids when not.
+///
+/// # Errors
+/// As [`idempotency::prior_turn`], the caller's turn rate limit, and the turn's own errors.
+async fn idempotent_turn(
+    state: &AppState,
+    caller: &Caller,
+    key: SessionKey,
+    text: String,
+    idempotency_key: &str,
+    streamed: bool,
+) -> Result<Response, ApiError> {
+    let ids = idempotency::turn_ids(&key, idempotency_key);
+    let guard = state.idempotency().lock(&key, idempotency_key).await;
+    if let Some((question, answer)) =
+        idempotency::prior_turn(state.memory(), &key, ids, &text).await?
+    {
+        state.metrics().edge().idempotent_replay();
+        return Ok(replay(&key, question, answer, streamed));
+    }
+    state.rate_limits().check_turn(caller, state.metrics())?;
+    if streamed {
+        // The guard goes with the stream's turn: a retry waits until it is stored.
+        return Ok(stream_turn(state, key, text, Some(ids), guard));
+    }
+    // The guard lives in the turn's task (in its sink), not in this request: a client
+    // that gives up does not release the key while its turn is still running.
+    let handle = spawn_turn_with_ids(
+        state,
+        key.clone(),
+        text,
+        Some(ids),
+        move |_| {
+            let _held = &guard;
+        },
+        CancellationToken::new(),
+    );
+    let outcome = join_turn(handle).await?;
+    let fallback_reason = outcome.fallback;
+    let (user_message, answer) = idempotency::settled(
+        state.memory(),
+        &key,
+        ids,
+        outcome.user_message,
+        outcome.answer,
+    )
+    .await;
+    Ok(Json(TurnResponse {
+        session: key.session().to_string(),
+        user_message,
+        answer,
+        fallback: fallback_reason.is_some(),
+        fallback_reason,
+    })
+    .into_response())
+}
+
+/// The stored turn, as the first attempt answered it.
+fn replay(key: &SessionKey, question: Message, answer: Message, streamed: bool) -> Response {
+    let mut response = if streamed {
+        let events = vec![
+            json_event("token", &serde_json::json!({ "text": answer.content })),
+            json_event("sources", &answer.sources),
+            json_event("done", &answer),
+        ];
+        Sse::new(stream::iter(events.into_iter().map(Ok::<_, Infallible>))).into_response()
+    } else {
+        // Whether the first attempt's answer came from the offline fallback is not
+        // stored; the replay reports the stored answer as it is.
+        Json(TurnResponse {
+            session: key.session().to_string(),
+            user_message: question,
+            answer,
+            fallback: false,
+            fallback_reason: None,
+        })
+        .into_response()
+    };
+    response.headers_mut().insert(
+        idempotency::REPLAYED_HEADER,
+        HeaderValue::from_static("true"),
+    );
+    response
+}
+
 fn wants_event_stream(headers: &HeaderMap) -> bool {
     headers
         .get_all(header::ACCEPT)
@@ -160,7 +250,7 @@ enum Update {
 /// cancels the turn, which then stores the partial answer as `incomplete`. With `ids`
 /// (an idempotent turn) the `done` event carries what the store kept; `hold` is
 /// dropped once the turn is stored.
-pub(crate) fn stream_turn(
+fn stream_turn(
     state: &AppState,
     key: SessionKey,
     text: String,
@@ -187,14 +277,9 @@ pub(crate) fn stream_turn(
             (Ok(outcome), Some(ids)) => {
                 let (memory, key) = settle;
                 let fallback = outcome.fallback;
-                let stored = crate::idempotency::settled(
-                    &memory,
-                    &key,
-                    ids,
-                    outcome.user_message,
-                    outcome.answer,
-                )
-                .await;
+                let stored =
+                    idempotency::settled(&memory, &key, ids, outcome.user_message, outcome.answer)
+                        .await;
                 Ok((stored.1, fallback))
             }
             (result, _) => result.map(|outcome| (outcome.answer, outcome.fallback)),
@@ -255,7 +340,7 @@ fn event_stream(
     .map(Ok)
 }
 
-pub(crate) fn json_event(name: &str, data: &impl Serialize) -> Event {
+fn json_event(name: &str, data: &impl Serialize) -> Event {
     Event::default()
         .event(name)
         .json_data(data)

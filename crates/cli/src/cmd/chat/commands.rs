@@ -9,12 +9,11 @@
 use std::fmt::Write as _;
 
 use anyhow::{bail, Result};
+use ragchat_engine::ChatEngine;
 use ragchat_memory::SessionKey;
-use ragchat_server::ChatEngine;
 
 use super::history::HistoryFile;
-use super::repl::dim;
-use super::role_label;
+use super::render::{dim, greeting, role_label};
 use crate::output;
 use crate::terminal::visible;
 
@@ -135,7 +134,7 @@ pub async fn command(
                 );
             } else {
                 *key = wanted;
-                let greeting = super::repl::greeting(engine, key).await?;
+                let greeting = greeting(engine, key).await?;
                 let _ = write!(out, "switched to {}\n{greeting}", key.session());
             }
         }

@@ -5,33 +5,17 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use ragchat_engine::ChatEngine;
 use ragchat_memory::SessionKey;
 use ragchat_rag::IngestReport;
-use ragchat_server::ChatEngine;
 use rustyline::error::ReadlineError;
 use rustyline::DefaultEditor;
 use tokio_util::sync::CancellationToken;
 
 use super::commands::{command, is_unconfirmed_reset, Next};
 use super::history::{remove_legacy_file, HistoryFile};
-use super::{memory_warnings, source_lines, status_line};
+use super::render::{dim, greeting, memory_warnings, source_lines, status_line, yellow};
 use crate::terminal::visible;
-
-fn colour(code: &str, text: &str) -> String {
-    if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-        format!("\x1b[{code}m{text}\x1b[0m")
-    } else {
-        text.to_string()
-    }
-}
-
-pub(super) fn dim(text: &str) -> String {
-    colour("2", text)
-}
-
-fn yellow(text: &str) -> String {
-    colour("33", text)
-}
 
 /// How the REPL treats the user's typed lines and destructive commands.
 #[derive(Debug, Clone)]
@@ -164,17 +148,6 @@ async fn reset_question(engine: &ChatEngine, key: &SessionKey) -> Result<String>
         "delete conversation {} ({count} messages) and your typed-line history? [y/N] ",
         key.session()
     ))
-}
-
-/// What the chat says on start and after /switch.
-pub(super) async fn greeting(engine: &ChatEngine, key: &SessionKey) -> Result<String> {
-    Ok(match engine.welcome(key).await? {
-        Some(welcome) => format!(
-            "{} (say \"continue\" to pick up where we left off)",
-            visible(&welcome)
-        ),
-        None => "Ask a question about the documents. /help lists the commands.".to_string(),
-    })
 }
 
 /// One question: the answer streams as it is produced; Ctrl-C stops it (the partial

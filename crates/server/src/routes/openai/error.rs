@@ -181,8 +181,8 @@ impl From<ragchat_memory::MemoryError> for OpenAiError {
     }
 }
 
-impl From<crate::engine::EngineError> for OpenAiError {
-    fn from(e: crate::engine::EngineError) -> Self {
+impl From<ragchat_engine::EngineError> for OpenAiError {
+    fn from(e: ragchat_engine::EngineError) -> Self {
         ApiError::from(e).into()
     }
 }
@@ -195,7 +195,7 @@ impl From<BytesRejection> for OpenAiError {
                 format!(
                     "the request body is over the limit of {} bytes; a long conversation can \
                      name its session with X-Session-Id and send only the new message",
-                    super::MAX_REQUEST_BYTES
+                    super::wire::MAX_REQUEST_BYTES
                 ),
             );
         }

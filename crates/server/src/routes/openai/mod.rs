@@ -52,13 +52,12 @@ use self::wire::{
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::supplied::SuppliedTurn;
+use ragchat_engine::SuppliedTurn;
 
 /// The id under which ragchat itself is always offered.
 pub const RAGCHAT_MODEL: &str = "ragchat";
 
-/// Largest request body: the whole conversation a client resends.
-pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+pub use self::wire::MAX_REQUEST_BYTES;
 
 /// The header that names a session (request) and tells which one was used (response).
 pub static SESSION_HEADER: HeaderName = HeaderName::from_static("x-session-id");

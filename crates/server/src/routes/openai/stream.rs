@@ -25,7 +25,7 @@ use super::error::OpenAiError;
 use super::wire::{cited_sources, ChatCompletionChunk, ChunkChoice, Delta, Usage};
 use crate::error::ApiError;
 use crate::state::AppState;
-use crate::supplied::{SuppliedOutcome, SuppliedTurn};
+use ragchat_engine::{SuppliedOutcome, SuppliedTurn};
 
 /// What every chunk of one answer shares.
 #[derive(Clone, Debug)]

@@ -13,10 +13,10 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::error::OpenAiError;
-use crate::engine::EngineError;
 use crate::metrics::TurnOutcomeLabel;
 use crate::state::AppState;
-use crate::supplied::{SuppliedOutcome, SuppliedTurn};
+use ragchat_engine::EngineError;
+use ragchat_engine::{SuppliedOutcome, SuppliedTurn};
 
 /// Starts `turn` in a tracked task; answer deltas go to `sink`. `started` is when the
 /// request began (the turn's total time includes reconciling); `lock` is released when

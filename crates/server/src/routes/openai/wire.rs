@@ -6,6 +6,9 @@ use ragchat_memory::{Message, SourceRef};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// Largest request body: the whole conversation a client resends.
+pub const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
 /// `POST /v1/chat/completions`. Fields not listed here (`top_p`, `tools`, `user`, ...) are
 /// accepted and ignored.
 #[derive(Debug, Deserialize, ToSchema)]

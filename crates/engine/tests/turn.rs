@@ -1,15 +1,33 @@
 //! `ChatEngine` on its own: the size limit guards what people send, not what the
 //! answerer produces.
 
-mod common;
-
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
+use ragchat_engine::{ChatEngine, EngineConfig};
 use ragchat_memory::{
     open_store, ManagerConfig, MessageStatus, SessionKey, SessionManager, StoreOptions,
 };
-use ragchat_rag::{Answer, AnswerRequest, Answerer};
+use ragchat_rag::{Answer, AnswerRequest, Answerer, CorpusSource, Index, IngestOptions};
+
+/// The bundled corpus, indexed under the target dir (reused when unchanged).
+fn index() -> Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
+    INDEX
+        .get_or_init(|| {
+            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ragchat-engine-tests");
+            Index::open_or_build(
+                &dir,
+                &CorpusSource::Bundled,
+                &IngestOptions::default(),
+                &|_| {},
+            )
+            .expect("index the bundled corpus")
+            .0
+        })
+        .clone()
+}
 
 /// An answerer that talks far too much.
 struct Verbose;
@@ -46,7 +64,12 @@ async fn an_answer_over_the_limit_is_cut_and_marked_incomplete_not_refused() {
             ..ManagerConfig::default()
         },
     );
-    let engine = common::engine_with(memory.clone(), Arc::new(Verbose));
+    let engine = ChatEngine::new(
+        memory.clone(),
+        index(),
+        Arc::new(Verbose),
+        EngineConfig::default(),
+    );
     let key = SessionKey::new("u", "s").unwrap();
     let outcome = engine
         .turn(&key, "Tell me everything", &mut |_| {})

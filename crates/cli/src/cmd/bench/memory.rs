@@ -1,14 +1,11 @@
-//! `ragchat bench`: measure ragchat on your own machine and store.
-//!
-//! `bench memory` times the conversation-memory part of a chat turn: read the history
-//! (one coherent cached read) and append a user and an assistant message (one atomic
-//! append), single client, against sessions that already hold N messages.
+//! `ragchat bench memory`: times the conversation-memory part of a chat turn: read the
+//! history (one coherent cached read) and append a user and an assistant message (one
+//! atomic append), against sessions that already hold N messages.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
-use clap::Subcommand;
 use hdrhistogram::Histogram;
 use ragchat_memory::{Message, SessionKey, SessionManager};
 use serde::Serialize;
@@ -16,32 +13,21 @@ use serde::Serialize;
 use crate::config::GlobalArgs;
 use crate::output;
 
-/// `ragchat bench ...`
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Load a running `ragchat serve` over HTTP: turns/s, p50, p99, errors.
-    Http(super::bench_http::HttpBenchArgs),
-    /// Time memory turns (read history + append two messages) at several conversation lengths.
-    Memory {
-        /// Messages already in the session before timing; comma-separated for several runs.
-        #[arg(long, value_delimiter = ',', default_value = "10,100,1000,10000")]
-        history: Vec<u64>,
-        /// Timed turns per history size.
-        #[arg(long, default_value_t = 2000)]
-        turns: u64,
-        /// Untimed turns before timing starts.
-        #[arg(long, default_value_t = 200)]
-        warmup: u64,
-        /// Bytes of each benchmark message.
-        #[arg(long, default_value_t = 300)]
-        message_bytes: usize,
-        /// Concurrent clients, each with its own session (turns are split between them).
-        #[arg(long, default_value_t = 1)]
-        clients: usize,
-        /// One JSON object per history size: {"store","history","turns","turns_per_s","p50_ms","p99_ms",...}.
-        #[arg(long)]
-        json: bool,
-    },
+/// What `bench memory` measures (its flags).
+#[derive(Debug, Clone)]
+pub struct MemoryBench {
+    /// Messages already in the session before timing, one run per size.
+    pub history: Vec<u64>,
+    /// Timed turns per history size.
+    pub turns: u64,
+    /// Untimed turns before timing starts.
+    pub warmup: u64,
+    /// Bytes of each benchmark message.
+    pub message_bytes: usize,
+    /// Concurrent clients, each with its own session.
+    pub clients: usize,
+    /// One JSON object per history size.
+    pub json: bool,
 }
 
 /// Result of one history size.
@@ -71,65 +57,61 @@ pub struct MemoryBenchResult {
     pub append_p50_ms: f64,
 }
 
-/// Runs a `bench` subcommand.
-pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode> {
-    match command {
-        BenchCommand::Http(args) => super::bench_http::run(global, args).await,
-        BenchCommand::Memory {
-            history,
-            turns,
-            warmup,
-            message_bytes,
-            clients,
-            json,
-        } => {
-            if turns == 0 {
-                bail!("--turns must be at least 1");
-            }
-            let manager = global.open_manager().await?;
-            if manager.status().await?.pending_sync > 0 {
-                eprintln!("note: the store is unreachable; measuring degraded mode (appends go to the local journal)");
-            }
-            let mut results = Vec::new();
-            for n in history {
-                if !json {
-                    eprintln!(
-                        "bench: {n} messages of history, {turns} turns on {} ...",
-                        manager.store_url()
-                    );
-                }
-                let r = bench_memory(&manager, n, turns, warmup, message_bytes, clients).await?;
-                if json {
-                    output::json_line(&r)?;
-                }
-                results.push(r);
-            }
-            if !json {
-                let mut t = output::table(&[
-                    "history",
-                    "turns/s",
-                    "p50 ms",
-                    "p99 ms",
-                    "p99.9 ms",
-                    "read p50",
-                    "append p50",
-                ]);
-                for r in &results {
-                    t.add_row(vec![
-                        r.history.to_string(),
-                        format!("{:.0}", r.turns_per_s),
-                        format!("{:.3}", r.p50_ms),
-                        format!("{:.3}", r.p99_ms),
-                        format!("{:.3}", r.p999_ms),
-                        format!("{:.3}", r.read_p50_ms),
-                        format!("{:.3}", r.append_p50_ms),
-                    ]);
-                }
-                println!("store: {}\n{t}", manager.store_url());
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+/// Runs `bench memory`.
+pub async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<ExitCode> {
+    let MemoryBench {
+        history,
+        turns,
+        warmup,
+        message_bytes,
+        clients,
+        json,
+    } = options;
+    if turns == 0 {
+        bail!("--turns must be at least 1");
     }
+    let manager = global.open_manager().await?;
+    if manager.status().await?.pending_sync > 0 {
+        eprintln!("note: the store is unreachable; measuring degraded mode (appends go to the local journal)");
+    }
+    let mut results = Vec::new();
+    for n in history {
+        if !json {
+            eprintln!(
+                "bench: {n} messages of history, {turns} turns on {} ...",
+                manager.store_url()
+            );
+        }
+        let r = bench_memory(&manager, n, turns, warmup, message_bytes, clients).await?;
+        if json {
+            output::json_line(&r)?;
+        }
+        results.push(r);
+    }
+    if !json {
+        let mut t = output::table(&[
+            "history",
+            "turns/s",
+            "p50 ms",
+            "p99 ms",
+            "p99.9 ms",
+            "read p50",
+            "append p50",
+        ]);
+        for r in &results {
+            t.add_row(vec![
+                r.history.to_string(),
+                format!("{:.0}", r.turns_per_s),
+                format!("{:.3}", r.p50_ms),
+                format!("{:.3}", r.p99_ms),
+                format!("{:.3}", r.p999_ms),
+                format!("{:.3}", r.read_p50_ms),
+                format!("{:.3}", r.append_p50_ms),
+            ]);
+        }
+        println!("store: {}\n{t}", manager.store_url());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn text(bytes: usize, i: u64) -> String {

@@ -14,17 +14,19 @@
 //!   message instead of being stored twice.
 //!
 //! Which session a supplied conversation belongs to, and what the store lacks of it, is the
-//! protocol adapter's decision (`routes::openai::reconcile`).
+//! protocol adapter's decision (the server's `routes::openai::reconcile`).
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ragchat_memory::context::{estimate_tokens, select_recent, MESSAGE_OVERHEAD_TOKENS};
 use ragchat_memory::{Message, MessageStatus, SessionKey};
 use ragchat_rag::{AnswerOptions, AnswerRequest};
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::{history_turns, source_ref, ChatEngine, EngineError, TurnTimings};
+use crate::answering::answer_streamed;
+use crate::engine::ChatEngine;
+use crate::error::EngineError;
+use crate::history::{prompt_tokens, HistoryWindow};
+use crate::outcome::TurnTimings;
 
 /// A turn over a supplied conversation.
 #[derive(Clone, Debug)]
@@ -96,66 +98,32 @@ impl ChatEngine {
             ..TurnTimings::default()
         };
 
-        let window = select_recent(turn.context.iter(), self.config().history_token_budget);
-        let history_tokens: usize = window
-            .iter()
-            .map(|m| estimate_tokens(&m.content) + MESSAGE_OVERHEAD_TOKENS)
-            .sum();
-        let history = history_turns(window);
+        let window = HistoryWindow::recent(turn.context.iter(), self.config().history_token_budget);
 
         let started = Instant::now();
         let retrieval =
             self.retriever()
-                .search(&question.content, &history, self.config().top_k)?;
+                .search(&question.content, &window.turns, self.config().top_k)?;
         timings.retrieval = started.elapsed();
-        let passage_tokens: usize = retrieval
-            .hits
-            .iter()
-            .map(|h| estimate_tokens(&h.text) + MESSAGE_OVERHEAD_TOKENS)
-            .sum();
-        let prompt_tokens = history_tokens
-            + passage_tokens
-            + estimate_tokens(&question.content)
-            + MESSAGE_OVERHEAD_TOKENS;
+        let prompt_tokens = prompt_tokens(&window, &retrieval.hits, &question.content);
 
         let request = AnswerRequest {
             question: question.content.clone(),
-            history,
+            history: window.turns,
             hits: retrieval.hits,
         };
         let started = Instant::now();
-        let streamed = Arc::new(Mutex::new(String::new()));
-        let answer = {
-            let streamed = Arc::clone(&streamed);
-            let mut tee = move |delta: &str| {
-                streamed
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push_str(delta);
-                sink(delta);
-            };
-            tokio::select! {
-                answer = self.answerer().answer_with(&request, &turn.options, &mut tee) => Some(answer?),
-                _ = cancel.cancelled() => None,
-            }
-        };
+        let reply = answer_streamed(
+            self.answerer().as_ref(),
+            &request,
+            Some(&turn.options),
+            self.max_message_bytes(),
+            sink,
+            cancel,
+        )
+        .await?
+        .reply;
         timings.answer = started.elapsed();
-
-        let reply = match answer {
-            Some(answer) => Message::assistant(answer.text)
-                .with_sources(answer.sources.iter().map(source_ref).collect()),
-            None => {
-                let partial =
-                    std::mem::take(&mut *streamed.lock().unwrap_or_else(|e| e.into_inner()));
-                let partial = if partial.trim().is_empty() {
-                    "(no answer: the turn was cancelled)".to_string()
-                } else {
-                    partial
-                };
-                Message::assistant(partial).with_status(MessageStatus::Incomplete)
-            }
-        };
-        let reply = self.fit_answer(reply);
 
         if reply.status == MessageStatus::Complete {
             let known = turn

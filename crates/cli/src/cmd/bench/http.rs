@@ -21,7 +21,7 @@ use clap::{Args, ValueEnum};
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use super::bench_load::{run_slice, LoadConfig, Protocol};
+use super::load::{run_slice, LoadConfig, Protocol};
 use crate::config::GlobalArgs;
 use crate::output;
 
