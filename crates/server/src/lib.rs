@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 
 pub mod about;
+mod app;
 pub mod auth;
 pub mod edge_metrics;
 pub mod error;
@@ -58,5 +59,5 @@ pub use state::{AppState, ServerConfig};
 
 /// The whole HTTP API (`/v1`, health, metrics, OpenAPI, the web page) as a router.
 pub fn app(state: AppState) -> axum::Router {
-    routes::router(state)
+    app::router(state)
 }

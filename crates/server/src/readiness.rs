@@ -17,9 +17,11 @@ use serde::Serialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
 
-use crate::auth::Source;
-use crate::routes::ops::READINESS_PROBE_USER;
-use crate::state::AppState;
+use crate::auth::{CallerState, Source};
+
+/// A user id nobody has sessions under: `/readyz` lists its sessions to make one real
+/// call to the store, which is what tells the memory layer whether the store answers.
+pub const READINESS_PROBE_USER: &str = "_ragchat-readyz";
 
 /// Longest the store's last answer to the readiness probe is reused.
 pub const STORE_PROBE_EVERY: Duration = Duration::from_secs(1);
@@ -63,7 +65,11 @@ impl StoreProbe {
 /// Whether this request may see the detailed readiness: always without a keys file,
 /// else with a key in force (a wrong one is a failed authentication; a locked-out
 /// source gets the public view).
-pub fn detailed_view_allowed(state: &AppState, headers: &HeaderMap, source: Source) -> bool {
+pub fn detailed_view_allowed(
+    state: &impl CallerState,
+    headers: &HeaderMap,
+    source: Source,
+) -> bool {
     if !state.auth().requires_key() {
         return true;
     }
@@ -72,6 +78,6 @@ pub fn detailed_view_allowed(state: &AppState, headers: &HeaderMap, source: Sour
     }
     state
         .auth_failures()
-        .authenticate(state.auth(), headers, source, state.metrics())
+        .authenticate(state.auth(), headers, source, state.auth_events())
         .is_ok()
 }

@@ -16,9 +16,7 @@ use crate::persistence::RedisPersistence;
 use crate::readiness::{detailed_view_allowed, PublicReadiness};
 use crate::state::AppState;
 
-/// A user id nobody has sessions under: `/readyz` lists its sessions to make one real
-/// call to the store, which is what tells the memory layer whether the store answers.
-pub const READINESS_PROBE_USER: &str = "_ragchat-readyz";
+pub use crate::readiness::READINESS_PROBE_USER;
 
 /// `GET /healthz`.
 #[derive(Debug, Serialize, ToSchema)]
