@@ -62,8 +62,9 @@ pub use corpus::{
 };
 pub use error::{RagError, Result};
 pub use index::{Index, IngestProgress};
+pub use ragchat_core::{Role, SourceRef};
 pub use retrieve::{
     classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
-    Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
+    Retriever, RetrieverConfig, WeightedTerm, MAX_HITS,
 };
 pub use suggest::example_questions;

@@ -18,35 +18,14 @@ use tantivy::collector::TopDocs;
 use tantivy::schema::Value;
 use tantivy::{DocAddress, TantivyDocument};
 
+use ragchat_core::Role;
+
 use crate::error::Result;
 use crate::index::{Fields, Index};
 pub(crate) use next::{first_passage_of, passages_of};
 pub(crate) use query::asks_why;
 use query::CorpusStats;
 pub use query::{classify, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm};
-
-/// Who said a turn of the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The person asking.
-    User,
-    /// The assistant's answer.
-    Assistant,
-    /// Instructions or notes framing the conversation.
-    System,
-}
-
-impl Role {
-    /// The lowercase name used by chat-completions APIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::System => "system",
-        }
-    }
-}
 
 /// One earlier turn of the conversation, oldest first in a history slice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,9 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQu
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
-use super::{HistoryTurn, RetrieverConfig, Role};
+use ragchat_core::Role;
+
+use super::{HistoryTurn, RetrieverConfig};
 use crate::acts::conversation_act;
 use crate::answer::NOTHING_FOUND_REPLY;
 use crate::families::related_terms;

@@ -25,11 +25,12 @@ use crate::families::related_terms;
 use crate::index::Index;
 use crate::retrieve::{
     asks_why, classify, first_passage_of, passages_of, plan_for, refers_back, HistoryTurn, Hit,
-    MessageKind, RetrieverConfig, Role,
+    MessageKind, RetrieverConfig,
 };
 use crate::text::{sentence_fingerprints, sentence_spans};
 use passage::Passage;
 use question::{QueryTerm, Question};
+use ragchat_core::Role;
 pub(crate) use reply::topic_phrase;
 pub use reply::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
 use select::{Limits, Unit};
