@@ -1,6 +1,7 @@
 //! ragchat-rag: documents -> chunks -> BM25 index -> history-aware retrieval -> cited answers.
 //!
 //! - `corpus`    reading a folder (text, HTML, PDF), the bundled articles or given documents; skip reasons
+//! - `document`  a document and the chunk sizes: what `corpus` hands to `chunk`
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `asking`    words that shape the asking ("how long"), left out of query terms
@@ -39,6 +40,7 @@ mod asking;
 mod catalog;
 mod chunk;
 mod corpus;
+mod document;
 mod error;
 mod families;
 mod index;
@@ -54,12 +56,13 @@ pub use answer::{
     PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use catalog::{CitedPart, DocumentInfo, Passage};
-pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
+pub use chunk::{chunk_document, Chunk};
 pub use corpus::{
-    bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,
-    LoadedCorpus, SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES,
-    DEFAULT_MAX_PDF_BYTES, PDF_THREAD_NAME,
+    bundled_corpus, human_bytes, load, CorpusSource, IngestOptions, IngestReport, LoadedCorpus,
+    SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PDF_BYTES,
+    PDF_THREAD_NAME,
 };
+pub use document::{ChunkOptions, Document, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use error::{RagError, Result};
 pub use index::{Index, IngestProgress};
 pub use ragchat_core::{Role, SourceRef};

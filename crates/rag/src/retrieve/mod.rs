@@ -152,6 +152,16 @@ impl Default for RetrieverConfig {
     }
 }
 
+impl Index {
+    /// A retriever over this index, with the default tuning.
+    ///
+    /// Defined here rather than in `index` so that retrieval depends on the index and not
+    /// the other way round.
+    pub fn retriever(&self) -> Retriever {
+        Retriever::new(self.clone())
+    }
+}
+
 /// Searches an [`Index`] with history-aware queries. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Retriever {
