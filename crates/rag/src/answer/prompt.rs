@@ -85,21 +85,24 @@ fn sources_and_question(request: &AnswerRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunk::Chunk;
     use crate::retrieve::{HistoryTurn, Hit};
 
     fn request(history: Vec<HistoryTurn>) -> AnswerRequest {
         AnswerRequest {
             question: "How does it learn?".into(),
             history,
-            hits: vec![Hit {
-                path: "how-models-learn.md".into(),
-                title: "How Models Learn".into(),
-                heading: "How Models Learn > Loss".into(),
-                line_start: 11,
-                line_end: 15,
-                text: "The loss measures error.".into(),
-                score: 3.5,
-            }],
+            hits: vec![Hit::new(
+                Chunk {
+                    path: "how-models-learn.md".into(),
+                    title: "How Models Learn".into(),
+                    heading: "How Models Learn > Loss".into(),
+                    line_start: 11,
+                    line_end: 15,
+                    text: "The loss measures error.".into(),
+                },
+                3.5,
+            )],
         }
     }
 

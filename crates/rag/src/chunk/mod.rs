@@ -13,7 +13,7 @@ use crate::text::{hard_split, sentence_spans};
 use structure::{parse, Block};
 
 /// A retrievable piece of a document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     /// Document path relative to the corpus root.
     pub path: String,
