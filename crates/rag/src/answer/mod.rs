@@ -29,7 +29,8 @@ use crate::error::Result;
 use crate::retrieve::{HistoryTurn, Hit};
 
 pub use extractive::{
-    ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
+    example_questions, ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY,
+    NO_CONVERSATION_REPLY,
 };
 pub use fallback::FallbackAnswerer;
 pub use openai::{OpenAiAnswerer, OpenAiConfig};

@@ -27,7 +27,9 @@ use crate::index::{Fields, Index};
 pub(crate) use next::{first_passage_of, passages_of};
 pub(crate) use query::asks_why;
 use query::CorpusStats;
-pub use query::{classify, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm};
+pub use query::{
+    classify, is_topic_message, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm,
+};
 
 /// One earlier turn of the conversation, oldest first in a history slice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
