@@ -1,8 +1,8 @@
 //! What an answer cites: the one citation type, as stored with a message and served by the API.
 //!
-//! `ragchat-rag` builds its answers' sources with every field known (its `Source`) and converts
-//! them into this type when an answer is stored; see the report in `ragchat_rag::Source` for
-//! why the answerer keeps that stricter shape.
+//! `ragchat-rag` builds its answers' sources with every field known (`ragchat_rag::Source`,
+//! whose docs say why it keeps that stricter shape) and converts them into this type with
+//! `SourceRef::from(&source)` when an answer is stored.
 
 use serde::{Deserialize, Deserializer, Serialize};
 
