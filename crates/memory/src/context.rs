@@ -2,17 +2,12 @@
 //!
 //! Token counts are estimated (about four characters per token, plus a few tokens of
 //! per-message framing), which is close enough for budgeting and needs no tokenizer
-//! tables. Callers with an exact tokenizer can use [`select_recent_with`].
+//! tables. Callers with an exact tokenizer can use [`select_recent_with`]. The estimate
+//! and the windowing rule are `ragchat-core`'s, the same the LLM prompt uses.
+
+pub use ragchat_core::tokens::{estimate_tokens, MESSAGE_OVERHEAD_TOKENS};
 
 use crate::message::{Message, Role};
-
-/// Tokens of framing each message costs on top of its text (role marker, separators).
-pub const MESSAGE_OVERHEAD_TOKENS: usize = 4;
-
-/// Estimated tokens of `text`: one per four characters, rounded up.
-pub fn estimate_tokens(text: &str) -> usize {
-    text.chars().count().div_ceil(4)
-}
 
 /// The most recent messages whose estimated tokens fit `budget`, oldest first.
 ///
@@ -36,18 +31,7 @@ pub fn select_recent_with<'a, I>(
 where
     I: DoubleEndedIterator<Item = &'a Message>,
 {
-    let mut used = 0;
-    let mut window: Vec<&Message> = Vec::new();
-    for m in messages.rev() {
-        let cost = tokens(m);
-        if used + cost > budget {
-            break;
-        }
-        used += cost;
-        window.push(m);
-    }
-    window.reverse();
-    window
+    ragchat_core::recent_window(messages, budget, |m| tokens(m))
 }
 
 /// Renders messages as a transcript: one `Role: text` block per message.

@@ -1,4 +1,7 @@
 //! The data model: messages, their ids and roles, cited sources, and session keys.
+//!
+//! `Role` and `SourceRef` live in `ragchat-core` (one definition for memory, retrieval and the
+//! API schema) and are re-exported here.
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,6 +11,16 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::error::{MemoryError, Result};
+
+// Who wrote a message, and the passages an answer cites: one definition in `ragchat-core`,
+// shared with the retrieval crate and the API schema.
+pub use ragchat_core::{ParseRoleError, Role, SourceRef};
+
+impl From<ParseRoleError> for MemoryError {
+    fn from(e: ParseRoleError) -> Self {
+        MemoryError::invalid(e)
+    }
+}
 
 /// The session name used when a caller does not give one.
 pub const DEFAULT_SESSION: &str = "default";
@@ -69,50 +82,6 @@ impl FromStr for MessageId {
     }
 }
 
-/// Who wrote a message.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The person talking to the assistant.
-    User,
-    /// The assistant's answer.
-    Assistant,
-    /// Instructions or notes that frame the conversation.
-    System,
-}
-
-impl Role {
-    /// The lowercase name used on the wire and in storage.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::System => "system",
-        }
-    }
-}
-
-impl fmt::Display for Role {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Role {
-    type Err = MemoryError;
-
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "user" => Ok(Role::User),
-            "assistant" => Ok(Role::Assistant),
-            "system" => Ok(Role::System),
-            other => Err(MemoryError::invalid(format!(
-                "role {other:?} is not one of user, assistant, system"
-            ))),
-        }
-    }
-}
-
 /// Whether a message was written in full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -146,33 +115,6 @@ impl FromStr for MessageStatus {
             ))),
         }
     }
-}
-
-/// A document passage an answer was drawn from.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct SourceRef {
-    /// Path of the source file, relative to the docs folder.
-    pub path: String,
-    /// Heading of the section the passage sits under, if any.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heading: Option<String>,
-    /// Retrieval score (higher is more relevant). Stored values that are not a finite
-    /// `f32` (corrupt or hand-edited data) read as 0, so a message always writes back in a
-    /// form that reads again.
-    #[serde(default, deserialize_with = "finite_score")]
-    pub score: f32,
-    /// First line of the passage (1-based), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line_start: Option<u32>,
-    /// Last line of the passage (inclusive), if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub line_end: Option<u32>,
-}
-
-fn finite_score<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f32, D::Error> {
-    let value = Option::<f64>::deserialize(d)?.unwrap_or(0.0);
-    let score = value as f32;
-    Ok(if score.is_finite() { score } else { 0.0 })
 }
 
 /// One message of a conversation.
@@ -408,16 +350,6 @@ mod tests {
         assert!(a < b);
         assert_eq!(a.to_string().parse::<MessageId>().unwrap(), a);
         assert!("nope".parse::<MessageId>().is_err());
-    }
-
-    #[test]
-    fn out_of_range_scores_read_as_zero_and_round_trip() {
-        let s: SourceRef = serde_json::from_str(r#"{"path":"a.md","score":1e39}"#).unwrap();
-        assert_eq!(s.score, 0.0);
-        let again: SourceRef = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
-        assert_eq!(again, s);
-        let s: SourceRef = serde_json::from_str(r#"{"path":"a.md","score":null}"#).unwrap();
-        assert_eq!(s.score, 0.0);
     }
 
     #[test]

@@ -180,20 +180,10 @@ fn act_of(phrase: &str) -> Option<ConversationAct> {
         .map(|(_, act)| *act)
 }
 
-/// Whether a user message asked something about the documents with a topic of its own: not a
-/// conversation act, nor a bare "Why?", "Tell me more" or "Continue". The welcome-back summary
-/// lists only these as "what you asked".
-pub fn is_topic_message(message: &str) -> bool {
-    conversation_act(message).is_none()
-        && !matches!(
-            crate::retrieve::classify(message),
-            crate::retrieve::MessageKind::More | crate::retrieve::MessageKind::Continue
-        )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::retrieve::is_topic_message;
     use ConversationAct::*;
 
     #[test]

@@ -25,10 +25,10 @@ use tantivy::schema::{
 };
 use tantivy::{IndexReader, IndexWriter, ReloadPolicy, TantivyDocument};
 
-use crate::chunk::{chunk_document, Chunk, ChunkOptions};
-use crate::corpus::{load, CorpusSource, Document, IngestOptions, IngestReport};
+use crate::chunk::{chunk_document, Chunk};
+use crate::corpus::{load, CorpusSource, IngestOptions, IngestReport};
+use crate::document::{ChunkOptions, Document};
 use crate::error::{RagError, Result};
-use crate::retrieve::Retriever;
 use crate::text::{analyze, english_analyzer, ANALYZER_NAME};
 
 /// Bump when the schema, the analyzer or the chunker changes what an index contains.
@@ -276,11 +276,6 @@ impl Index {
                 chunks,
             }),
         })
-    }
-
-    /// A retriever over this index.
-    pub fn retriever(&self) -> Retriever {
-        Retriever::new(self.clone())
     }
 
     /// Number of chunks in the index.

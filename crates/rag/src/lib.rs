@@ -1,6 +1,7 @@
 //! ragchat-rag: documents -> chunks -> BM25 index -> history-aware retrieval -> cited answers.
 //!
 //! - `corpus`    reading a folder (text, HTML, PDF), the bundled articles or given documents; skip reasons
+//! - `document`  a document and the chunk sizes: what `corpus` hands to `chunk`
 //! - `chunk`     splitting documents along their headings into overlapping, line-numbered chunks
 //! - `text`      the English analyzer (stemming, stop words) and sentence splitting
 //! - `asking`    words that shape the asking ("how long"), left out of query terms
@@ -8,11 +9,16 @@
 //! - `spelling`  one spelling for British and American words, inside the analyzer
 //! - `index`     the tantivy index under the data dir, rebuilt only when the corpus changes
 //! - `catalog`   by document: the indexed documents, the passage a citation points at
-//! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
 //! - `acts`      conversation acts: greetings, thanks, goodbyes, "what can you do?"
-//! - `suggest`   example questions drawn from the loaded documents
-//! - `answer`    the `Answerer` trait, the offline extractive answerer, the OpenAI-compatible one
+//! - `replies`   fixed replies ("nothing found") that retrieval recognises in the history
+//! - `retrieve`  follow-up-aware query planning and search; the crate's own `HistoryTurn`
+//! - `answer`    the `Answerer` trait, the offline extractive answerer (and the example
+//!   questions it vets), the OpenAI-compatible one
 //! - `error`     `RagError` and `Result`
+//!
+//! Shared with the other ragchat crates through `ragchat-core`: `Role`, `SourceRef` (the citation
+//! as stored) and the token estimate. Modules depend one way, in about the order listed; the
+//! module-cycles check keeps it so.
 //!
 //! A chat turn with this crate:
 //!
@@ -39,31 +45,34 @@ mod asking;
 mod catalog;
 mod chunk;
 mod corpus;
+mod document;
 mod error;
 mod families;
 mod index;
+mod replies;
 mod retrieve;
 mod spelling;
-mod suggest;
 mod text;
 
-pub use acts::{conversation_act, is_topic_message, ConversationAct};
+pub use acts::{conversation_act, ConversationAct};
 pub use answer::{
-    build_messages, Answer, AnswerOptions, AnswerRequest, Answerer, CharEstimate,
-    ExtractiveAnswerer, ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer, OpenAiConfig,
-    PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
+    build_messages, example_questions, Answer, AnswerOptions, AnswerRequest, Answerer,
+    CharEstimate, ExtractiveAnswerer, ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer,
+    OpenAiConfig, PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
+    SYSTEM_PROMPT,
 };
 pub use catalog::{CitedPart, DocumentInfo, Passage};
-pub use chunk::{chunk_document, Chunk, ChunkOptions, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
+pub use chunk::{chunk_document, Chunk};
 pub use corpus::{
-    bundled_corpus, human_bytes, load, CorpusSource, Document, IngestOptions, IngestReport,
-    LoadedCorpus, SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES,
-    DEFAULT_MAX_PDF_BYTES, PDF_THREAD_NAME,
+    bundled_corpus, human_bytes, load, CorpusSource, IngestOptions, IngestReport, LoadedCorpus,
+    SkipReason, SkippedFile, DEFAULT_EXTENSIONS, DEFAULT_MAX_FILE_BYTES, DEFAULT_MAX_PDF_BYTES,
+    PDF_THREAD_NAME,
 };
+pub use document::{ChunkOptions, Document, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use error::{RagError, Result};
 pub use index::{Index, IngestProgress};
+pub use ragchat_core::{Role, SourceRef};
 pub use retrieve::{
-    classify, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan, Retrieval,
-    Retriever, RetrieverConfig, Role, WeightedTerm, MAX_HITS,
+    classify, is_topic_message, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan,
+    Retrieval, Retriever, RetrieverConfig, WeightedTerm, MAX_HITS,
 };
-pub use suggest::example_questions;

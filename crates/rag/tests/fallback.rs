@@ -11,20 +11,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use ragchat_rag::{
-    Answer, AnswerOptions, AnswerRequest, Answerer, ExtractiveAnswerer, FallbackAnswerer, Hit,
-    OpenAiAnswerer, OpenAiConfig, RagError,
+    Answer, AnswerOptions, AnswerRequest, Answerer, Chunk, ExtractiveAnswerer, FallbackAnswerer,
+    Hit, OpenAiAnswerer, OpenAiConfig, RagError,
 };
 
 fn hits() -> Vec<Hit> {
-    vec![Hit {
-        path: "gd.md".into(),
-        title: "Gradient Descent".into(),
-        heading: "Gradient Descent".into(),
-        line_start: 1,
-        line_end: 2,
-        text: "Gradient descent is an algorithm that lowers the loss step by step.".into(),
-        score: 5.0,
-    }]
+    vec![Hit::new(
+        Chunk {
+            path: "gd.md".into(),
+            title: "Gradient Descent".into(),
+            heading: "Gradient Descent".into(),
+            line_start: 1,
+            line_end: 2,
+            text: "Gradient descent is an algorithm that lowers the loss step by step.".into(),
+        },
+        5.0,
+    )]
 }
 
 fn request(question: &str) -> AnswerRequest {

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use ragchat_rag::{
-    AnswerRequest, Answerer, HistoryTurn, Hit, OpenAiAnswerer, OpenAiConfig, RagError,
+    AnswerRequest, Answerer, Chunk, HistoryTurn, Hit, OpenAiAnswerer, OpenAiConfig, RagError,
 };
 use serde_json::Value;
 
@@ -144,14 +144,18 @@ fn config(base_url: &str) -> OpenAiConfig {
 }
 
 fn request() -> AnswerRequest {
-    let hit = |path: &str, heading: &str, text: &str| Hit {
-        path: path.into(),
-        title: heading.into(),
-        heading: heading.into(),
-        line_start: 3,
-        line_end: 9,
-        text: text.into(),
-        score: 4.2,
+    let hit = |path: &str, heading: &str, text: &str| {
+        Hit::new(
+            Chunk {
+                path: path.into(),
+                title: heading.into(),
+                heading: heading.into(),
+                line_start: 3,
+                line_end: 9,
+                text: text.into(),
+            },
+            4.2,
+        )
     };
     AnswerRequest {
         question: "How does it learn?".into(),

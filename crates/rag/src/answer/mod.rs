@@ -22,13 +22,15 @@ mod prompt;
 mod sse;
 
 use async_trait::async_trait;
+use ragchat_core::SourceRef;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 use crate::retrieve::{HistoryTurn, Hit};
 
 pub use extractive::{
-    ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
+    example_questions, ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY,
+    NO_CONVERSATION_REPLY,
 };
 pub use fallback::FallbackAnswerer;
 pub use openai::{OpenAiAnswerer, OpenAiConfig};
@@ -46,7 +48,13 @@ pub struct AnswerRequest {
     pub hits: Vec<Hit>,
 }
 
-/// A cited source of an answer.
+/// A cited source of an answer, as the answerer produced it: every field is known.
+///
+/// Stored with a message and served by the API it becomes the one citation type,
+/// [`SourceRef`] (`From<&Source>`), whose heading and line range are optional because
+/// older or hand-made entries may lack them. The two stay separate Rust types because
+/// their field types differ (`String` / `u32` here, `Option`s there) and callers build and
+/// read both; the wire shape of each is unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Source {
     /// Document path relative to the corpus root.
@@ -69,6 +77,19 @@ impl From<&Hit> for Source {
             score: hit.score,
             line_start: hit.line_start,
             line_end: hit.line_end,
+        }
+    }
+}
+
+impl From<&Source> for SourceRef {
+    /// The citation as stored: an empty heading is no heading.
+    fn from(source: &Source) -> Self {
+        SourceRef {
+            path: source.path.clone(),
+            heading: (!source.heading.is_empty()).then(|| source.heading.clone()),
+            score: source.score,
+            line_start: Some(source.line_start),
+            line_end: Some(source.line_end),
         }
     }
 }
@@ -135,6 +156,31 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
+
+    #[test]
+    fn a_source_is_stored_as_a_source_ref() {
+        let source = Source {
+            path: "a.md".into(),
+            heading: "A > B".into(),
+            score: 2.5,
+            line_start: 3,
+            line_end: 7,
+        };
+        assert_eq!(
+            serde_json::to_string(&source).unwrap(),
+            r#"{"path":"a.md","heading":"A > B","score":2.5,"line_start":3,"line_end":7}"#
+        );
+        let stored = SourceRef::from(&source);
+        assert_eq!(
+            serde_json::to_string(&stored).unwrap(),
+            serde_json::to_string(&source).unwrap()
+        );
+        let untitled = SourceRef::from(&Source {
+            heading: String::new(),
+            ..source
+        });
+        assert_eq!(untitled.heading, None);
+    }
 
     #[tokio::test]
     async fn answerers_work_as_shared_trait_objects() {

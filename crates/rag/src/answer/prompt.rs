@@ -1,12 +1,17 @@
 //! Prompt assembly for chat-completions models: instructions, a token-budgeted history window,
 //! numbered sources and the question.
+//!
+//! Tokens are counted with `ragchat-core`'s estimate (re-exported here as [`CharEstimate`] and
+//! [`TokenCounter`]) and the history window follows its rule, the same as conversation memory's.
 
 use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
+use ragchat_core::{recent_window, Role, MESSAGE_OVERHEAD_TOKENS};
+pub use ragchat_core::{CharEstimate, TokenCounter};
+
 use super::AnswerRequest;
-use crate::retrieve::Role;
 
 /// The system instructions sent with every LLM request.
 pub const SYSTEM_PROMPT: &str = "You are ragchat, an assistant that answers questions about the \
@@ -14,28 +19,6 @@ user's documents. Answer only from the numbered sources in the user's message an
 conversation so far. Cite every statement that comes from a source with its number in square \
 brackets, like [1] or [2][3]. If the sources do not contain the answer, say plainly that the \
 documents don't cover it instead of guessing. Be concise: a few sentences unless asked for more.";
-
-/// Per-message overhead of the chat format (role markers), in tokens.
-const MESSAGE_OVERHEAD_TOKENS: usize = 4;
-
-/// Counts tokens of a text, to fit history into a model's context budget.
-///
-/// [`CharEstimate`] is the built-in, tokenizer-free estimate; plug in an exact tokenizer for a
-/// specific model when the budget is tight.
-pub trait TokenCounter: Send + Sync {
-    /// The number of tokens `text` takes.
-    fn count(&self, text: &str) -> usize;
-}
-
-/// Estimates one token per four characters (rounded up): close for English with BPE tokenizers.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct CharEstimate;
-
-impl TokenCounter for CharEstimate {
-    fn count(&self, text: &str) -> usize {
-        text.chars().count().div_ceil(4)
-    }
-}
 
 /// One message of a chat-completions prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -57,27 +40,19 @@ pub fn build_messages(
     history_token_budget: usize,
     counter: &dyn TokenCounter,
 ) -> Vec<PromptMessage> {
-    let mut window = Vec::new();
-    let mut used = 0;
-    for turn in request.history.iter().rev() {
-        let cost = counter.count(&turn.content) + MESSAGE_OVERHEAD_TOKENS;
-        if used + cost > history_token_budget {
-            break;
-        }
-        used += cost;
-        window.push(PromptMessage {
-            role: turn.role,
-            content: turn.content.clone(),
-        });
-    }
-    window.reverse();
+    let window = recent_window(request.history.iter(), history_token_budget, |turn| {
+        counter.count(&turn.content) + MESSAGE_OVERHEAD_TOKENS
+    });
 
     let mut messages = Vec::with_capacity(window.len() + 2);
     messages.push(PromptMessage {
         role: Role::System,
         content: SYSTEM_PROMPT.to_owned(),
     });
-    messages.extend(window);
+    messages.extend(window.into_iter().map(|turn| PromptMessage {
+        role: turn.role,
+        content: turn.content.clone(),
+    }));
     messages.push(PromptMessage {
         role: Role::User,
         content: sources_and_question(request),
@@ -110,21 +85,24 @@ fn sources_and_question(request: &AnswerRequest) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chunk::Chunk;
     use crate::retrieve::{HistoryTurn, Hit};
 
     fn request(history: Vec<HistoryTurn>) -> AnswerRequest {
         AnswerRequest {
             question: "How does it learn?".into(),
             history,
-            hits: vec![Hit {
-                path: "how-models-learn.md".into(),
-                title: "How Models Learn".into(),
-                heading: "How Models Learn > Loss".into(),
-                line_start: 11,
-                line_end: 15,
-                text: "The loss measures error.".into(),
-                score: 3.5,
-            }],
+            hits: vec![Hit::new(
+                Chunk {
+                    path: "how-models-learn.md".into(),
+                    title: "How Models Learn".into(),
+                    heading: "How Models Learn > Loss".into(),
+                    line_start: 11,
+                    line_end: 15,
+                    text: "The loss measures error.".into(),
+                },
+                3.5,
+            )],
         }
     }
 

@@ -24,7 +24,7 @@ use std::fs;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::chunk::ChunkOptions;
+use crate::document::{ChunkOptions, Document};
 use crate::error::{RagError, Result};
 
 /// File extensions read from a corpus folder by default (compared case-insensitively).
@@ -37,15 +37,6 @@ pub const DEFAULT_MAX_FILE_BYTES: u64 = 5 * 1024 * 1024;
 /// PDF files larger than this are skipped by default (64 MiB): PDFs carry fonts and images,
 /// so their files are much larger than their text.
 pub const DEFAULT_MAX_PDF_BYTES: u64 = 64 * 1024 * 1024;
-
-/// One document of a corpus.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Document {
-    /// Path relative to the corpus root, `/`-separated (`guides/setup.md`).
-    pub path: String,
-    /// The full UTF-8 text.
-    pub text: String,
-}
 
 /// Where a corpus comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,7 +5,8 @@ use std::fs;
 use std::io::Read;
 use std::path::Path;
 
-use super::{html, pdf, Document, IngestOptions, LoadedCorpus, SkipReason, SkippedFile};
+use super::{html, pdf, IngestOptions, LoadedCorpus, SkipReason, SkippedFile};
+use crate::document::Document;
 use crate::error::{RagError, Result};
 
 /// Checks that a documents folder exists and is a folder.

@@ -14,7 +14,9 @@ use tantivy::query::{BooleanQuery, Occur, Query, TermQuery};
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
-use super::{load_hit, HistoryTurn, Hit, Role};
+use ragchat_core::Role;
+
+use super::{load_hit, HistoryTurn, Hit};
 use crate::error::Result;
 use crate::index::Index;
 use crate::text::{analyze, sentence_fingerprints};

@@ -7,10 +7,12 @@ use tantivy::query::{BooleanQuery, BoostQuery, Occur, PhraseQuery, Query, TermQu
 use tantivy::schema::IndexRecordOption;
 use tantivy::Term;
 
-use super::{HistoryTurn, RetrieverConfig, Role};
+use ragchat_core::Role;
+
+use super::{HistoryTurn, RetrieverConfig};
 use crate::acts::conversation_act;
-use crate::answer::NOTHING_FOUND_REPLY;
 use crate::families::related_terms;
+use crate::replies::NOTHING_FOUND_REPLY;
 
 /// Weight of a family word ("prevent" for the asked "avoid") against the asked word.
 const RELATIVE_WEIGHT: f32 = 0.4;
@@ -347,6 +349,14 @@ pub(crate) fn build(plan: &QueryPlan, fields: &Fields, config: &RetrieverConfig)
         }
     }
     Box::new(BooleanQuery::new(clauses))
+}
+
+/// Whether a user message asked something about the documents with a topic of its own: not a
+/// conversation act, nor a bare "Why?", "Tell me more" or "Continue". The welcome-back summary
+/// lists only these as "what you asked".
+pub fn is_topic_message(message: &str) -> bool {
+    conversation_act(message).is_none()
+        && !matches!(classify(message), MessageKind::More | MessageKind::Continue)
 }
 
 #[cfg(test)]

@@ -6,12 +6,15 @@
 //! - `select`    scoring sentences against the question and picking the answer's units
 //! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
 //! - `reply`     declining, the "continue" recap, small talk
+//! - `suggest`   example questions drawn from the loaded documents, kept when this answerer
+//!   answers them well
 
 mod passage;
 mod question;
 mod reply;
 mod select;
 mod sentence;
+mod suggest;
 
 use std::collections::HashSet;
 
@@ -19,20 +22,22 @@ use async_trait::async_trait;
 
 use super::intent::{intent_of, Intent};
 use super::{Answer, AnswerRequest, Answerer, Source};
-use crate::acts::{conversation_act, is_topic_message};
+use crate::acts::conversation_act;
 use crate::error::Result;
 use crate::families::related_terms;
 use crate::index::Index;
+pub use crate::replies::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
 use crate::retrieve::{
-    asks_why, classify, first_passage_of, passages_of, plan_for, refers_back, HistoryTurn, Hit,
-    MessageKind, RetrieverConfig, Role,
+    asks_why, classify, first_passage_of, is_topic_message, passages_of, plan_for, refers_back,
+    HistoryTurn, Hit, MessageKind, RetrieverConfig,
 };
 use crate::text::{sentence_fingerprints, sentence_spans};
 use passage::Passage;
 use question::{QueryTerm, Question};
+use ragchat_core::Role;
 pub(crate) use reply::topic_phrase;
-pub use reply::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
 use select::{Limits, Unit};
+pub use suggest::example_questions;
 
 /// Tuning of the extractive answerer.
 #[derive(Debug, Clone, PartialEq)]
@@ -131,7 +136,7 @@ impl ExtractiveAnswerer {
     /// This answerer with term statistics and example questions from `index`.
     pub fn with_index(mut self, index: &Index) -> Self {
         self.index = Some(index.clone());
-        self.examples = crate::suggest::example_questions(index, self.config.examples);
+        self.examples = suggest::example_questions(index, self.config.examples);
         self
     }
 

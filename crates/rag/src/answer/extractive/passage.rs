@@ -4,8 +4,9 @@
 
 use std::collections::HashSet;
 
-use super::question::without_quoted_phrases;
-use super::sentence::{about_the_document, clean_sentence, is_quotable, leans_on_previous};
+use super::sentence::{
+    about_the_document, clean_sentence, is_quotable, leans_on_previous, without_quoted_phrases,
+};
 use crate::retrieve::Hit;
 use crate::text::{analyze, fingerprint, is_list_item, sentence_spans};
 

@@ -1,15 +1,9 @@
 //! What the extractive answerer says when it is not quoting: declining, recapping a
 //! conversation, and answering small talk.
 
+use super::suggest::lower_common_words;
 use crate::acts::ConversationAct;
-use crate::suggest::lower_common_words;
-
-/// The reply when the documents hold nothing relevant.
-pub const NOTHING_FOUND_REPLY: &str = "I couldn't find anything about that in the documents.";
-
-/// The reply to "Continue" (or "Tell me more") when there is no earlier conversation.
-pub const NO_CONVERSATION_REPLY: &str = "I don't have any earlier conversation with you to \
-     continue. Ask me a question about the documents and I'll answer from them.";
+use crate::replies::NOTHING_FOUND_REPLY;
 
 /// Declining, naming what the documents cover nearby when there is such a topic.
 pub(super) fn decline(near_topic: Option<&str>) -> String {

@@ -170,9 +170,55 @@ pub(super) fn truncate_chars(text: &str, max: usize) -> String {
     }
 }
 
+/// `text` without the phrases it quotes ("The capital of France is,"): a quoted phrase is an
+/// example or a mention, not what the text is about. Single quoted words ("called
+/// \"epochs\"") stay, since definitions quote the term they define.
+pub(super) fn without_quoted_phrases(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['"', '“']) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find(['"', '“']) {
+        let quote_len = rest[open..].chars().next().map_or(1, char::len_utf8);
+        let after = &rest[open + quote_len..];
+        let Some(close) = after.find(['"', '”']) else {
+            break;
+        };
+        let quoted = &after[..close];
+        out.push_str(&rest[..open]);
+        if quoted.split_whitespace().count() < 2 {
+            out.push(' ');
+            out.push_str(quoted);
+            out.push(' ');
+        }
+        let close_len = after[close..].chars().next().map_or(1, char::len_utf8);
+        rest = &after[close + close_len..];
+    }
+    out.push_str(rest);
+    std::borrow::Cow::Owned(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quoted_phrases_are_mentions_not_topics() {
+        assert_eq!(
+            without_quoted_phrases(r#"Given "The capital of France is," the model says Paris."#),
+            "Given  the model says Paris."
+        );
+        assert_eq!(
+            without_quoted_phrases(r#"One pass is called an "epoch" here."#),
+            "One pass is called an  epoch  here."
+        );
+        assert_eq!(without_quoted_phrases("No quotes."), "No quotes.");
+        assert_eq!(
+            without_quoted_phrases("Unclosed \"quote"),
+            "Unclosed \"quote"
+        );
+    }
 
     #[test]
     fn sentences_about_the_document_are_recognised() {

@@ -1,17 +1,20 @@
 //! Unit tests of the extractive answerer on hand-made hits (no index: all terms weigh the same).
 
 use super::*;
+use crate::chunk::Chunk;
 
 fn hit(path: &str, title: &str, text: &str, score: f32) -> Hit {
-    Hit {
-        path: path.into(),
-        title: title.into(),
-        heading: title.into(),
-        line_start: 1,
-        line_end: 3,
-        text: text.into(),
+    Hit::new(
+        Chunk {
+            path: path.into(),
+            title: title.into(),
+            heading: title.into(),
+            line_start: 1,
+            line_end: 3,
+            text: text.into(),
+        },
         score,
-    }
+    )
 }
 
 fn request(question: &str, history: Vec<HistoryTurn>, hits: Vec<Hit>) -> AnswerRequest {

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use tantivy::DocAddress;
 
-use crate::answer::ExtractiveAnswerer;
+use super::ExtractiveAnswerer;
 use crate::index::Index;
 use crate::retrieve::{load_hit, Hit};
 use crate::text::{sentence_spans, words};

@@ -8,35 +8,12 @@
 
 mod structure;
 
-use crate::corpus::Document;
+use crate::document::{ChunkOptions, Document};
 use crate::text::{hard_split, sentence_spans};
 use structure::{parse, Block};
 
-/// Default target size of a chunk, in bytes of text.
-pub const DEFAULT_TARGET_CHARS: usize = 1000;
-/// Default overlap between consecutive chunks of one section, in bytes of text.
-pub const DEFAULT_OVERLAP_CHARS: usize = 150;
-
-/// Chunk sizes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChunkOptions {
-    /// A section longer than this is split; chunks are packed up to about this size.
-    pub target_chars: usize,
-    /// How much trailing text of a chunk is repeated at the start of the next.
-    pub overlap_chars: usize,
-}
-
-impl Default for ChunkOptions {
-    fn default() -> Self {
-        ChunkOptions {
-            target_chars: DEFAULT_TARGET_CHARS,
-            overlap_chars: DEFAULT_OVERLAP_CHARS,
-        }
-    }
-}
-
 /// A retrievable piece of a document.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Chunk {
     /// Document path relative to the corpus root.
     pub path: String,

@@ -12,41 +12,24 @@ mod next;
 mod query;
 
 use std::collections::HashMap;
+use std::ops::Deref;
 
 use serde::{Deserialize, Serialize};
 use tantivy::collector::TopDocs;
 use tantivy::schema::Value;
 use tantivy::{DocAddress, TantivyDocument};
 
+use ragchat_core::Role;
+
+use crate::chunk::Chunk;
 use crate::error::Result;
 use crate::index::{Fields, Index};
 pub(crate) use next::{first_passage_of, passages_of};
 pub(crate) use query::asks_why;
 use query::CorpusStats;
-pub use query::{classify, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm};
-
-/// Who said a turn of the conversation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// The person asking.
-    User,
-    /// The assistant's answer.
-    Assistant,
-    /// Instructions or notes framing the conversation.
-    System,
-}
-
-impl Role {
-    /// The lowercase name used by chat-completions APIs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
-            Role::System => "system",
-        }
-    }
-}
+pub use query::{
+    classify, is_topic_message, plan_query, refers_back, MessageKind, QueryPlan, WeightedTerm,
+};
 
 /// One earlier turn of the conversation, oldest first in a history slice.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,23 +58,34 @@ impl HistoryTurn {
     }
 }
 
-/// A retrieved chunk.
+/// A retrieved chunk and its score.
+///
+/// A hit is a chunk with a score, so the chunk's fields read straight through it (`hit.path`,
+/// `hit.text`); changes go to `hit.chunk`. Its JSON is flat, the chunk's fields then `score`:
+/// `{"path":..,"title":..,"heading":..,"line_start":..,"line_end":..,"text":..,"score":..}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
-    /// Document path relative to the corpus root.
-    pub path: String,
-    /// Document title.
-    pub title: String,
-    /// Heading path of the chunk's section.
-    pub heading: String,
-    /// First line of the text in the document (1-based).
-    pub line_start: u32,
-    /// Last line of the text in the document (1-based, inclusive).
-    pub line_end: u32,
-    /// The chunk's text (overlapping chunks of one document are merged into one hit).
-    pub text: String,
+    /// The retrieved text and where it sits (overlapping chunks of one document are merged
+    /// into one hit).
+    #[serde(flatten)]
+    pub chunk: Chunk,
     /// BM25 score; only comparable within one retrieval.
     pub score: f32,
+}
+
+impl Hit {
+    /// A hit on `chunk` with this score.
+    pub fn new(chunk: Chunk, score: f32) -> Self {
+        Hit { chunk, score }
+    }
+}
+
+impl Deref for Hit {
+    type Target = Chunk;
+
+    fn deref(&self) -> &Chunk {
+        &self.chunk
+    }
 }
 
 /// The result of a search: the hits, best first, and the query that produced them.
@@ -170,6 +164,16 @@ impl Default for RetrieverConfig {
             generic_term_fraction: 0.1,
             standalone_borrow_factor: 0.3,
         }
+    }
+}
+
+impl Index {
+    /// A retriever over this index, with the default tuning.
+    ///
+    /// Defined here rather than in `index` so that retrieval depends on the index and not
+    /// the other way round.
+    pub fn retriever(&self) -> Retriever {
+        Retriever::new(self.clone())
     }
 }
 
@@ -280,15 +284,15 @@ pub(crate) fn load_hit(
             .and_then(|v| v.as_u64())
             .map_or(0, |n| u32::try_from(n).unwrap_or(u32::MAX))
     };
-    Ok(Hit {
+    let chunk = Chunk {
         path: text(fields.path),
         title: text(fields.title),
         heading: text(fields.heading),
         line_start: line(fields.line_start),
         line_end: line(fields.line_end),
         text: text(fields.text),
-        score,
-    })
+    };
+    Ok(Hit::new(chunk, score))
 }
 
 /// Merges hits of the same document whose line ranges overlap, keeping the order of the best.
@@ -314,6 +318,8 @@ pub(crate) fn merge_overlapping(hits: Vec<Hit>) -> Vec<Hit> {
 
 /// Folds `other` into `kept`: union of line ranges, texts joined without repeating the overlap.
 fn absorb(kept: &mut Hit, other: Hit) {
+    kept.score = kept.score.max(other.score);
+    let (kept, other) = (&mut kept.chunk, other.chunk);
     if kept.text.contains(&other.text) {
         // The same chunk, or one wholly inside the kept one.
     } else if other.text.contains(&kept.text) {
@@ -331,7 +337,6 @@ fn absorb(kept: &mut Hit, other: Hit) {
     }
     kept.line_start = kept.line_start.min(other.line_start);
     kept.line_end = kept.line_end.max(other.line_end);
-    kept.score = kept.score.max(other.score);
 }
 
 /// Shorter suffix/prefix matches are coincidence (a shared word), not chunk overlap.
@@ -364,15 +369,28 @@ mod tests {
     use super::*;
 
     fn hit(path: &str, lines: (u32, u32), text: &str, score: f32) -> Hit {
-        Hit {
+        let chunk = Chunk {
             path: path.into(),
             title: "T".into(),
             heading: "T".into(),
             line_start: lines.0,
             line_end: lines.1,
             text: text.into(),
-            score,
-        }
+        };
+        Hit::new(chunk, score)
+    }
+
+    #[test]
+    fn a_hit_is_one_flat_json_object() {
+        let json = serde_json::to_string(&hit("a.md", (2, 4), "Text.", 1.5)).unwrap();
+        assert_eq!(
+            json,
+            r#"{"path":"a.md","title":"T","heading":"T","line_start":2,"line_end":4,"text":"Text.","score":1.5}"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Hit>(&json).unwrap(),
+            hit("a.md", (2, 4), "Text.", 1.5)
+        );
     }
 
     #[test]
