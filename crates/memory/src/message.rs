@@ -84,6 +84,7 @@ impl FromStr for MessageId {
 
 /// Whether a message was written in full.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
     /// The whole message was produced and stored.
@@ -119,8 +120,10 @@ impl FromStr for MessageStatus {
 
 /// One message of a conversation.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct Message {
-    /// Time-ordered id; stable across retries and replays.
+    /// Time-ordered id (UUIDv7); stable across retries and replays.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = "uuid"))]
     pub id: MessageId,
     /// Who wrote it.
     pub role: Role,
@@ -129,7 +132,8 @@ pub struct Message {
     /// Passages the message cites (assistant answers).
     #[serde(default)]
     pub sources: Vec<SourceRef>,
-    /// When the message was created (millisecond precision).
+    /// When the message was created (RFC 3339, millisecond precision).
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// Whether it was written in full.
     #[serde(default)]

@@ -170,6 +170,7 @@ impl LoadedSession {
 
 /// One line of a user's session list.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SessionSummary {
     /// The session id.
     pub session: String,
@@ -178,8 +179,10 @@ pub struct SessionSummary {
     /// Stored bytes.
     pub bytes: u64,
     /// Creation time.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// Last append.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub updated_at: DateTime<Utc>,
     /// Seconds until expiry; `None` = never.
     pub ttl_remaining_secs: Option<u64>,

@@ -1,7 +1,7 @@
 //! The OpenAPI document (`GET /openapi.json`), generated from the handlers' annotations.
 //!
-//! The memory crate's types do not depend on utoipa, so [`schema`] describes their JSON
-//! shape here; a test checks those descriptions against what the real types serialize.
+//! The memory and core crates derive the schemas of their types (their `schema` feature);
+//! a test checks each schema against what the real type serializes.
 
 use std::sync::OnceLock;
 
@@ -50,12 +50,15 @@ use crate::titles;
         ops::Health,
         ops::Readiness,
         crate::readiness::PublicReadiness,
-        schema::Message,
-        schema::SourceRef,
-        schema::SessionSummary,
-        schema::SessionStats,
-        schema::UserExport,
-        schema::SessionExport,
+        ragchat_memory::Message,
+        ragchat_memory::MessageStatus,
+        ragchat_memory::Role,
+        ragchat_memory::SourceRef,
+        ragchat_memory::SessionSummary,
+        ragchat_memory::SessionStats,
+        ragchat_memory::Mode,
+        ragchat_memory::manager::UserExport,
+        ragchat_memory::manager::SessionExport,
     )),
     modifiers(&BearerAuth),
     tags(
@@ -89,123 +92,6 @@ pub fn document() -> &'static utoipa::openapi::OpenApi {
         doc.merge(crate::routes::openai::OpenAiDoc::openapi());
         doc
     })
-}
-
-/// JSON shapes of the memory crate's types, for the document only.
-#[allow(dead_code)]
-pub mod schema {
-    use utoipa::ToSchema;
-
-    /// One message of a conversation.
-    #[derive(ToSchema)]
-    pub struct Message {
-        /// Time-ordered id (UUIDv7).
-        #[schema(format = "uuid")]
-        id: String,
-        /// `user`, `assistant` or `system`.
-        #[schema(example = "assistant")]
-        role: String,
-        /// The text.
-        content: String,
-        /// Passages an answer cites; `[n]` in the text refers to `sources[n-1]`.
-        sources: Vec<SourceRef>,
-        /// Creation time (RFC 3339, millisecond precision).
-        #[schema(format = DateTime)]
-        created_at: String,
-        /// `complete`, or `incomplete` for an answer whose client went away.
-        #[schema(example = "complete")]
-        status: String,
-    }
-
-    /// A document passage an answer was drawn from.
-    #[derive(ToSchema)]
-    pub struct SourceRef {
-        /// Path of the source file, relative to the docs folder.
-        path: String,
-        /// Heading of the section, if any.
-        heading: Option<String>,
-        /// Retrieval score.
-        score: f32,
-        /// First line of the passage (1-based).
-        line_start: Option<u32>,
-        /// Last line (inclusive).
-        line_end: Option<u32>,
-    }
-
-    /// One line of the caller's session list.
-    #[derive(ToSchema)]
-    pub struct SessionSummary {
-        /// The session id.
-        session: String,
-        /// Messages stored.
-        message_count: u64,
-        /// Stored bytes.
-        bytes: u64,
-        /// Creation time.
-        #[schema(format = DateTime)]
-        created_at: String,
-        /// Last append.
-        #[schema(format = DateTime)]
-        updated_at: String,
-        /// Seconds until the session expires if left idle; null = never.
-        ttl_remaining_secs: Option<u64>,
-    }
-
-    /// A session's figures.
-    #[derive(ToSchema)]
-    pub struct SessionStats {
-        /// The user id.
-        user: String,
-        /// The session id.
-        session: String,
-        /// Messages stored.
-        message_count: u64,
-        /// Stored bytes.
-        bytes: u64,
-        /// Seconds until expiry; null = never (or unknown while degraded).
-        ttl_remaining_secs: Option<u64>,
-        /// Creation time.
-        #[schema(format = DateTime)]
-        created_at: String,
-        /// Last append.
-        #[schema(format = DateTime)]
-        updated_at: String,
-        /// The store (redacted URL).
-        store: String,
-        /// `normal` or `degraded`.
-        mode: String,
-        /// Messages of this session waiting in the local journal.
-        pending_sync: u64,
-    }
-
-    /// Every session of a user.
-    #[derive(ToSchema)]
-    pub struct UserExport {
-        /// The user id.
-        user: String,
-        /// When the export was made.
-        #[schema(format = DateTime)]
-        exported_at: String,
-        /// The store it came from.
-        store: String,
-        /// Each session with its full history.
-        sessions: Vec<SessionExport>,
-    }
-
-    /// One session in an export.
-    #[derive(ToSchema)]
-    pub struct SessionExport {
-        /// The session id.
-        session: String,
-        /// Creation time.
-        #[schema(format = DateTime)]
-        created_at: String,
-        /// Last append.
-        #[schema(format = DateTime)]
-        updated_at: String,
-        /// Messages in conversation order.
-        messages: Vec<Message>,
-    }
 }
 
 #[cfg(test)]

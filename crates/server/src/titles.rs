@@ -23,8 +23,6 @@ use ragchat_memory::{Message, ReadLimit, Role, SessionKey, SessionManager, Sessi
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::openapi::schema;
-
 /// Most conversations one list request reads to title them.
 pub const TITLE_READS_PER_LIST: usize = 20;
 /// Conversations read at the same time for their titles.
@@ -39,7 +37,7 @@ pub const DEFAULT_TITLE_CACHE_BYTES: u64 = 4 * 1024 * 1024;
 pub struct ListedSession {
     /// The session's figures.
     #[serde(flatten)]
-    #[schema(value_type = schema::SessionSummary)]
+    #[schema(value_type = ragchat_memory::SessionSummary)]
     pub summary: SessionSummary,
     /// The conversation's first question (shortened to 80 characters); `null` when it
     /// has none, or when it was not read yet (a later list request fills it in).

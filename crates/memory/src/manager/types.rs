@@ -87,6 +87,7 @@ impl Default for ManagerConfig {
 
 /// Whether the shared store is answering.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Reads and appends go to the store.
@@ -135,6 +136,7 @@ pub struct ReadStats {
 
 /// A session's figures, as `ragchat sessions stats` shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SessionStats {
     /// The user id.
     pub user: String,
@@ -148,8 +150,10 @@ pub struct SessionStats {
     /// while degraded).
     pub ttl_remaining_secs: Option<u64>,
     /// When the session was created.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// When a message was last appended.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub updated_at: DateTime<Utc>,
     /// The store, as a redacted URL.
     pub store: String,
@@ -274,10 +278,12 @@ pub struct ReplayReport {
 
 /// Every session of one user, for data portability.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct UserExport {
     /// The user id.
     pub user: String,
     /// When the export was made.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub exported_at: DateTime<Utc>,
     /// The store it came from.
     pub store: String,
@@ -287,12 +293,15 @@ pub struct UserExport {
 
 /// One session in an export.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct SessionExport {
     /// The session id.
     pub session: String,
     /// When it was created.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// When a message was last appended.
+    #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub updated_at: DateTime<Utc>,
     /// Its messages, in conversation order.
     pub messages: Vec<Message>,

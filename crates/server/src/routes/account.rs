@@ -17,7 +17,6 @@ use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorBody};
-use crate::openapi::schema;
 use crate::state::AppState;
 
 /// What `DELETE /v1/me` erased.
@@ -35,7 +34,7 @@ pub struct Erased {
     path = "/v1/export",
     tag = "account",
     responses(
-        (status = 200, body = schema::UserExport),
+        (status = 200, body = ragchat_memory::manager::UserExport),
         (status = 401, body = ErrorBody),
         (status = 503, body = ErrorBody),
     ),

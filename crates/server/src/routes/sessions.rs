@@ -15,7 +15,6 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
-use crate::openapi::schema;
 use crate::state::AppState;
 use crate::titles::ListedSession;
 
@@ -56,7 +55,7 @@ pub struct SessionsQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MessagePage {
     /// Messages in conversation order.
-    #[schema(value_type = Vec<schema::Message>)]
+    #[schema(value_type = Vec<ragchat_memory::Message>)]
     pub messages: Vec<Message>,
     /// Whether more messages follow this page (ask again with `after` = `next_cursor`).
     pub has_more: bool,
@@ -181,7 +180,7 @@ pub async fn messages_list(
     tag = "sessions",
     params(("session" = String, Path, description = "Session id")),
     responses(
-        (status = 200, body = schema::SessionStats),
+        (status = 200, body = ragchat_memory::SessionStats),
         (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody),
         (status = 404, body = ErrorBody),

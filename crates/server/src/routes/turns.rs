@@ -30,7 +30,6 @@ use ragchat_engine::TurnIds;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ErrorBody};
 use crate::idempotency;
-use crate::openapi::schema;
 use crate::state::AppState;
 use crate::turn::{check_message, join_turn, spawn_turn, spawn_turn_with_ids};
 
@@ -47,10 +46,10 @@ pub struct TurnResponse {
     /// The session id.
     pub session: String,
     /// The stored question.
-    #[schema(value_type = schema::Message)]
+    #[schema(value_type = ragchat_memory::Message)]
     pub user_message: Message,
     /// The stored answer, with the passages it cites in `sources`.
-    #[schema(value_type = schema::Message)]
+    #[schema(value_type = ragchat_memory::Message)]
     pub answer: Message,
     /// True when the LLM failed and the offline answerer answered instead.
     pub fallback: bool,
