@@ -4,11 +4,9 @@
 
 use std::sync::{Arc, Mutex};
 
-use ragchat_memory::{Message, MessageStatus};
+use ragchat_memory::{Message, MessageStatus, SourceRef};
 use ragchat_rag::{AnswerOptions, AnswerRequest, Answerer, RagError};
 use tokio_util::sync::CancellationToken;
-
-use crate::history::source_ref;
 
 /// The answer of a turn, as the message to store.
 pub(crate) struct Answered {
@@ -58,7 +56,7 @@ pub(crate) async fn answer_streamed(
     let fallback = answer.as_ref().and_then(|a| a.fallback.clone());
     let reply = match answer {
         Some(answer) => Message::assistant(answer.text)
-            .with_sources(answer.sources.iter().map(source_ref).collect()),
+            .with_sources(answer.sources.iter().map(SourceRef::from).collect()),
         None => {
             let partial = std::mem::take(&mut *streamed.lock().unwrap_or_else(|e| e.into_inner()));
             let partial = if partial.trim().is_empty() {

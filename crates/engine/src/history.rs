@@ -10,8 +10,8 @@
 //! conversation.
 
 use ragchat_memory::context::{estimate_tokens, select_recent, MESSAGE_OVERHEAD_TOKENS};
-use ragchat_memory::{Message, Role, SourceRef};
-use ragchat_rag::{HistoryTurn, Hit, Source};
+use ragchat_memory::Message;
+use ragchat_rag::{HistoryTurn, Hit};
 
 /// The recent part of a conversation that fits a token budget, ready for retrieval and
 /// the answerer.
@@ -56,25 +56,10 @@ pub fn history_turns<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Vec
     messages
         .into_iter()
         .map(|m| HistoryTurn {
-            role: match m.role {
-                Role::User => ragchat_rag::Role::User,
-                Role::Assistant => ragchat_rag::Role::Assistant,
-                Role::System => ragchat_rag::Role::System,
-            },
+            role: m.role,
             content: m.content.clone(),
         })
         .collect()
-}
-
-/// A retrieved source as the memory crate stores it.
-pub fn source_ref(s: &Source) -> SourceRef {
-    SourceRef {
-        path: s.path.clone(),
-        heading: (!s.heading.is_empty()).then(|| s.heading.clone()),
-        score: s.score,
-        line_start: Some(s.line_start),
-        line_end: Some(s.line_end),
-    }
 }
 
 #[cfg(test)]

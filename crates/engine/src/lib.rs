@@ -30,7 +30,7 @@ pub mod welcome;
 
 pub use engine::{ChatEngine, EngineConfig};
 pub use error::EngineError;
-pub use history::{history_turns, source_ref, HistoryWindow};
+pub use history::{history_turns, HistoryWindow};
 pub use input::MessageRejection;
 pub use outcome::{TurnIds, TurnOutcome, TurnTimings};
 pub use supplied::{SuppliedOutcome, SuppliedTurn};

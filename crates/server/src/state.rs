@@ -116,9 +116,11 @@ impl AppState {
     /// State for a server over `engine`, identifying callers with `auth`.
     pub fn new(engine: ChatEngine, auth: Auth, config: ServerConfig) -> Self {
         let persistence = match &config.redis_url {
-            Some(url) => {
-                PersistenceProbe::for_store_url(url, engine.memory().config().store_timeout)
-            }
+            // The server's own store answers (its connection; no second one opened).
+            Some(_) => PersistenceProbe::for_store(
+                engine.memory().store().clone(),
+                engine.memory().config().store_timeout,
+            ),
             None => PersistenceProbe::not_applicable(),
         };
         AppState {
