@@ -8,6 +8,7 @@ use ragchat_rag::RagError;
 
 /// Why a turn failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum EngineError {
     /// Conversation memory refused or failed (bad input, store and journal unavailable).
     #[error(transparent)]

@@ -17,7 +17,6 @@
 //! `input`, `outcome`, `welcome`) and on the private `answering` (a streamed, cancellable
 //! answer cut to the size limit).
 
-#![warn(missing_docs)]
 
 mod answering;
 pub mod engine;

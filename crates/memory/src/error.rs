@@ -12,6 +12,7 @@ pub type Result<T, E = MemoryError> = std::result::Result<T, E>;
 /// nothing was written; `Unavailable` means the store could not be reached and the
 /// same call may succeed later; `Corrupt` means stored data could not be decoded.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum MemoryError {
     /// The request was rejected before anything was written (bad id, empty or
     /// oversized content, malformed store URL, ...).

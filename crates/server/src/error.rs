@@ -243,7 +243,8 @@ impl From<MemoryError> for ApiError {
                 ApiError::store_unavailable()
             }
             MemoryError::Quota(message) => ApiError::quota(message),
-            MemoryError::Corrupt(_) | MemoryError::Storage { .. } => ApiError::internal(e),
+            // Corrupt data, a failing store, and whatever a later version adds: logged, 500.
+            _ => ApiError::internal(e),
         }
     }
 }
@@ -269,6 +270,7 @@ impl From<EngineError> for ApiError {
                     )
                 }
             }
+            _ => ApiError::internal(e),
         }
     }
 }

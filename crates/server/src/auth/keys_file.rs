@@ -35,6 +35,7 @@ pub const HASH_PREFIX: &str = "sha256:";
 
 /// Why a keys file was refused.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeysError {
     /// The file could not be read.
     #[error("cannot read the API keys file {}: {source}", path.display())]
