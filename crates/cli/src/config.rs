@@ -19,14 +19,14 @@ use ragchat_memory::{
 const MIB: u64 = 1024 * 1024;
 
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
-pub const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 
 /// Lets `--redis URL` work beside `--redis=URL` and a bare `--redis`.
 ///
 /// `--redis` takes an optional value, which on its own would swallow whatever follows
 /// (`ragchat --redis sessions list`). So the value is only taken when the next word
 /// looks like a Redis URL; everything else stays a separate argument.
-pub fn normalize_redis_flag(
+pub(crate) fn normalize_redis_flag(
     args: impl IntoIterator<Item = std::ffi::OsString>,
 ) -> Vec<std::ffi::OsString> {
     let mut out: Vec<std::ffi::OsString> = Vec::new();
@@ -52,7 +52,7 @@ pub fn normalize_redis_flag(
 
 /// Options accepted before or after any subcommand.
 #[derive(Debug, Clone, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     /// Conversation store: memory://, sqlite://PATH, redis://[user:pass@]host:port[/db], rediss://...
     /// [env: RAGCHAT_STORE] [default: sqlite://<data dir>/sessions.db]
     #[arg(long, global = true, value_name = "URL")]
@@ -120,7 +120,7 @@ pub struct GlobalArgs {
 
 impl GlobalArgs {
     /// The data directory: `--data-dir`, `RAGCHAT_DATA_DIR`, else the platform's.
-    pub fn data_dir(&self) -> PathBuf {
+    pub(crate) fn data_dir(&self) -> PathBuf {
         self.data_dir.clone().unwrap_or_else(|| {
             dirs::data_dir()
                 .map(|d| d.join("ragchat"))
@@ -129,7 +129,7 @@ impl GlobalArgs {
     }
 
     /// The store URL after applying precedence: `--store`, `--redis`, `RAGCHAT_STORE`, default.
-    pub fn store_url(&self) -> String {
+    pub(crate) fn store_url(&self) -> String {
         if let Some(url) = &self.store {
             return url.clone();
         }
@@ -151,7 +151,7 @@ impl GlobalArgs {
     }
 
     /// Whether the store is shared over the network, and so backed by the journal.
-    pub fn store_is_remote(&self) -> bool {
+    pub(crate) fn store_is_remote(&self) -> bool {
         ragchat_memory::is_remote_url(&self.store_url())
     }
 
@@ -182,7 +182,7 @@ impl GlobalArgs {
     }
 
     /// The manager configuration these options describe.
-    pub fn manager_config(&self) -> ManagerConfig {
+    pub(crate) fn manager_config(&self) -> ManagerConfig {
         let journal = self.store_is_remote().then(|| JournalConfig {
             path: self.data_dir().join("journal.db"),
             max_bytes: self.journal_max_mb.saturating_mul(1024 * 1024),
@@ -204,7 +204,7 @@ impl GlobalArgs {
     }
 
     /// Store connection options.
-    pub fn store_options(&self) -> StoreOptions {
+    pub(crate) fn store_options(&self) -> StoreOptions {
         let t = Duration::from_millis(self.store_timeout_ms.max(1));
         StoreOptions {
             connect_timeout: t,
@@ -243,7 +243,7 @@ impl GlobalArgs {
     ///
     /// # Errors
     /// When the URL is invalid or the store (or journal) cannot be opened.
-    pub async fn open_manager(&self) -> Result<Arc<SessionManager>> {
+    pub(crate) async fn open_manager(&self) -> Result<Arc<SessionManager>> {
         self.open_manager_with(true).await
     }
 
@@ -252,7 +252,7 @@ impl GlobalArgs {
     ///
     /// # Errors
     /// As [`GlobalArgs::open_manager`].
-    pub async fn open_manager_with(&self, replay_now: bool) -> Result<Arc<SessionManager>> {
+    pub(crate) async fn open_manager_with(&self, replay_now: bool) -> Result<Arc<SessionManager>> {
         let url = self.store_url();
         self.check_store_folder(&url)?;
         self.check_local_folders(&url)?;

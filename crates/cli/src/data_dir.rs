@@ -11,7 +11,7 @@ use anyhow::{anyhow, Result};
 ///
 /// # Errors
 /// Naming the folder and the reason, with a hint.
-pub fn ensure_writable(dir: &Path, what: &str) -> Result<()> {
+pub(crate) fn ensure_writable(dir: &Path, what: &str) -> Result<()> {
     let fail = |e: std::io::Error| {
         anyhow!(
             "the {what} {} cannot be used: {e} (point --data-dir or RAGCHAT_DATA_DIR at a folder you can write)",

@@ -18,7 +18,7 @@ use crate::config::GlobalArgs;
 
 /// Documents and answerer options.
 #[derive(Debug, Clone, Args)]
-pub struct EngineArgs {
+pub(crate) struct EngineArgs {
     /// Folder of documents to answer from (.md, .markdown, .txt, .rst, .html, .htm, .pdf)
     /// [default: the bundled machine-learning articles].
     #[arg(long, env = "RAGCHAT_DOCS", value_name = "DIR")]
@@ -63,7 +63,7 @@ pub struct EngineArgs {
 
 impl EngineArgs {
     /// The corpus these options name.
-    pub fn corpus(&self) -> CorpusSource {
+    pub(crate) fn corpus(&self) -> CorpusSource {
         match &self.docs {
             Some(dir) => CorpusSource::Dir(dir.clone()),
             None => CorpusSource::Bundled,
@@ -76,7 +76,7 @@ impl EngineArgs {
     ///
     /// # Errors
     /// When the LLM client cannot be built (e.g. a malformed URL).
-    pub fn answerer(&self, index: &Index) -> Result<Arc<dyn Answerer>> {
+    pub(crate) fn answerer(&self, index: &Index) -> Result<Arc<dyn Answerer>> {
         let offline = Arc::new(ExtractiveAnswerer::for_index(index));
         match &self.llm_url {
             None => Ok(offline),
@@ -98,7 +98,7 @@ impl EngineArgs {
 /// the reason. The default hook would also print a Rust panic message and backtrace hint
 /// in the middle of an ingest; this hook logs those at debug level instead and leaves
 /// every other panic to the default hook.
-pub fn quiet_pdf_reader_panics() {
+pub(crate) fn quiet_pdf_reader_panics() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if std::thread::current().name() == Some(ragchat_rag::PDF_THREAD_NAME) {
@@ -114,7 +114,7 @@ pub fn quiet_pdf_reader_panics() {
 ///
 /// # Errors
 /// When the folder does not exist or the index cannot be written.
-pub fn open_index(
+pub(crate) fn open_index(
     global: &GlobalArgs,
     source: &CorpusSource,
     show_progress: bool,
@@ -153,7 +153,7 @@ pub fn open_index(
 ///
 /// # Errors
 /// When the store, the index or the answerer cannot be set up.
-pub async fn build_engine(
+pub(crate) async fn build_engine(
     global: &GlobalArgs,
     args: &EngineArgs,
     show_progress: bool,

@@ -12,7 +12,7 @@ use ragchat_memory::MemoryError;
 /// # Errors
 /// `InvalidInput` (exit code 2) when the input is over `limit` bytes or not UTF-8;
 /// the read error when standard input cannot be read.
-pub fn read_stdin_message(limit: usize) -> anyhow::Result<String> {
+pub(crate) fn read_stdin_message(limit: usize) -> anyhow::Result<String> {
     read_message(std::io::stdin().lock(), limit)
 }
 

@@ -5,7 +5,7 @@ use comfy_table::presets::UTF8_BORDERS_ONLY;
 use comfy_table::{ContentArrangement, Table};
 
 /// "12 s ago", "5 min ago", "3 h ago", "2 days ago", or the date.
-pub fn ago(t: DateTime<Utc>) -> String {
+pub(crate) fn ago(t: DateTime<Utc>) -> String {
     let secs = (Utc::now() - t).num_seconds().max(0);
     match secs {
         0..=59 => format!("{secs} s ago"),
@@ -17,7 +17,7 @@ pub fn ago(t: DateTime<Utc>) -> String {
 }
 
 /// A TTL for people: "59 min 12 s", "never".
-pub fn ttl(secs: Option<u64>) -> String {
+pub(crate) fn ttl(secs: Option<u64>) -> String {
     match secs {
         None => "never expires".to_string(),
         Some(s) if s >= 3600 => format!("{} h {} min", s / 3600, (s % 3600) / 60),
@@ -27,7 +27,7 @@ pub fn ttl(secs: Option<u64>) -> String {
 }
 
 /// Bytes for people: "812 B", "1.5 KiB", "3.2 MiB".
-pub fn bytes(n: u64) -> String {
+pub(crate) fn bytes(n: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
     if n < 1024 {
         return format!("{n} B");
@@ -42,14 +42,14 @@ pub fn bytes(n: u64) -> String {
 }
 
 /// A local timestamp, to the second.
-pub fn time(t: DateTime<Utc>) -> String {
+pub(crate) fn time(t: DateTime<Utc>) -> String {
     t.with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
 }
 
 /// A borderless table with a header row, sized to the terminal.
-pub fn table(header: &[&str]) -> Table {
+pub(crate) fn table(header: &[&str]) -> Table {
     let mut t = Table::new();
     t.load_preset(UTF8_BORDERS_ONLY)
         .set_content_arrangement(ContentArrangement::Dynamic)
@@ -58,14 +58,14 @@ pub fn table(header: &[&str]) -> Table {
 }
 
 /// Prints a value as one line of JSON.
-pub fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+pub(crate) fn json_line<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string(value)?);
     Ok(())
 }
 
 /// Prints a one-line warning on stderr when memory ran degraded or has messages
 /// waiting in the local journal.
-pub async fn warn_if_degraded(manager: &ragchat_memory::SessionManager) {
+pub(crate) async fn warn_if_degraded(manager: &ragchat_memory::SessionManager) {
     let Ok(status) = manager.status().await else {
         return;
     };

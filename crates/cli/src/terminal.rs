@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 
 /// `text` with control characters and bidi controls written as visible escapes.
-pub fn visible(text: &str) -> Cow<'_, str> {
+pub(crate) fn visible(text: &str) -> Cow<'_, str> {
     if !text.chars().any(needs_escape) {
         return Cow::Borrowed(text);
     }

@@ -10,7 +10,6 @@
 //!
 //! `ragchat-memory` and `ragchat-rag` re-export these at their old paths.
 
-
 pub mod citation;
 pub mod role;
 pub mod tokens;

@@ -17,7 +17,6 @@
 //! `input`, `outcome`, `welcome`) and on the private `answering` (a streamed, cancellable
 //! answer cut to the size limit).
 
-
 mod answering;
 pub mod engine;
 pub mod error;

@@ -18,7 +18,6 @@
 //! - `files`: private files and folders (0600 / 0700) for the SQLite files ragchat creates.
 //! - `testing` (feature `test-utils`): the conformance suite every backend must pass.
 
-
 pub mod backend;
 pub mod context;
 pub mod error;

@@ -1,5 +1,6 @@
 //! Ingest throughput on a generated ~50 MB markdown corpus (deterministic, in a temp dir):
 //! a full build, a reopen of the unchanged corpus (read + hash + compare), and chunking alone.
+#![allow(missing_docs)] // criterion_main! writes an undocumented `pub fn main`
 
 use std::fs;
 use std::path::Path;

@@ -3,6 +3,7 @@
 //! answerer `ragchat` builds (`ExtractiveAnswerer::for_index`): the follow-up case under the
 //! name measured before issue 14 (`extractive_answer`), then a definition, a pronoun how-to,
 //! a decline and "tell me more".
+#![allow(missing_docs)] // criterion_main! writes an undocumented `pub fn main`
 
 use std::hint::black_box;
 

@@ -17,7 +17,6 @@
 //! retrieval must not pull in Redis and SQLite. A leaf crate with one dependency (`url`)
 //! is the only place both can share without a cycle or a heavy dependency.
 
-
 /// Query parameters whose values are shown: settings that carry no secret.
 pub const PUBLIC_QUERY_PARAMS: &[&str] = &["api-version", "db", "protocol"];
 

@@ -13,7 +13,7 @@ use crate::routes::{about, account, layers, openai, ops, sessions, sources, turn
 use crate::state::AppState;
 
 /// Every route of the server, with its state.
-pub fn router(state: AppState) -> Router {
+pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/sessions", get(sessions::sessions_list))
         .route("/v1/sessions/{session}", delete(sessions::session_delete))

@@ -28,7 +28,6 @@
 //! - [`web`]: the chat page at `/`, embedded in the binary.
 //! - [`serve`](mod@serve): serving on a socket with graceful shutdown and key reload.
 
-
 pub mod about;
 mod app;
 pub mod auth;

@@ -156,6 +156,26 @@ impl RedisServerBuilder {
     }
 }
 
+// The constructors live beside the builder they return, so that the server module does not
+// import the builder back.
+impl RedisServer {
+    /// Starts a server with the default configuration: no persistence (`--save ""`,
+    /// `--appendonly no`) and no password.
+    ///
+    /// # Panics
+    ///
+    /// When the server cannot be started or does not answer `PING` within 10 s; the message
+    /// includes the server log.
+    pub fn start() -> RedisServer {
+        Self::builder().start()
+    }
+
+    /// Returns a builder for servers with persistence, a password or extra configuration.
+    pub fn builder() -> RedisServerBuilder {
+        RedisServerBuilder::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,25 +213,5 @@ mod tests {
     #[should_panic(expected = "appendfsync must be")]
     fn appendfsync_rejects_unknown_policies() {
         let _ = RedisServerBuilder::default().appendfsync("sometimes");
-    }
-}
-
-// The constructors live beside the builder they return, so that the server module does not
-// import the builder back.
-impl RedisServer {
-    /// Starts a server with the default configuration: no persistence (`--save ""`,
-    /// `--appendonly no`) and no password.
-    ///
-    /// # Panics
-    ///
-    /// When the server cannot be started or does not answer `PING` within 10 s; the message
-    /// includes the server log.
-    pub fn start() -> RedisServer {
-        Self::builder().start()
-    }
-
-    /// Returns a builder for servers with persistence, a password or extra configuration.
-    pub fn builder() -> RedisServerBuilder {
-        RedisServerBuilder::default()
     }
 }

@@ -19,7 +19,7 @@ use crate::output;
 
 /// `ragchat demo` options (the store is the global `--store` / `--redis`).
 #[derive(Debug, Clone, Args)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// Keep the demo conversation in the durable store afterwards.
     #[arg(long)]
     pub keep: bool,
@@ -38,7 +38,7 @@ struct Phase {
 }
 
 /// Runs the demo.
-pub async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, args: DemoArgs) -> Result<ExitCode> {
     let durable = choose_durable_store(global).await;
     let user = format!("demo-{}", &MessageId::new().to_string()[24..]);
     println!("ragchat demo: a conversation across a restart (user {user})\n");

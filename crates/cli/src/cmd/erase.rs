@@ -16,7 +16,7 @@ use crate::output;
 
 /// `ragchat sessions erase` options.
 #[derive(Debug, Clone, Args)]
-pub struct EraseArgs {
+pub(crate) struct EraseArgs {
     /// User id ([A-Za-z0-9._-], 1-64 chars).
     #[arg(long, short)]
     pub user: String,
@@ -36,7 +36,7 @@ struct Erased<'a> {
 ///
 /// # Errors
 /// When the store cannot be reached, or the history file exists and cannot be removed.
-pub async fn run(
+pub(crate) async fn run(
     manager: &ragchat_memory::SessionManager,
     args: &EraseArgs,
     data_dir: &Path,

@@ -15,7 +15,7 @@ use crate::output;
 
 /// `ragchat ingest` options.
 #[derive(Debug, Clone, Args)]
-pub struct IngestArgs {
+pub(crate) struct IngestArgs {
     /// Folder of documents (.md, .markdown, .txt, .rst, .html, .htm, .pdf), read
     /// recursively; every other file is listed as skipped, with the reason.
     pub dir: PathBuf,
@@ -43,7 +43,7 @@ struct Report {
 }
 
 /// Runs `ingest`.
-pub async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, args: IngestArgs) -> Result<ExitCode> {
     let source = CorpusSource::Dir(args.dir.clone());
     let progress = !args.json && std::io::stderr().is_terminal();
     let (index, report) = {

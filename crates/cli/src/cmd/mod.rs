@@ -1,11 +1,11 @@
 //! One module per command.
 
-pub mod bench;
-pub mod chat;
-pub mod demo;
-pub mod erase;
-pub mod ingest;
-pub mod paged;
-pub mod serve;
-pub mod serve_limits;
-pub mod sessions;
+pub(crate) mod bench;
+pub(crate) mod chat;
+pub(crate) mod demo;
+pub(crate) mod erase;
+pub(crate) mod ingest;
+pub(crate) mod paged;
+pub(crate) mod serve;
+pub(crate) mod serve_limits;
+pub(crate) mod sessions;

@@ -18,7 +18,7 @@ const SHOW_PAGE: usize = 500;
 const LIST_PAGE: usize = 100;
 
 /// The pages of one conversation, in order.
-pub struct MessagePages<'a> {
+pub(crate) struct MessagePages<'a> {
     manager: &'a SessionManager,
     key: SessionKey,
     after: Option<PageCursor>,
@@ -27,7 +27,7 @@ pub struct MessagePages<'a> {
 
 impl<'a> MessagePages<'a> {
     /// The pages of `key`, from the first.
-    pub fn new(manager: &'a SessionManager, key: SessionKey) -> Self {
+    pub(crate) fn new(manager: &'a SessionManager, key: SessionKey) -> Self {
         MessagePages {
             manager,
             key,
@@ -41,7 +41,7 @@ impl<'a> MessagePages<'a> {
     /// # Errors
     /// The store's error (`Unavailable` while it is unreachable and this machine kept
     /// nothing of the session).
-    pub async fn next(&mut self) -> Result<Option<MessagePage>> {
+    pub(crate) async fn next(&mut self) -> Result<Option<MessagePage>> {
         if self.done {
             return Ok(None);
         }
@@ -60,7 +60,7 @@ impl<'a> MessagePages<'a> {
 ///
 /// # Errors
 /// The store's error, or stdout's.
-pub async fn show_json(manager: &SessionManager, key: &SessionKey) -> Result<()> {
+pub(crate) async fn show_json(manager: &SessionManager, key: &SessionKey) -> Result<()> {
     let mut pages = MessagePages::new(manager, key.clone());
     let mut out = std::io::stdout().lock();
     write!(
@@ -90,7 +90,7 @@ pub async fn show_json(manager: &SessionManager, key: &SessionKey) -> Result<()>
 ///
 /// # Errors
 /// The store's error, or `each`'s.
-pub async fn each_session_page(
+pub(crate) async fn each_session_page(
     manager: &SessionManager,
     user: &str,
     mut each: impl FnMut(&[SessionSummary]) -> Result<()>,
@@ -110,7 +110,7 @@ pub async fn each_session_page(
 ///
 /// # Errors
 /// The store's error, or stdout's.
-pub async fn list_json(manager: &SessionManager, user: &str) -> Result<()> {
+pub(crate) async fn list_json(manager: &SessionManager, user: &str) -> Result<()> {
     let mut out = std::io::stdout().lock();
     write!(
         out,
@@ -140,7 +140,11 @@ pub async fn list_json(manager: &SessionManager, user: &str) -> Result<()> {
 ///
 /// # Errors
 /// The store's error (the export is then not written), or the file's.
-pub async fn export(manager: &SessionManager, user: &str, path: Option<&Path>) -> Result<u64> {
+pub(crate) async fn export(
+    manager: &SessionManager,
+    user: &str,
+    path: Option<&Path>,
+) -> Result<u64> {
     let mut pieces = Box::pin(manager.export_stream(user).await?);
     let mut written = 0u64;
     match path {

@@ -18,11 +18,11 @@ use crate::config::GlobalArgs;
 use crate::engine_setup::build_engine;
 
 /// Address `serve` listens on by default: loopback only.
-pub const DEFAULT_ADDR: &str = "127.0.0.1:8080";
+pub(crate) const DEFAULT_ADDR: &str = "127.0.0.1:8080";
 
 /// `ragchat serve` options.
 #[derive(Debug, Clone, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Address to listen on. Anything but loopback needs --api-keys.
     #[arg(long, env = "RAGCHAT_ADDR", value_name = "HOST:PORT", default_value = DEFAULT_ADDR)]
     pub addr: SocketAddr,
@@ -46,7 +46,7 @@ pub struct ServeArgs {
 /// # Errors
 /// An invalid keys file (naming the line), a non-loopback address without keys, a store
 /// or index that cannot be opened, or an address that cannot be bound.
-pub async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode> {
     let auth = match &args.api_keys {
         Some(path) => Auth::from_file(path)?,
         None => Auth::local(),

@@ -11,7 +11,7 @@ use ragchat_server::ServerConfig;
 
 /// Limits of `ragchat serve`.
 #[derive(Debug, Clone, Args)]
-pub struct LimitArgs {
+pub(crate) struct LimitArgs {
     /// Seconds a client has to send a request's headers once the server waits for one
     /// (also how long an idle keep-alive connection is kept).
     #[arg(
@@ -84,7 +84,7 @@ pub struct LimitArgs {
 
 impl LimitArgs {
     /// Puts these limits into a server configuration.
-    pub fn apply(&self, config: &mut ServerConfig) {
+    pub(crate) fn apply(&self, config: &mut ServerConfig) {
         let secs = |s: u64| Duration::from_secs(s.max(1));
         config.limits = HttpLimits {
             header_read_timeout: secs(self.header_read_timeout),

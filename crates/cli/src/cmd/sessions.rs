@@ -16,7 +16,7 @@ use crate::terminal::visible;
 
 /// Which conversation a command is about.
 #[derive(Debug, Clone, Args)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// User id ([A-Za-z0-9._-], 1-64 chars).
     #[arg(long, short)]
     pub user: String,
@@ -33,7 +33,7 @@ impl KeyArgs {
 
 /// `ragchat sessions ...`
 #[derive(Debug, Subcommand)]
-pub enum SessionsCommand {
+pub(crate) enum SessionsCommand {
     /// Append one message to a conversation.
     Add {
         #[command(flatten)]
@@ -120,7 +120,7 @@ struct DeleteJson<'a> {
 }
 
 /// Runs a `sessions` subcommand.
-pub async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCode> {
     // Validate ids before touching any store, so bad input never opens a connection.
     match &command {
         SessionsCommand::Add { key, .. }

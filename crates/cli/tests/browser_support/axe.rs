@@ -14,7 +14,7 @@ const AXE_CORE: &str = "axe-core@4";
 /// `axe.min.js`, installed with npm from the npm registry into a cache under the target
 /// dir on first use (nothing is downloaded when the cache holds it). `None`, with a note
 /// on stderr, when npm cannot install it; with `CI` set that fails the test instead.
-pub fn axe_source() -> Option<String> {
+pub(super) fn axe_source() -> Option<String> {
     static SOURCE: OnceLock<Option<String>> = OnceLock::new();
     SOURCE
         .get_or_init(|| {
@@ -49,7 +49,10 @@ pub fn axe_source() -> Option<String> {
 impl Cdp {
     /// Runs axe-core in the page; its violations of impact `serious` or `critical`.
     /// `None` when axe-core could not be installed (and `CI` is not set).
-    pub async fn serious_accessibility_violations(&mut self, context: &str) -> Option<Vec<Value>> {
+    pub(crate) async fn serious_accessibility_violations(
+        &mut self,
+        context: &str,
+    ) -> Option<Vec<Value>> {
         let source = axe_source()?;
         let loaded = self.eval("typeof window.axe === 'object'").await;
         if loaded != json!(true) {
@@ -78,7 +81,7 @@ impl Cdp {
 
 /// Asserts that axe-core finds no serious or critical accessibility violation in the
 /// page (skipped, with a note, when npm cannot install axe-core outside CI).
-pub async fn assert_accessible(page: &mut Cdp, context: &str) {
+pub(crate) async fn assert_accessible(page: &mut Cdp, context: &str) {
     if let Some(violations) = page.serious_accessibility_violations(context).await {
         assert!(
             violations.is_empty(),

@@ -18,14 +18,14 @@ use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub use axe::assert_accessible;
-pub use page::*;
+pub(crate) use axe::assert_accessible;
+pub(crate) use page::*;
 
 /// How long a page may take to reach an expected state.
-pub const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const PAGE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The Chromium binary: `$RAGCHAT_CHROMIUM`, else the first of the usual names on PATH.
-pub fn find_chromium() -> Option<PathBuf> {
+pub(crate) fn find_chromium() -> Option<PathBuf> {
     if let Some(path) = std::env::var_os("RAGCHAT_CHROMIUM") {
         return Some(PathBuf::from(path));
     }
@@ -37,14 +37,14 @@ pub fn find_chromium() -> Option<PathBuf> {
 }
 
 /// A headless Chromium with a fresh profile, killed when dropped.
-pub struct Browser {
+pub(crate) struct Browser {
     child: Child,
     pub ws_url: String,
     _profile: tempfile::TempDir,
 }
 
 impl Browser {
-    pub fn launch(binary: &PathBuf) -> Browser {
+    pub(crate) fn launch(binary: &PathBuf) -> Browser {
         let profile = tempfile::tempdir().expect("profile dir");
         let mut child = Command::new(binary)
             .args([
@@ -102,14 +102,14 @@ impl Drop for Browser {
 
 /// A minimal CDP client: one command at a time over the browser's websocket, with the
 /// flat session of one page.
-pub struct Cdp {
+pub(crate) struct Cdp {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
     session: Option<String>,
 }
 
 impl Cdp {
-    pub async fn connect(url: &str) -> Cdp {
+    pub(crate) async fn connect(url: &str) -> Cdp {
         let (ws, _) = tokio_tungstenite::connect_async(url)
             .await
             .expect("connect to DevTools");
@@ -121,14 +121,14 @@ impl Cdp {
     }
 
     /// Sends a command and waits for its result (events in between are skipped).
-    pub async fn call(&mut self, method: &str, params: Value) -> Value {
+    pub(crate) async fn call(&mut self, method: &str, params: Value) -> Value {
         self.try_call(method, params)
             .await
             .unwrap_or_else(|error| panic!("{method} failed: {error}"))
     }
 
     /// Sends a command; its result, or the error DevTools answered with.
-    pub async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
+    pub(crate) async fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let mut command = json!({ "id": id, "method": method, "params": params });
@@ -159,7 +159,7 @@ impl Cdp {
     }
 
     /// Opens `url` in a new page and attaches to it.
-    pub async fn open(&mut self, url: &str) {
+    pub(crate) async fn open(&mut self, url: &str) {
         let target = self
             .call("Target.createTarget", json!({ "url": url }))
             .await;
@@ -178,7 +178,7 @@ impl Cdp {
     }
 
     /// Evaluates JavaScript in the page (awaiting promises) and returns its value.
-    pub async fn eval(&mut self, expression: &str) -> Value {
+    pub(crate) async fn eval(&mut self, expression: &str) -> Value {
         let result = self
             .call(
                 "Runtime.evaluate",
@@ -196,7 +196,7 @@ impl Cdp {
     /// Evaluates `expression` until it is truthy; returns its value. Exceptions (a
     /// page between two documents has no body) and evaluations cut short by a
     /// navigation count as not yet.
-    pub async fn wait_for(&mut self, what: &str, expression: &str) -> Value {
+    pub(crate) async fn wait_for(&mut self, what: &str, expression: &str) -> Value {
         let guarded = format!(
             "(() => {{ try {{ return ({expression}); }} catch (_) {{ return null; }} }})()"
         );
@@ -224,7 +224,7 @@ impl Cdp {
 
 /// The Chromium binary, or `None` (with a note on stderr) when it is not installed;
 /// with `CI` set a missing Chromium fails the test instead of skipping it.
-pub fn chromium_or_skip() -> Option<PathBuf> {
+pub(crate) fn chromium_or_skip() -> Option<PathBuf> {
     let found = find_chromium();
     if found.is_none() {
         ragchat_testkit::skip("chromium not installed (apt-get install chromium)");

@@ -10,13 +10,13 @@ use serde_json::{json, Value};
 use super::Cdp;
 
 /// A phone: 390 x 844 CSS pixels.
-pub const PHONE: (u32, u32) = (390, 844);
+pub(crate) const PHONE: (u32, u32) = (390, 844);
 /// A laptop: 1280 x 800.
-pub const DESKTOP: (u32, u32) = (1280, 800);
+pub(crate) const DESKTOP: (u32, u32) = (1280, 800);
 
 /// An element's box in CSS pixels, as `getBoundingClientRect` gives it.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Rect {
+pub(crate) struct Rect {
     pub x: f64,
     pub y: f64,
     pub width: f64,
@@ -24,11 +24,11 @@ pub struct Rect {
 }
 
 impl Rect {
-    pub fn right(&self) -> f64 {
+    pub(crate) fn right(&self) -> f64 {
         self.x + self.width
     }
 
-    pub fn bottom(&self) -> f64 {
+    pub(crate) fn bottom(&self) -> f64 {
         self.y + self.height
     }
 }
@@ -48,7 +48,7 @@ const SHOWN: &str = r#"(selector) => {
 
 impl Cdp {
     /// Emulates a screen `width` x `height` CSS pixels wide (a phone with `mobile`).
-    pub async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
+    pub(crate) async fn viewport(&mut self, width: u32, height: u32, mobile: bool) {
         self.call(
             "Emulation.setDeviceMetricsOverride",
             json!({ "width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile }),
@@ -57,7 +57,7 @@ impl Cdp {
     }
 
     /// Lets the page behave as focused although no window has the focus (headless).
-    pub async fn emulate_focus(&mut self) {
+    pub(crate) async fn emulate_focus(&mut self) {
         self.call(
             "Emulation.setFocusEmulationEnabled",
             json!({ "enabled": true }),
@@ -66,12 +66,12 @@ impl Cdp {
     }
 
     /// Presses and releases a key (`Tab`, `Enter`, `Escape`, ...), as a keyboard would.
-    pub async fn press(&mut self, key: &str) {
+    pub(crate) async fn press(&mut self, key: &str) {
         self.press_with(key, 0).await;
     }
 
     /// Shift+Tab.
-    pub async fn press_shift_tab(&mut self) {
+    pub(crate) async fn press_shift_tab(&mut self) {
         self.press_with("Tab", 8).await;
     }
 
@@ -98,7 +98,7 @@ impl Cdp {
 
     /// Whether the element matching `selector` can be seen (see [`SHOWN`]); panics when
     /// nothing matches.
-    pub async fn shown(&mut self, selector: &str) -> bool {
+    pub(crate) async fn shown(&mut self, selector: &str) -> bool {
         let value = self.eval(&format!("({SHOWN})({selector:?})")).await;
         value
             .as_bool()
@@ -106,7 +106,7 @@ impl Cdp {
     }
 
     /// The box of the element matching `selector`; panics when nothing matches.
-    pub async fn rect(&mut self, selector: &str) -> Rect {
+    pub(crate) async fn rect(&mut self, selector: &str) -> Rect {
         let value = self
             .eval(&format!(
                 "(() => {{ const e = document.querySelector({selector:?}); if (!e) return null;
@@ -128,7 +128,7 @@ impl Cdp {
     }
 
     /// A CSS selector-ish description of the focused element (`tag#id.class`).
-    pub async fn focused(&mut self) -> String {
+    pub(crate) async fn focused(&mut self) -> String {
         let value = self
             .eval(
                 "(() => { const e = document.activeElement; if (!e) return '';
@@ -142,7 +142,7 @@ impl Cdp {
 
     /// The accessibility node of the element matching `selector`: what a screen reader
     /// is told (`role`, `name`, and properties such as `expanded`).
-    pub async fn ax_node(&mut self, selector: &str) -> Value {
+    pub(crate) async fn ax_node(&mut self, selector: &str) -> Value {
         let document = self.call("DOM.getDocument", json!({ "depth": 0 })).await;
         let found = self
             .call(
@@ -161,7 +161,7 @@ impl Cdp {
 
     /// Saves a PNG screenshot of the viewport as `<target tmp>/page-screenshots/NAME.png`
     /// and returns its width and height in pixels, read from the PNG header.
-    pub async fn screenshot(&mut self, name: &str) -> (u32, u32) {
+    pub(crate) async fn screenshot(&mut self, name: &str) -> (u32, u32) {
         let shot = self
             .call("Page.captureScreenshot", json!({ "format": "png" }))
             .await;
@@ -180,14 +180,14 @@ impl Cdp {
 impl Cdp {
     /// Clicks the middle of the element matching `selector` with the mouse, as a person
     /// would: whatever is on top at that point gets the click.
-    pub async fn click(&mut self, selector: &str) {
+    pub(crate) async fn click(&mut self, selector: &str) {
         let r = self.rect(selector).await;
         self.click_at(r.x + r.width / 2.0, r.y + r.height / 2.0)
             .await;
     }
 
     /// Clicks at a point of the viewport.
-    pub async fn click_at(&mut self, x: f64, y: f64) {
+    pub(crate) async fn click_at(&mut self, x: f64, y: f64) {
         for kind in ["mousePressed", "mouseReleased"] {
             self.call(
                 "Input.dispatchMouseEvent",
@@ -199,7 +199,7 @@ impl Cdp {
 
     /// Opens `url` in a new page whose clock runs `ahead_ms` ahead of the real one, so
     /// the page shows times as they will look that much later.
-    pub async fn open_later(&mut self, url: &str, ahead_ms: u64) {
+    pub(crate) async fn open_later(&mut self, url: &str, ahead_ms: u64) {
         self.open("about:blank").await;
         let shift = format!(
             "(() => {{ const ahead = {ahead_ms}; const RealDate = Date;
@@ -222,7 +222,7 @@ impl Cdp {
 /// Opens the chat page at `base` (`http://host:port`) plus `hash` in a fresh tab of
 /// `size` (a phone below 700 px) and waits until it shows a conversation; returns the
 /// conversation's session id.
-pub async fn open_page(page: &mut Cdp, base: &str, size: (u32, u32), hash: &str) -> String {
+pub(crate) async fn open_page(page: &mut Cdp, base: &str, size: (u32, u32), hash: &str) -> String {
     page.open("about:blank").await;
     page.viewport(size.0, size.1, size.0 < 700).await;
     page.emulate_focus().await;

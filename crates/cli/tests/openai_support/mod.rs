@@ -11,7 +11,7 @@ use serde_json::Value;
 use crate::serve_support::get;
 
 /// `(role, content)` of each message of a JSON array (sent or stored).
-pub fn pairs(messages: &Value) -> Vec<(String, String)> {
+pub(crate) fn pairs(messages: &Value) -> Vec<(String, String)> {
     messages
         .as_array()
         .expect("an array of messages")
@@ -26,7 +26,10 @@ pub fn pairs(messages: &Value) -> Vec<(String, String)> {
 }
 
 /// Every stored session of the key's user, with its messages as `(role, content)`.
-pub async fn stored(base: &str, key: Option<&str>) -> BTreeMap<String, Vec<(String, String)>> {
+pub(crate) async fn stored(
+    base: &str,
+    key: Option<&str>,
+) -> BTreeMap<String, Vec<(String, String)>> {
     let list = get(&format!("{base}/v1/sessions"), key).await.json();
     let mut out = BTreeMap::new();
     for s in list["sessions"].as_array().expect("sessions") {

@@ -13,8 +13,8 @@ use serde_json::Value;
 /// Longest a server may take to answer `/healthz` after it was started.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
-pub const ALICE_KEY: &str = "alice-key-0123456789abcdef";
-pub const BOB_KEY: &str = "bob-key-0123456789abcdef";
+pub(crate) const ALICE_KEY: &str = "alice-key-0123456789abcdef";
+pub(crate) const BOB_KEY: &str = "bob-key-0123456789abcdef";
 
 /// Environment variables a developer's shell might set that would change the server.
 const CLEARED_ENV: &[&str] = &[
@@ -38,7 +38,7 @@ const CLEARED_ENV: &[&str] = &[
 /// A `ragchat` command with a clean environment and this data dir. Per-key rate limits
 /// are off (the load tests send many turns with one key); the tests of the limits pass
 /// `--turns-per-minute` and `--requests-per-second`, which win over the environment.
-pub fn ragchat(data_dir: &Path) -> Command {
+pub(crate) fn ragchat(data_dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ragchat"));
     for name in CLEARED_ENV {
         command.env_remove(name);
@@ -51,7 +51,7 @@ pub fn ragchat(data_dir: &Path) -> Command {
 }
 
 /// Writes a keys file for alice and bob in `dir`.
-pub fn write_keys(dir: &Path) -> PathBuf {
+pub(crate) fn write_keys(dir: &Path) -> PathBuf {
     let path = dir.join("api-keys.txt");
     std::fs::write(
         &path,
@@ -62,7 +62,7 @@ pub fn write_keys(dir: &Path) -> PathBuf {
 }
 
 /// A running `ragchat serve`.
-pub struct Server {
+pub(crate) struct Server {
     child: Option<Child>,
     port: u16,
     args: Vec<String>,
@@ -72,7 +72,7 @@ pub struct Server {
 
 impl Server {
     /// Starts `ragchat serve --addr 127.0.0.1:<free port> ARGS...` and waits for `/healthz`.
-    pub fn start(args: &[&str]) -> Server {
+    pub(crate) fn start(args: &[&str]) -> Server {
         let data_dir = tempfile::tempdir().expect("temp dir");
         let log = data_dir.path().join("server.log");
         let mut server = Server {
@@ -127,22 +127,22 @@ impl Server {
     }
 
     /// `http://127.0.0.1:PORT`.
-    pub fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
     /// The process id.
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().expect("running").id()
     }
 
     /// What the server wrote to stderr so far.
-    pub fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     /// SIGKILL: no shutdown of any kind.
-    pub fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
@@ -150,13 +150,13 @@ impl Server {
     }
 
     /// SIGKILL, then start again on the same port and data dir.
-    pub fn restart(&mut self) {
+    pub(crate) fn restart(&mut self) {
         self.kill();
         self.spawn();
     }
 
     /// Sends a signal (`TERM`, `HUP`, ...) with `kill`.
-    pub fn signal(&self, name: &str) {
+    pub(crate) fn signal(&self, name: &str) {
         let status = Command::new("kill")
             .args([format!("-{name}"), self.pid().to_string()])
             .status()
@@ -165,7 +165,7 @@ impl Server {
     }
 
     /// SIGTERM, then waits for the exit.
-    pub fn terminate(&mut self) -> ExitStatus {
+    pub(crate) fn terminate(&mut self) -> ExitStatus {
         self.signal("TERM");
         let mut child = self.child.take().expect("running");
         let deadline = Instant::now() + START_TIMEOUT;
@@ -213,7 +213,7 @@ fn healthz(port: u16) -> bool {
 }
 
 /// An HTTP client for the tests.
-pub fn client() -> reqwest::Client {
+pub(crate) fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
@@ -221,21 +221,21 @@ pub fn client() -> reqwest::Client {
 }
 
 /// A response read whole: status, headers, JSON body (or `Null`).
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub text: String,
 }
 
 impl Reply {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.text).unwrap_or_else(|e| {
             panic!("HTTP {} body is not JSON ({e}): {}", self.status, self.text)
         })
     }
 
     /// Asserts the status and our error shape with this code.
-    pub fn expect_error(&self, status: u16, code: &str) {
+    pub(crate) fn expect_error(&self, status: u16, code: &str) {
         assert_eq!(self.status, status, "{}", self.text);
         let body = self.json();
         assert_eq!(body["error"]["code"], code, "{body}");
@@ -249,7 +249,7 @@ impl Reply {
 }
 
 /// Sends `method url` with an optional bearer key and JSON body.
-pub async fn call(
+pub(crate) async fn call(
     method: reqwest::Method,
     url: &str,
     key: Option<&str>,
@@ -273,12 +273,17 @@ pub async fn call(
     }
 }
 
-pub async fn get(url: &str, key: Option<&str>) -> Reply {
+pub(crate) async fn get(url: &str, key: Option<&str>) -> Reply {
     call(reqwest::Method::GET, url, key, None).await
 }
 
 /// Posts a message (JSON answer).
-pub async fn post_message(base: &str, session: &str, key: Option<&str>, content: &str) -> Reply {
+pub(crate) async fn post_message(
+    base: &str,
+    session: &str,
+    key: Option<&str>,
+    content: &str,
+) -> Reply {
     let url = format!("{base}/v1/sessions/{session}/messages");
     call(
         reqwest::Method::POST,
@@ -290,7 +295,7 @@ pub async fn post_message(base: &str, session: &str, key: Option<&str>, content:
 }
 
 /// The paths of the sources an answer cites.
-pub fn source_paths(answer: &Value) -> Vec<String> {
+pub(crate) fn source_paths(answer: &Value) -> Vec<String> {
     answer["sources"]
         .as_array()
         .expect("sources")
@@ -300,7 +305,7 @@ pub fn source_paths(answer: &Value) -> Vec<String> {
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub(crate) async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

@@ -63,7 +63,7 @@ impl QuotaCheck {
     ///
     /// # Errors
     /// `Quota` naming the limit the append would break.
-    pub fn check(
+    pub(super) fn check(
         &self,
         key: &SessionKey,
         user_sessions: impl FnOnce() -> u64,

@@ -56,7 +56,7 @@ pub(crate) struct Cached {
 
 impl Cached {
     /// A session as a read of its recent tail returned it.
-    pub fn from_load(loaded: LoadedSession, limit: ReadLimit) -> Self {
+    pub(super) fn from_load(loaded: LoadedSession, limit: ReadLimit) -> Self {
         let mut cached = Cached::empty(loaded.meta.created_at_ms, limit);
         cached.corrupt_skipped = loaded.corrupt.len();
         cached.current_as_of = loaded.stamp;
@@ -66,7 +66,7 @@ impl Cached {
     }
 
     /// A session known only from the local journal (the store was unreachable).
-    pub fn from_journal(messages: Vec<Message>, limit: ReadLimit) -> Self {
+    pub(super) fn from_journal(messages: Vec<Message>, limit: ReadLimit) -> Self {
         let created = messages.first().map_or(0, Message::created_at_millis);
         let mut cached = Cached::empty(created, limit);
         cached.partial = true;
@@ -94,12 +94,12 @@ impl Cached {
     }
 
     /// Whether the cache can be brought up to date incrementally (entries after `last_seq`).
-    pub fn is_clean(&self) -> bool {
+    pub(super) fn is_clean(&self) -> bool {
         self.unsynced == 0 && !self.partial
     }
 
     /// Adds stored entries newer than the cached tail and applies the store's trimming.
-    pub fn merge(&mut self, entries: Vec<(u64, Message)>, meta: &SessionMeta) {
+    pub(super) fn merge(&mut self, entries: Vec<(u64, Message)>, meta: &SessionMeta) {
         let last_seq = self.last_seq;
         let mut fresh = entries
             .into_iter()
@@ -120,7 +120,7 @@ impl Cached {
     }
 
     /// Adds messages the local journal took (no store seq yet).
-    pub fn add_unsynced(&mut self, messages: Vec<Message>) {
+    pub(super) fn add_unsynced(&mut self, messages: Vec<Message>) {
         for m in messages {
             self.insert(UNSYNCED, m);
             self.unsynced += 1;
@@ -212,7 +212,7 @@ impl Cached {
     }
 
     /// A cheap snapshot of the messages.
-    pub fn snapshot(&self) -> Arc<VecDeque<Message>> {
+    pub(super) fn snapshot(&self) -> Arc<VecDeque<Message>> {
         Arc::clone(&self.messages)
     }
 }

@@ -16,7 +16,7 @@ pub(super) struct Episodes {
 
 impl Episodes {
     /// The store failed: starts an episode (logging its one warning) unless one runs.
-    pub fn store_failed(&self, store: &str, error: &dyn std::fmt::Display) {
+    pub(super) fn store_failed(&self, store: &str, error: &dyn std::fmt::Display) {
         let mut started = self.started.lock().unwrap_or_else(|e| e.into_inner());
         if started.is_none() {
             *started = Some(Instant::now());
@@ -27,7 +27,7 @@ impl Episodes {
     }
 
     /// The store answered: ends the episode, if one ran, with its summary.
-    pub fn store_answered(&self, store: &str) {
+    pub(super) fn store_answered(&self, store: &str) {
         let Some(since) = self
             .started
             .lock()
@@ -46,12 +46,12 @@ impl Episodes {
     }
 
     /// An append went to the journal.
-    pub fn journaled(&self) {
+    pub(super) fn journaled(&self) {
         self.journaled.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A read was served from the cache and the journal.
-    pub fn degraded_read(&self) {
+    pub(super) fn degraded_read(&self) {
         self.degraded_reads.fetch_add(1, Ordering::Relaxed);
     }
 }

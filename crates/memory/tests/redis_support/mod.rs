@@ -7,14 +7,14 @@ use ragchat_memory::backend::redis::RedisStore;
 use ragchat_memory::{ManagerConfig, SessionManager, StoreOptions};
 use ragchat_testkit::RedisServer;
 
-pub async fn connect(server: &RedisServer) -> RedisStore {
+pub(crate) async fn connect(server: &RedisServer) -> RedisStore {
     RedisStore::connect(&server.url(), &StoreOptions::default())
         .await
         .expect("connect to the harness redis")
 }
 
 /// A manager on `server` whose sessions expire after `secs` idle seconds.
-pub async fn with_ttl(server: &RedisServer, secs: u64) -> SessionManager {
+pub(crate) async fn with_ttl(server: &RedisServer, secs: u64) -> SessionManager {
     let config = ManagerConfig {
         ttl: ragchat_memory::Ttl::secs(secs),
         ..ManagerConfig::default()

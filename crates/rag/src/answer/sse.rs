@@ -14,7 +14,7 @@ pub(crate) struct SseDecoder {
 
 impl SseDecoder {
     /// Feeds bytes; returns the data of every event completed by them.
-    pub fn push(&mut self, bytes: &[u8]) -> Vec<String> {
+    pub(super) fn push(&mut self, bytes: &[u8]) -> Vec<String> {
         self.pending.extend_from_slice(bytes);
         let mut events = Vec::new();
         let mut consumed = 0;
@@ -29,7 +29,7 @@ impl SseDecoder {
     }
 
     /// Ends the stream: returns the data of an event that was not terminated by a blank line.
-    pub fn finish(&mut self) -> Option<String> {
+    pub(super) fn finish(&mut self) -> Option<String> {
         let rest = std::mem::take(&mut self.pending);
         let rest = String::from_utf8_lossy(&rest).into_owned();
         let rest = rest.trim_end_matches('\r');

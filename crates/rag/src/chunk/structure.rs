@@ -28,12 +28,12 @@ impl<'a> Block<'a> {
     }
 
     /// Line of the last byte of the block.
-    pub fn line_end(&self) -> u32 {
+    pub(super) fn line_end(&self) -> u32 {
         self.line_start + to_u32(self.newlines.len())
     }
 
     /// Line that holds byte `offset` of `text`.
-    pub fn line_at(&self, offset: usize) -> u32 {
+    pub(super) fn line_at(&self, offset: usize) -> u32 {
         self.line_start + to_u32(self.newlines.partition_point(|&n| n < offset))
     }
 }

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-pub mod raw_http;
+pub(crate) mod raw_http;
 
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
@@ -24,11 +24,11 @@ use ragchat_server::{AppState, ChatEngine, EngineConfig, ServerConfig};
 use serde_json::Value;
 use tower::ServiceExt;
 
-pub const ALICE_KEY: &str = "alice-key-0123456789abcdef";
-pub const BOB_KEY: &str = "bob-key-0123456789abcdef";
+pub(crate) const ALICE_KEY: &str = "alice-key-0123456789abcdef";
+pub(crate) const BOB_KEY: &str = "bob-key-0123456789abcdef";
 
 /// The bundled corpus, indexed under the target dir (reused when unchanged).
-pub fn index() -> Index {
+pub(crate) fn index() -> Index {
     static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX
         .get_or_init(|| {
@@ -46,7 +46,7 @@ pub fn index() -> Index {
 }
 
 /// A manager over the store at `url`, without a journal.
-pub async fn manager(url: &str) -> SessionManager {
+pub(crate) async fn manager(url: &str) -> SessionManager {
     let opts = StoreOptions {
         connect_timeout: Duration::from_millis(500),
         command_timeout: Duration::from_millis(500),
@@ -58,17 +58,17 @@ pub async fn manager(url: &str) -> SessionManager {
 }
 
 /// An engine with the offline extractive answerer, as `ragchat serve` makes it.
-pub fn engine(memory: SessionManager) -> ChatEngine {
+pub(crate) fn engine(memory: SessionManager) -> ChatEngine {
     engine_with(memory, Arc::new(ExtractiveAnswerer::for_index(&index())))
 }
 
 /// An engine with the given answerer.
-pub fn engine_with(memory: SessionManager, answerer: Arc<dyn Answerer>) -> ChatEngine {
+pub(crate) fn engine_with(memory: SessionManager, answerer: Arc<dyn Answerer>) -> ChatEngine {
     ChatEngine::new(memory, index(), answerer, EngineConfig::default())
 }
 
 /// A keys file with alice and bob; the directory must outlive the state.
-pub fn keys_auth(dir: &Path) -> Auth {
+pub(crate) fn keys_auth(dir: &Path) -> Auth {
     let path = dir.join("keys.txt");
     std::fs::write(
         &path,
@@ -79,20 +79,20 @@ pub fn keys_auth(dir: &Path) -> Auth {
 }
 
 /// State over `engine` with the default limits.
-pub fn state(engine: ChatEngine, auth: Auth) -> AppState {
+pub(crate) fn state(engine: ChatEngine, auth: Auth) -> AppState {
     let limit = engine.memory().config().max_content_bytes;
     AppState::new(engine, auth, ServerConfig::for_message_limit(limit))
 }
 
 /// A response, read whole.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| {
             panic!(
                 "{} is not JSON ({e}): {}",
@@ -102,12 +102,12 @@ impl Reply {
         })
     }
 
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// Asserts the status and our error shape with this code; returns the message.
-    pub fn expect_error(&self, status: StatusCode, code: &str) -> String {
+    pub(crate) fn expect_error(&self, status: StatusCode, code: &str) -> String {
         assert_eq!(self.status, status, "{}", self.text());
         let body = self.json();
         assert_eq!(body["error"]["code"], code, "{body}");
@@ -118,7 +118,7 @@ impl Reply {
 }
 
 /// Builds a request; `body` is sent as is with `Content-Type: application/json`.
-pub fn request(
+pub(crate) fn request(
     method: Method,
     uri: &str,
     key: Option<&str>,
@@ -139,7 +139,7 @@ pub fn request(
 }
 
 /// Sends a request through the router (no socket).
-pub async fn send(app: &Router, request: Request<Body>) -> Reply {
+pub(crate) async fn send(app: &Router, request: Request<Body>) -> Reply {
     let response = app.clone().oneshot(request).await.expect("infallible");
     let status = response.status();
     let headers = response.headers().clone();
@@ -157,18 +157,23 @@ pub async fn send(app: &Router, request: Request<Body>) -> Reply {
     }
 }
 
-pub async fn get(app: &Router, uri: &str, key: Option<&str>) -> Reply {
+pub(crate) async fn get(app: &Router, uri: &str, key: Option<&str>) -> Reply {
     send(app, request(Method::GET, uri, key, None)).await
 }
 
-pub async fn post_message(app: &Router, session: &str, key: Option<&str>, content: &str) -> Reply {
+pub(crate) async fn post_message(
+    app: &Router,
+    session: &str,
+    key: Option<&str>,
+    content: &str,
+) -> Reply {
     let body = serde_json::json!({ "content": content }).to_string();
     let uri = format!("/v1/sessions/{session}/messages");
     send(app, request(Method::POST, &uri, key, Some(body))).await
 }
 
 /// Parses a server-sent event stream into (event, data) pairs.
-pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
+pub(crate) fn parse_sse(text: &str) -> Vec<(String, Value)> {
     let text = text.replace("\r\n", "\n");
     let mut events = Vec::new();
     for block in text.split("\n\n") {
@@ -192,7 +197,7 @@ pub fn parse_sse(text: &str) -> Vec<(String, Value)> {
 
 /// An answerer that streams `words` words, pausing `pause` after each, and cites one
 /// source. Lets tests disconnect or shut down while an answer is being produced.
-pub struct SlowAnswerer {
+pub(crate) struct SlowAnswerer {
     pub words: usize,
     pub pause: Duration,
 }

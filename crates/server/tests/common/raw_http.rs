@@ -12,11 +12,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 /// What a test waits at most for something a timeout of `limit` should cause: the
 /// timeout, plus slack for a machine saturated by other work.
-pub fn patience(limit: Duration) -> Duration {
+pub(crate) fn patience(limit: Duration) -> Duration {
     limit * 3 + Duration::from_secs(30)
 }
 
-pub async fn serve(state: AppState) -> SocketAddr {
+pub(crate) async fn serve(state: AppState) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(ragchat_server::serve(
@@ -27,21 +27,21 @@ pub async fn serve(state: AppState) -> SocketAddr {
     addr
 }
 
-pub fn config(engine: &ChatEngine, edit: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
+pub(crate) fn config(engine: &ChatEngine, edit: impl FnOnce(&mut ServerConfig)) -> ServerConfig {
     let mut config = ServerConfig::for_message_limit(engine.memory().config().max_content_bytes);
     edit(&mut config);
     config
 }
 
 /// A whole HTTP/1.1 exchange on a fresh connection (`Connection: close`).
-pub struct RawReply {
+pub(crate) struct RawReply {
     pub status: u16,
     pub head: String,
     pub body: String,
 }
 
 impl RawReply {
-    pub fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.head.lines().find_map(|line| {
             let (n, v) = line.split_once(':')?;
             n.trim()
@@ -50,13 +50,13 @@ impl RawReply {
         })
     }
 
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|e| panic!("{} is not JSON ({e}): {}", self.status, self.body))
     }
 }
 
-pub async fn raw(
+pub(crate) async fn raw(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -90,7 +90,7 @@ pub async fn raw(
 }
 
 /// Reads until the peer closes; `true` if it did within `limit`.
-pub async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
+pub(crate) async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
     let mut buf = [0u8; 1024];
     let deadline = tokio::time::Instant::now() + limit;
     loop {
@@ -103,7 +103,7 @@ pub async fn closed_within(conn: &mut TcpStream, limit: Duration) -> bool {
 }
 
 /// Polls `check` every 50 ms until it returns `Some`, for at most `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
+pub(crate) async fn eventually<T, F, Fut>(limit: Duration, mut check: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,

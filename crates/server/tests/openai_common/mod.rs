@@ -10,12 +10,12 @@ use serde_json::{json, Value};
 use crate::common::{get, request, send, Reply};
 
 /// `{"role": role, "content": content}`.
-pub fn msg(role: &str, content: &str) -> Value {
+pub(crate) fn msg(role: &str, content: &str) -> Value {
     json!({ "role": role, "content": content })
 }
 
 /// A request body for `model: ragchat` with these messages and any extra fields.
-pub fn body(messages: &[Value], extra: Value) -> Value {
+pub(crate) fn body(messages: &[Value], extra: Value) -> Value {
     let mut body = json!({ "model": "ragchat", "messages": messages });
     if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -26,7 +26,7 @@ pub fn body(messages: &[Value], extra: Value) -> Value {
 }
 
 /// `POST /v1/chat/completions` with an optional `X-Session-Id`.
-pub async fn complete(
+pub(crate) async fn complete(
     app: &Router,
     key: Option<&str>,
     body: &Value,
@@ -47,7 +47,7 @@ pub async fn complete(
 }
 
 /// The answer text of a non-streamed completion, checked for the protocol's shape.
-pub fn answer_of(reply: &Reply) -> String {
+pub(crate) fn answer_of(reply: &Reply) -> String {
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
     let completion = reply.json();
     assert_eq!(completion["object"], "chat.completion", "{completion}");
@@ -70,7 +70,7 @@ pub fn answer_of(reply: &Reply) -> String {
 
 /// Every stored session of the caller with its messages as `(role, content)`, most
 /// recent activity first.
-pub async fn stored(app: &Router, key: &str) -> Vec<(String, Vec<(String, String)>)> {
+pub(crate) async fn stored(app: &Router, key: &str) -> Vec<(String, Vec<(String, String)>)> {
     let list = get(app, "/v1/sessions", Some(key)).await.json();
     let mut out = Vec::new();
     for s in list["sessions"].as_array().expect("sessions") {
@@ -95,7 +95,7 @@ pub async fn stored(app: &Router, key: &str) -> Vec<(String, Vec<(String, String
 }
 
 /// `(role, content)` pairs of a sent conversation.
-pub fn pairs(messages: &[Value]) -> Vec<(String, String)> {
+pub(crate) fn pairs(messages: &[Value]) -> Vec<(String, String)> {
     messages
         .iter()
         .map(|m| {
@@ -108,7 +108,7 @@ pub fn pairs(messages: &[Value]) -> Vec<(String, String)> {
 }
 
 /// The `data` payloads of a server-sent event stream, in order (`[DONE]` as a string).
-pub fn sse_data(text: &str) -> Vec<Value> {
+pub(crate) fn sse_data(text: &str) -> Vec<Value> {
     let text = text.replace("\r\n", "\n");
     let mut out = Vec::new();
     for block in text.split("\n\n") {

@@ -36,7 +36,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Which protocol(s) `bench http` speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ProtocolChoice {
+pub(crate) enum ProtocolChoice {
     /// ragchat's own `POST /v1/sessions/{session}/messages`.
     Native,
     /// OpenAI's `POST /v1/chat/completions`, the whole conversation resent each turn.
@@ -47,7 +47,7 @@ pub enum ProtocolChoice {
 
 /// `ragchat bench http` options.
 #[derive(Debug, Clone, Args)]
-pub struct HttpBenchArgs {
+pub(crate) struct HttpBenchArgs {
     /// Base URL of a running `ragchat serve`; repeat or comma-separate to spread every
     /// conversation over several servers.
     #[arg(long, required = true, value_delimiter = ',')]
@@ -80,7 +80,7 @@ pub struct HttpBenchArgs {
 
 /// The result of a run (or of one protocol's slices).
 #[derive(Debug, Serialize)]
-pub struct HttpBenchResult {
+pub(crate) struct HttpBenchResult {
     /// `native` or `chat-completions`.
     pub protocol: String,
     /// The server URL(s), comma-separated.
@@ -112,7 +112,7 @@ pub struct HttpBenchResult {
 
 /// `--protocol both`: the two protocols measured in alternating slices of one run.
 #[derive(Debug, Serialize)]
-pub struct HttpCompareResult {
+pub(crate) struct HttpCompareResult {
     /// Slices per protocol.
     pub rounds: usize,
     /// Seconds of each slice.
@@ -143,7 +143,7 @@ struct Totals {
 ///
 /// # Errors
 /// Invalid options, or when not a single turn succeeded.
-pub async fn run(_global: &GlobalArgs, args: HttpBenchArgs) -> Result<ExitCode> {
+pub(crate) async fn run(_global: &GlobalArgs, args: HttpBenchArgs) -> Result<ExitCode> {
     if args.concurrency == 0 {
         bail!("--concurrency must be at least 1");
     }

@@ -31,7 +31,7 @@ const QUESTIONS: &[&str] = &[
 /// The protocol a slice of load speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, ValueEnum)]
 #[serde(rename_all = "kebab-case")]
-pub enum Protocol {
+pub(crate) enum Protocol {
     /// `POST /v1/sessions/{session}/messages`, ragchat's own route.
     Native,
     /// `POST /v1/chat/completions`, the whole conversation resent each turn.
@@ -40,7 +40,7 @@ pub enum Protocol {
 
 impl Protocol {
     /// The name used in reports.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Protocol::Native => "native",
             Protocol::ChatCompletions => "chat-completions",
@@ -50,7 +50,7 @@ impl Protocol {
 
 /// What every slice of one run shares.
 #[derive(Clone, Debug)]
-pub struct LoadConfig {
+pub(crate) struct LoadConfig {
     /// Server base URLs; a client sends each turn to the next one.
     pub urls: Vec<String>,
     /// Bearer key, if the servers want one.
@@ -64,7 +64,7 @@ pub struct LoadConfig {
 }
 
 /// What one slice measured, all clients together.
-pub struct Slice {
+pub(crate) struct Slice {
     /// Latency of each answered turn, in microseconds.
     pub latencies: Histogram<u64>,
     /// Requests that failed.
@@ -79,7 +79,7 @@ pub struct Slice {
 ///
 /// # Errors
 /// When a client task fails (not when requests fail: those are counted).
-pub async fn run_slice(
+pub(crate) async fn run_slice(
     client: &reqwest::Client,
     config: &LoadConfig,
     protocol: Protocol,

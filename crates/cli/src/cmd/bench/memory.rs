@@ -15,7 +15,7 @@ use crate::output;
 
 /// What `bench memory` measures (its flags).
 #[derive(Debug, Clone)]
-pub struct MemoryBench {
+pub(crate) struct MemoryBench {
     /// Messages already in the session before timing, one run per size.
     pub history: Vec<u64>,
     /// Timed turns per history size.
@@ -32,7 +32,7 @@ pub struct MemoryBench {
 
 /// Result of one history size.
 #[derive(Debug, Serialize)]
-pub struct MemoryBenchResult {
+pub(crate) struct MemoryBenchResult {
     /// Store URL (redacted).
     pub store: String,
     /// Messages in the session when timing started.
@@ -58,7 +58,7 @@ pub struct MemoryBenchResult {
 }
 
 /// Runs `bench memory`.
-pub async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<ExitCode> {
     let MemoryBench {
         history,
         turns,

@@ -5,9 +5,9 @@
 //! - [`http`]: `bench http` loads running `ragchat serve` processes over HTTP, with the
 //!   load itself (concurrent clients and their conversations) in [`load`].
 
-pub mod http;
-pub mod load;
-pub mod memory;
+pub(crate) mod http;
+pub(crate) mod load;
+pub(crate) mod memory;
 
 use std::process::ExitCode;
 
@@ -18,7 +18,7 @@ use crate::config::GlobalArgs;
 
 /// `ragchat bench ...`
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Load a running `ragchat serve` over HTTP: turns/s, p50, p99, errors.
     Http(http::HttpBenchArgs),
     /// Time memory turns (read history + append two messages) at several conversation lengths.
@@ -45,7 +45,7 @@ pub enum BenchCommand {
 }
 
 /// Runs a `bench` subcommand.
-pub async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Http(args) => http::run(global, args).await,
         BenchCommand::Memory {

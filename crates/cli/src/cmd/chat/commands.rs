@@ -35,7 +35,7 @@ const NAME_RULE: &str = "names are 1-64 characters: letters, digits, '.', '_' an
 
 /// What a slash command asks the loop to do next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
+pub(super) enum Next {
     /// Read the next line.
     Continue,
     /// The conversation and the typed-line history were deleted: the REPL forgets the
@@ -46,7 +46,7 @@ pub enum Next {
 }
 
 /// Whether `line` is `/reset` (which needs a confirmation) rather than `/reset!`.
-pub fn is_unconfirmed_reset(line: &str) -> bool {
+pub(super) fn is_unconfirmed_reset(line: &str) -> bool {
     line.split_whitespace().next() == Some("/reset")
 }
 
@@ -55,7 +55,7 @@ pub fn is_unconfirmed_reset(line: &str) -> bool {
 /// # Errors
 /// A refused command (unknown conversation, invalid or taken name, `/reset` without
 /// confirmation), or a store error; the conversation is unchanged.
-pub async fn command(
+pub(super) async fn command(
     engine: &ChatEngine,
     key: &mut SessionKey,
     line: &str,

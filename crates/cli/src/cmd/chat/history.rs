@@ -21,25 +21,25 @@ const FOLDER: &str = "history";
 
 /// One user's history file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HistoryFile {
+pub(crate) struct HistoryFile {
     path: PathBuf,
 }
 
 impl HistoryFile {
     /// The history file of `user` (a validated user id, so a safe file name) under `data_dir`.
-    pub fn for_user(data_dir: &Path, user: &str) -> HistoryFile {
+    pub(crate) fn for_user(data_dir: &Path, user: &str) -> HistoryFile {
         HistoryFile {
             path: data_dir.join(FOLDER).join(format!("{user}.txt")),
         }
     }
 
     /// Where the file is.
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
     /// Loads the saved lines into `editor`; a missing or unreadable file loads nothing.
-    pub fn load_into<H: rustyline::Helper>(
+    pub(crate) fn load_into<H: rustyline::Helper>(
         &self,
         editor: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
     ) {
@@ -54,7 +54,7 @@ impl HistoryFile {
     ///
     /// # Errors
     /// When the folder or the file cannot be written.
-    pub fn save_from<H: rustyline::Helper>(
+    pub(crate) fn save_from<H: rustyline::Helper>(
         &self,
         editor: &mut rustyline::Editor<H, rustyline::history::DefaultHistory>,
     ) -> Result<()> {
@@ -74,7 +74,7 @@ impl HistoryFile {
     ///
     /// # Errors
     /// When it exists and cannot be removed.
-    pub fn remove(&self) -> Result<bool> {
+    pub(crate) fn remove(&self) -> Result<bool> {
         match std::fs::remove_file(&self.path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -85,7 +85,7 @@ impl HistoryFile {
 
 /// Removes the shared history file of earlier versions, if any; returns its path when it
 /// was removed.
-pub fn remove_legacy_file(data_dir: &Path) -> Option<PathBuf> {
+pub(crate) fn remove_legacy_file(data_dir: &Path) -> Option<PathBuf> {
     let legacy = data_dir.join(LEGACY_FILE);
     std::fs::remove_file(&legacy).ok().map(|()| legacy)
 }

@@ -30,7 +30,7 @@ mod repl;
 
 /// `ragchat chat` options.
 #[derive(Debug, Clone, Args)]
-pub struct ChatArgs {
+pub(crate) struct ChatArgs {
     /// Who is chatting [default: $USER, else "local"].
     #[arg(long, short)]
     pub user: Option<String>,
@@ -52,7 +52,7 @@ pub struct ChatArgs {
 }
 
 /// The default user: `$USER` when it is a valid id, else `local`.
-pub fn default_user() -> String {
+pub(crate) fn default_user() -> String {
     std::env::var("USER")
         .ok()
         .filter(|u| ragchat_memory::message::validate_id("user", u).is_ok())
@@ -60,7 +60,7 @@ pub fn default_user() -> String {
 }
 
 /// Runs `chat`.
-pub async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode> {
+pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode> {
     let user = args.user.clone().unwrap_or_else(default_user);
     let key = SessionKey::new(&user, &args.session)?;
     let interactive =

@@ -18,7 +18,7 @@ use crate::terminal::visible;
 
 /// How piped input is answered.
 #[derive(Debug, Clone, Copy)]
-pub struct PipedOptions {
+pub(super) struct PipedOptions {
     /// `--json`: one JSON object per output line.
     pub json: bool,
     /// `--yes`: `/reset` deletes without `!`.
@@ -39,7 +39,7 @@ struct SessionLine<'a> {
 
 /// One source of an answer in `--json` output.
 #[derive(Serialize)]
-pub struct SourceLine<'a> {
+pub(super) struct SourceLine<'a> {
     path: &'a str,
     heading: Option<&'a str>,
     score: f32,
@@ -75,7 +75,7 @@ struct ErrorLine<'a> {
 }
 
 /// Reads messages from standard input, one per line, and answers each.
-pub async fn run(
+pub(super) async fn run(
     engine: &ChatEngine,
     mut key: SessionKey,
     options: PipedOptions,

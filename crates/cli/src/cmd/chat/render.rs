@@ -28,7 +28,7 @@ pub(super) fn yellow(text: &str) -> String {
 
 /// "  [1] path › heading (lines a-b)" for each source of an answer; one line is
 /// "(line a)", as on the web page.
-pub fn source_lines(answer: &Message) -> Vec<String> {
+pub(super) fn source_lines(answer: &Message) -> Vec<String> {
     answer
         .sources
         .iter()
@@ -52,7 +52,7 @@ pub fn source_lines(answer: &Message) -> Vec<String> {
 
 /// " (line 3)", " (lines 3-5)", or nothing: how a source's lines are shown, in the
 /// terminal and on the web page (`web/app.js` renders them the same way).
-pub fn line_range(start: Option<u32>, end: Option<u32>) -> String {
+pub(super) fn line_range(start: Option<u32>, end: Option<u32>) -> String {
     match (start, end) {
         (Some(a), Some(b)) if b > a => format!(" (lines {a}-{b})"),
         (Some(a), _) => format!(" (line {a})"),
@@ -61,7 +61,7 @@ pub fn line_range(start: Option<u32>, end: Option<u32>) -> String {
 }
 
 /// The one-line status shown when a chat starts.
-pub fn status_line(engine: &ChatEngine, key: &SessionKey, docs: &str) -> String {
+pub(super) fn status_line(engine: &ChatEngine, key: &SessionKey, docs: &str) -> String {
     format!(
         "ragchat · user {} · session {} · memory {} · answers {} · docs {docs}",
         key.user(),
@@ -72,7 +72,7 @@ pub fn status_line(engine: &ChatEngine, key: &SessionKey, docs: &str) -> String 
 }
 
 /// Warnings worth showing when a chat starts.
-pub async fn memory_warnings(engine: &ChatEngine) -> Vec<String> {
+pub(super) async fn memory_warnings(engine: &ChatEngine) -> Vec<String> {
     let mut warnings = Vec::new();
     if engine.memory().store_kind() == StoreKind::Memory {
         warnings.push(
@@ -103,7 +103,7 @@ pub(super) async fn greeting(engine: &ChatEngine, key: &SessionKey) -> Result<St
 }
 
 /// Role label for transcripts.
-pub fn role_label(role: Role) -> &'static str {
+pub(super) fn role_label(role: Role) -> &'static str {
     match role {
         Role::User => "you",
         Role::Assistant => "ragchat",

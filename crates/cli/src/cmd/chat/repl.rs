@@ -19,7 +19,7 @@ use crate::terminal::visible;
 
 /// How the REPL treats the user's typed lines and destructive commands.
 #[derive(Debug, Clone)]
-pub struct ReplOptions {
+pub(super) struct ReplOptions {
     /// The user's typed-line history file; `/reset` removes it in any case.
     pub history: HistoryFile,
     /// Whether typed lines are loaded from and saved to it (not with `--no-history-file`).
@@ -34,7 +34,7 @@ pub struct ReplOptions {
 ///
 /// # Errors
 /// When the terminal cannot be read or the store fails at the start.
-pub async fn run(
+pub(super) async fn run(
     engine: &ChatEngine,
     mut key: SessionKey,
     report: &IngestReport,

@@ -53,23 +53,23 @@ pub(super) struct Coverage {
 
 impl Question {
     /// The message's own terms.
-    pub fn own(&self) -> impl Iterator<Item = &QueryTerm> {
+    pub(super) fn own(&self) -> impl Iterator<Item = &QueryTerm> {
         self.terms.iter().filter(|t| !t.borrowed)
     }
 
     /// Total weight of all terms.
-    pub fn total_weight(&self) -> f32 {
+    pub(super) fn total_weight(&self) -> f32 {
         self.terms.iter().map(|t| t.weight).sum()
     }
 
     /// Total weight of the message's own terms.
-    pub fn own_weight(&self) -> f32 {
+    pub(super) fn own_weight(&self) -> f32 {
         self.own().map(|t| t.weight).sum()
     }
 
     /// What `terms` cover of the question: a term counts fully when present, for
     /// [`FAMILY_SHARE`] when only a word of its family is ("reduces" for "prevent").
-    pub fn coverage(&self, terms: &HashSet<String>) -> Coverage {
+    pub(super) fn coverage(&self, terms: &HashSet<String>) -> Coverage {
         let mut coverage = Coverage::default();
         for term in &self.terms {
             let strength = match_strength(terms, term);
@@ -90,7 +90,7 @@ impl Question {
     /// the rarest of the message's own terms that the passages contain ("cream" in "Should I add
     /// cream?", "soft" in "How long do I boil a soft-boiled egg?"), or for a message without
     /// topic terms of its own ("Why?"), the weightiest borrowed one. `None` without terms.
-    pub fn required_term(&self, passages: &[Passage<'_>]) -> Option<&QueryTerm> {
+    pub(super) fn required_term(&self, passages: &[Passage<'_>]) -> Option<&QueryTerm> {
         let present = |t: &QueryTerm| passages.iter().any(|p| match_strength(&p.terms, t) > 0.0);
         let candidates = || self.terms.iter().filter(|t| present(t));
         let own = candidates()
@@ -116,7 +116,7 @@ impl Question {
     ///
     /// For a question that points back ("How do I avoid it?"), the topic it points at counts
     /// too: "avoid" alone is not what the passage must be about.
-    pub fn own_coverage(&self, passages: &[Passage<'_>]) -> f32 {
+    pub(super) fn own_coverage(&self, passages: &[Passage<'_>]) -> f32 {
         let with_topic = self.needs_topic_match;
         let total = if with_topic {
             self.total_weight()
@@ -140,7 +140,7 @@ impl Question {
     /// [`NEAR_TOPIC_SHARE`] of the message's own weight: what the documents cover near a
     /// question they do not answer ("hyperparameter tuning" for "How do I tune a guitar?",
     /// but not "gradient descent" for "Is a steep ski slope descent safe?").
-    pub fn near_topic<'h>(&self, passages: &[Passage<'h>]) -> Option<&'h Hit> {
+    pub(super) fn near_topic<'h>(&self, passages: &[Passage<'h>]) -> Option<&'h Hit> {
         let own_total = self.own_weight();
         passages
             .iter()
