@@ -182,6 +182,13 @@ impl RedisStore {
     }
 }
 
+/// The title shown for a session from its meta fields `[.., .., .., .., title, auto]`:
+/// the given one, else the automatic one (see `shown_title` in `repair.lua`).
+fn shown_title(fields: &[Value]) -> Option<String> {
+    let text = |i: usize| fields.get(i).and_then(value_str).map(str::to_string);
+    text(4).or_else(|| text(5).filter(|auto| !auto.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,11 +209,4 @@ mod tests {
         assert_eq!(scored(nested), want);
         assert!(scored(Value::Nil).is_empty());
     }
-}
-
-/// The title shown for a session from its meta fields `[.., .., .., .., title, auto]`:
-/// the given one, else the automatic one (see `shown_title` in `repair.lua`).
-fn shown_title(fields: &[Value]) -> Option<String> {
-    let text = |i: usize| fields.get(i).and_then(value_str).map(str::to_string);
-    text(4).or_else(|| text(5).filter(|auto| !auto.is_empty()))
 }
