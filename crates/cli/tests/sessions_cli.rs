@@ -315,3 +315,135 @@ fn bench_memory_reports_json() {
     assert!(out["p50_ms"].as_f64().unwrap() > 0.0);
     assert!(out["p99_ms"].as_f64().unwrap() >= out["p50_ms"].as_f64().unwrap());
 }
+
+#[test]
+fn rename_titles_a_conversation_until_cleared() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let add = |session: &str, text: &str| {
+        ok(ragchat(
+            d,
+            None,
+            &[
+                "sessions",
+                "add",
+                "--user",
+                "alice",
+                "--session",
+                session,
+                text,
+            ],
+        ))
+    };
+    add("ml", "What is\nmachine learning?");
+    add("ml", "And deep learning?");
+    let title_in_list = || {
+        let list = json(ragchat(
+            d,
+            None,
+            &["sessions", "list", "--user", "alice", "--json"],
+        ));
+        list["sessions"][0]["title"].clone()
+    };
+    assert_eq!(title_in_list(), "What is machine learning?");
+
+    let renamed = json(ragchat(
+        d,
+        None,
+        &[
+            "sessions",
+            "rename",
+            "--user",
+            "alice",
+            "ml",
+            "  ML notes ",
+            "--json",
+        ],
+    ));
+    assert_eq!(renamed["session"], "ml");
+    assert_eq!(renamed["title"], "ML notes");
+    assert_eq!(renamed["message_count"], 2);
+    assert_eq!(title_in_list(), "ML notes");
+    let table = ok(ragchat(d, None, &["sessions", "list", "--user", "alice"]));
+    assert!(
+        table.contains("title") && table.contains("ML notes"),
+        "{table}"
+    );
+    let text = ok(ragchat(
+        d,
+        None,
+        &["sessions", "rename", "-u", "alice", "ml", "Notes"],
+    ));
+    assert!(text.contains("renamed alice/ml: Notes"), "{text}");
+
+    let cleared = json(ragchat(
+        d,
+        None,
+        &[
+            "sessions", "rename", "--user", "alice", "ml", "--clear", "--json",
+        ],
+    ));
+    assert_eq!(cleared["title"], "What is machine learning?");
+    assert_eq!(title_in_list(), "What is machine learning?");
+}
+
+#[test]
+fn rename_refuses_bad_titles_and_missing_conversations() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    ok(ragchat(
+        d,
+        None,
+        &[
+            "sessions",
+            "add",
+            "--user",
+            "alice",
+            "--session",
+            "ml",
+            "Hi?",
+        ],
+    ));
+    let long = "x".repeat(201);
+    for title in ["", "   ", "two\nlines", long.as_str()] {
+        let out = ragchat(
+            d,
+            None,
+            &["sessions", "rename", "--user", "alice", "ml", title],
+        );
+        assert_eq!(out.status.code(), Some(2), "{title:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("title"),
+            "{title:?}"
+        );
+    }
+    for args in [
+        &["sessions", "rename", "--user", "alice", "ml"][..],
+        &[
+            "sessions", "rename", "--user", "alice", "ml", "x", "--clear",
+        ][..],
+        &["sessions", "rename", "--user", "alice", "a/b", "x"][..],
+    ] {
+        let out = ragchat(d, None, args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+    let out = ragchat(
+        d,
+        None,
+        &["sessions", "rename", "--user", "alice", "nosuch", "x"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = ragchat(d, None, &["sessions", "rename", "--user", "bob", "ml", "x"]);
+    assert_eq!(out.status.code(), Some(3));
+    let list = json(ragchat(
+        d,
+        None,
+        &["sessions", "list", "--user", "alice", "--json"],
+    ));
+    assert_eq!(list["sessions"][0]["title"], "Hi?", "unchanged: {list}");
+}

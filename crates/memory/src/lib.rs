@@ -13,6 +13,7 @@
 //!   implementations.
 //! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
 //! - [`journal`]: the local durable journal that takes appends while the store is down.
+//! - [`title`]: the automatic title rule (first question) and given-title validation.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
 //! - [`error`]: `MemoryError` and the `Result` alias.
 //! - `files`: private files and folders (0600 / 0700) for the SQLite files ragchat creates.
@@ -31,6 +32,7 @@ pub mod spec;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
+pub mod title;
 
 pub use backend::open_store;
 pub use error::{MemoryError, Result};
@@ -49,3 +51,4 @@ pub use spec::{
 pub use store::{
     Durability, RedisDurability, SessionPage, SessionStore, SessionSummary, Stamp, Ttl,
 };
+pub use title::{title_of, validate_title, MAX_GIVEN_TITLE_CHARS, MAX_TITLE_CHARS};

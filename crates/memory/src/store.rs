@@ -21,6 +21,7 @@
 //! | `load` | entries from a [`ReadFrom`] point, bounded by a [`ReadLimit`] in messages *and* bytes (at least one entry), with `more` telling whether the bound left entries out; refreshes the TTL; one round trip; never reads a whole session |
 //! | `meta` | counters without touching the TTL |
 //! | `list` | one page of a user's sessions (most recent activity first, ties by id descending) after a [`ListCursor`], with the cursor of the next page; never the whole list |
+//! | `set_title` | sets or clears the title given by a person, without touching the TTL or the activity time; `false` for a missing session |
 //! | `delete` | every key of the session, and its share of the user's usage |
 //! | `identity` | what the store *is*, without credentials: journal entries are replayed only into the store they were written for |
 //! | `warnings` | settings of the store that put conversations at risk (a Redis that may evict keys) |
@@ -99,6 +100,10 @@ pub struct SessionMeta {
     pub trimmed_seq: u64,
     /// Seconds until the session expires; `None` = never.
     pub ttl_remaining_secs: Option<u64>,
+    /// The title given by a person, else the automatic one (the first question);
+    /// `None` when neither is known (no question yet, or a session stored before
+    /// titles existed).
+    pub title: Option<String>,
 }
 
 /// When a store command was sent, as a store that hears about changes (Redis with
@@ -186,6 +191,9 @@ pub struct SessionSummary {
     pub updated_at: DateTime<Utc>,
     /// Seconds until expiry; `None` = never.
     pub ttl_remaining_secs: Option<u64>,
+    /// The conversation's title: the one given by a person, else its first question
+    /// (see [`crate::title`]); `null` when it has none yet.
+    pub title: Option<String>,
 }
 
 /// One page of a user's sessions.
@@ -244,6 +252,8 @@ pub struct RedisDurability {
 ///   with `Quota` and writes nothing (messages already stored do not count).
 /// - `load` refreshes the TTL of the whole session and returns a bounded run of
 ///   entries, in one round trip; `None` when the session does not exist (or expired).
+/// - the append that brings a session's first user message sets its automatic title
+///   ([`crate::title::title_of`]); later appends never change it.
 /// - `meta` and `list` do not refresh TTLs: looking is not using.
 /// - a corrupt entry is skipped and reported; it never fails the read.
 #[async_trait]
@@ -318,6 +328,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         after: Option<&ListCursor>,
         limit: usize,
     ) -> Result<SessionPage>;
+
+    /// Sets the title given by a person (`None` clears it: the automatic title shows
+    /// again). The caller validates it ([`crate::title::validate_title`]). Does not
+    /// refresh the TTL nor count as activity. Returns whether the session exists.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool>;
 
     /// Removes every key of the session. Returns whether it existed.
     ///

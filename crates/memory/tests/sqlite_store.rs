@@ -125,3 +125,82 @@ async fn expired_sessions_are_purged_from_the_file() {
         .unwrap();
     assert_eq!(rows, 0);
 }
+
+/// The schema as it was before titles: what a file made by an older version holds.
+const SCHEMA_BEFORE_TITLES: &str = "
+CREATE TABLE sessions (
+    user          TEXT    NOT NULL,
+    session       TEXT    NOT NULL,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL,
+    expires_at    INTEGER,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    bytes         INTEGER NOT NULL DEFAULT 0,
+    last_seq      INTEGER NOT NULL DEFAULT 0,
+    trimmed_seq   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user, session)
+) WITHOUT ROWID;
+CREATE INDEX sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
+CREATE TABLE messages (
+    user       TEXT    NOT NULL,
+    session    TEXT    NOT NULL,
+    seq        INTEGER NOT NULL,
+    id         TEXT    NOT NULL,
+    role       TEXT    NOT NULL,
+    content    TEXT    NOT NULL,
+    sources    TEXT    NOT NULL,
+    created_at INTEGER NOT NULL,
+    status     TEXT    NOT NULL,
+    PRIMARY KEY (user, session, seq)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX messages_by_id ON messages (user, session, id);
+INSERT INTO sessions VALUES ('carol', 'old', 1000, 2000, NULL, 2, 23, 2, 0);
+INSERT INTO messages VALUES
+    ('carol', 'old', 1, '0190b5a0-0000-7000-8000-000000000001', 'user', 'An old question?', '', 1000, 'complete'),
+    ('carol', 'old', 2, '0190b5a0-0000-7000-8000-000000000002', 'assistant', 'Yes.', '', 2000, 'complete');
+";
+
+#[tokio::test]
+async fn a_file_from_before_titles_is_upgraded_in_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    rusqlite_conn(&path)
+        .execute_batch(SCHEMA_BEFORE_TITLES)
+        .expect("old schema");
+    let old = SessionKey::new("carol", "old").unwrap();
+    let opts = ragchat_memory::store::AppendOptions {
+        ttl: Ttl::NEVER,
+        max_messages: 0,
+        refresh_ttl: true,
+        quotas: ragchat_memory::Quotas::UNBOUNDED,
+    };
+    {
+        let store = SqliteStore::open(&path).await.expect("upgrade");
+        let meta = store.meta(&old).await.unwrap().expect("kept");
+        assert_eq!((meta.message_count, meta.title), (2, None));
+        // Its first question is not among the next append's messages: it is never
+        // titled automatically (readers derive its title), whatever comes next.
+        let later = [ragchat_memory::Message::user("A later question")];
+        let outcome = store.append(&old, &later, opts).await.unwrap();
+        assert_eq!((outcome.meta.message_count, outcome.meta.title), (3, None));
+        assert!(store.set_title(&old, Some("Kept notes")).await.unwrap());
+        let new = SessionKey::new("carol", "new").unwrap();
+        let first = [ragchat_memory::Message::user("A new question")];
+        store.append(&new, &first, opts).await.unwrap();
+    }
+    // Opening the upgraded file again changes nothing.
+    let store = SqliteStore::open(&path).await.expect("reopen");
+    let page = store.list("carol", None, 10).await.unwrap();
+    let mut titles: Vec<(&str, Option<&str>)> = page
+        .sessions
+        .iter()
+        .map(|s| (s.session.as_str(), s.title.as_deref()))
+        .collect();
+    titles.sort();
+    assert_eq!(
+        titles,
+        [("new", Some("A new question")), ("old", Some("Kept notes"))]
+    );
+    assert!(store.set_title(&old, None).await.unwrap());
+    assert_eq!(store.meta(&old).await.unwrap().unwrap().title, None);
+}

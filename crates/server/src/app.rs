@@ -16,7 +16,10 @@ use crate::state::AppState;
 pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/v1/sessions", get(sessions::sessions_list))
-        .route("/v1/sessions/{session}", delete(sessions::session_delete))
+        .route(
+            "/v1/sessions/{session}",
+            delete(sessions::session_delete).patch(sessions::session_rename),
+        )
         .route(
             "/v1/sessions/{session}/messages",
             post(turns::message_create).get(sessions::messages_list),

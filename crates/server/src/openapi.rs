@@ -10,7 +10,6 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{about, account, ops, sessions, sources, turns};
-use crate::titles;
 
 /// The API description.
 #[derive(OpenApi)]
@@ -27,6 +26,7 @@ use crate::titles;
         sessions::messages_list,
         sessions::session_stats,
         sessions::session_delete,
+        sessions::session_rename,
         sources::source_get,
         about::about_get,
         account::export,
@@ -41,7 +41,7 @@ use crate::titles;
         turns::NewMessage,
         turns::TurnResponse,
         sessions::SessionList,
-        titles::ListedSession,
+        sessions::SessionPatch,
         sources::CitedPassage,
         about::About,
         about::AboutDocument,
@@ -145,6 +145,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             ttl_remaining_secs: Some(3),
+            title: Some("What is ML?".into()),
         };
         assert_eq!(schema_fields("SessionSummary"), json_fields(&summary));
         let stats = SessionStats {
@@ -158,6 +159,7 @@ mod tests {
             store: "memory://".into(),
             mode: Mode::Normal,
             pending_sync: 0,
+            title: None,
         };
         assert_eq!(schema_fields("SessionStats"), json_fields(&stats));
         let session = SessionExport {

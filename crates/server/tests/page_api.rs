@@ -208,7 +208,7 @@ async fn conversations_are_titled_by_their_first_question() {
 
 #[tokio::test]
 async fn one_list_request_reads_a_bounded_number_of_conversations() {
-    let (app, memory, _dir) = app().await;
+    let (app, memory, dir) = app().await;
     let total = ragchat_server::titles::TITLE_READS_PER_LIST + 5;
     for i in 0..total {
         let key = SessionKey::new("alice", format!("s{i:02}")).unwrap();
@@ -217,6 +217,11 @@ async fn one_list_request_reads_a_bounded_number_of_conversations() {
             .await
             .unwrap();
     }
+    // Sessions stored before titles existed: the list reads their first questions.
+    rusqlite::Connection::open(dir.path().join("sessions.db"))
+        .unwrap()
+        .execute("UPDATE sessions SET auto_title = NULL", [])
+        .unwrap();
     let reads = || async {
         let r = memory.status().await.unwrap().reads;
         r.from_cache + r.from_store + r.degraded

@@ -16,6 +16,7 @@ use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
     SessionStore, SessionSummary, StoreKind, Ttl,
 };
+use crate::title::title_of;
 
 /// Sessions held in process RAM.
 #[derive(Debug, Default)]
@@ -33,6 +34,10 @@ struct Session {
     bytes: u64,
     entries: VecDeque<(u64, Message)>,
     ids: HashSet<MessageId>,
+    /// The first question, once an append brought one.
+    auto_title: Option<String>,
+    /// The title given by a person.
+    given_title: Option<String>,
 }
 
 impl Session {
@@ -46,6 +51,8 @@ impl Session {
             bytes: 0,
             entries: VecDeque::new(),
             ids: HashSet::new(),
+            auto_title: None,
+            given_title: None,
         }
     }
 
@@ -58,7 +65,12 @@ impl Session {
             last_seq: self.last_seq,
             trimmed_seq: self.trimmed_seq,
             ttl_remaining_secs: remaining_secs(self.expires_at_ms, now),
+            title: self.title(),
         }
+    }
+
+    fn title(&self) -> Option<String> {
+        self.given_title.clone().or_else(|| self.auto_title.clone())
     }
 
     fn expired(&self, now: i64) -> bool {
@@ -200,6 +212,9 @@ impl SessionStore for MemoryStore {
             }
         }
         session.updated_at_ms = now;
+        if session.auto_title.is_none() {
+            session.auto_title = title_of(messages);
+        }
         if opts.max_messages > 0 {
             while session.entries.len() as u64 > opts.max_messages {
                 if let Some((seq, old)) = session.entries.pop_front() {
@@ -265,9 +280,20 @@ impl SessionStore for MemoryStore {
                 created_at: millis_to_datetime(s.created_at_ms),
                 updated_at: millis_to_datetime(s.updated_at_ms),
                 ttl_remaining_secs: remaining_secs(s.expires_at_ms, now),
+                title: s.title(),
             })
             .collect();
         Ok(page_of(all, limit))
+    }
+
+    async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
+        Ok(self.with_live(key, |session, _| match session {
+            Some(session) => {
+                session.given_title = title.map(str::to_string);
+                true
+            }
+            None => false,
+        }))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {

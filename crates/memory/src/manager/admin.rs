@@ -1,4 +1,4 @@
-//! Looking after conversations: stats, the paged session list, delete and erase, and
+//! Looking after conversations: stats, titles, the paged session list, delete and erase, and
 //! the store's own warnings.
 
 use std::time::{Duration, Instant};
@@ -8,6 +8,7 @@ use crate::error::Result;
 use crate::limits::ListCursor;
 use crate::message::{millis_to_datetime, Message, SessionKey};
 use crate::store::{SessionMeta, SessionPage, SessionSummary};
+use crate::title::validate_title;
 
 /// Sessions one list page holds when a caller asks for all of them.
 const LIST_PAGE: usize = 200;
@@ -64,6 +65,7 @@ impl SessionManager {
             store: self.store_url(),
             mode: self.mode(),
             pending_sync: self.pending_for(key),
+            title: None,
         }))
     }
 
@@ -79,7 +81,25 @@ impl SessionManager {
             store: self.store_url(),
             mode: self.mode(),
             pending_sync: self.pending_for(key),
+            title: meta.title.clone(),
         }
+    }
+
+    /// Gives the session a title (trimmed), or clears the given one (`None`: the
+    /// automatic title, its first question, shows again). Does not refresh the TTL nor
+    /// count as activity. Returns whether the session exists.
+    ///
+    /// The RAM cache holds messages, not titles, so it stays as it is; other servers
+    /// read titles from the store (a Redis that reports changes tells them the session
+    /// changed).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a title that is empty after trimming, longer than
+    /// [`crate::MAX_GIVEN_TITLE_CHARS`] characters or holds control characters;
+    /// `Unavailable` when the store cannot be reached (a title is not journaled).
+    pub async fn rename(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
+        let title = title.map(validate_title).transpose()?;
+        self.call(|| self.inner.store.set_title(key, title)).await
     }
 
     /// One page of the user's sessions, most recent activity first (ties by session

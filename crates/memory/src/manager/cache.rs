@@ -231,6 +231,7 @@ mod tests {
             last_seq,
             trimmed_seq,
             ttl_remaining_secs: None,
+            title: None,
         }
     }
 

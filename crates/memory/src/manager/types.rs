@@ -161,6 +161,9 @@ pub struct SessionStats {
     pub mode: Mode,
     /// Messages of this session waiting in the local journal.
     pub pending_sync: u64,
+    /// The conversation's title: the one given by a person, else its first question;
+    /// `null` when it has none yet (or the store is unreachable).
+    pub title: Option<String>,
 }
 
 /// A snapshot of a session's messages in conversation order (oldest first).

@@ -16,9 +16,11 @@ use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
 
 mod bounds;
 mod managers;
+mod titles;
 
 pub use self::bounds::*;
 pub use self::managers::*;
+pub use self::titles::*;
 
 /// Supplies handles on the backend under test.
 #[async_trait]
@@ -123,6 +125,9 @@ pub async fn run_all(f: &dyn StoreFixture) {
     the_identity_is_stable_and_names_no_secret(f).await;
     history_is_a_bounded_tail_and_pages_read_all_of_it(f).await;
     quota_refusals_reach_the_manager_as_quota(f).await;
+    the_first_question_titles_the_session(f).await;
+    a_given_title_replaces_the_first_question_until_cleared(f).await;
+    the_manager_renames_and_validates(f).await;
 }
 
 /// Messages come back exactly as written, in order, with consecutive seqs.

@@ -7,6 +7,7 @@
 //! | `GET /v1/sessions/{session}/messages` | [`sessions::messages_list`] |
 //! | `GET /v1/sessions/{session}/stats` | [`sessions::session_stats`] |
 //! | `GET /v1/sessions/{session}/messages/{message_id}/sources/{n}` | [`sources::source_get`] |
+//! | `PATCH /v1/sessions/{session}` | [`sessions::session_rename`] (its title) |
 //! | `DELETE /v1/sessions/{session}` | [`sessions::session_delete`] |
 //! | `GET /v1/about` | [`about::about_get`] |
 //! | `GET /v1/export` | [`account::export`] |

@@ -1,5 +1,5 @@
 //! The caller's sessions: list them (paged), read a session's messages (paged) and
-//! stats, delete one.
+//! stats, rename one, delete one.
 //!
 //! Every session key is built from the authenticated user, so another user's session
 //! is simply not there: it answers 404 exactly like a session that never existed.
@@ -9,14 +9,15 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use ragchat_memory::{ListCursor, Message, PageCursor, ReadLimit, SessionKey, SessionStats};
+use ragchat_memory::{
+    ListCursor, Message, PageCursor, ReadLimit, SessionKey, SessionStats, SessionSummary,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiPath, ApiQuery, ErrorBody};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery, ErrorBody};
 use crate::state::AppState;
-use crate::titles::ListedSession;
 
 /// Messages returned by one page when `limit` is not given.
 pub const DEFAULT_PAGE: usize = 1000;
@@ -32,12 +33,27 @@ pub const MAX_LIST_PAGE: usize = 1000;
 /// A page of the caller's sessions.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionList {
-    /// Most recent activity first, each titled by its first question.
-    #[schema(value_type = Vec<ListedSession>)]
-    pub sessions: Vec<ListedSession>,
+    /// Most recent activity first, each with its title (the one given, else its first
+    /// question).
+    pub sessions: Vec<SessionSummary>,
     /// Pass as `cursor` for the next page; `null` on the last page.
     #[schema(value_type = Option<String>)]
     pub next_cursor: Option<ListCursor>,
+}
+
+/// The body of `PATCH /v1/sessions/{session}`.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct SessionPatch {
+    /// The new title (trimmed; 1 to 200 characters, one line), or `null` to clear the
+    /// given title: the conversation is then titled by its first question again.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, required = true)]
+    pub title: Option<Option<String>>,
+}
+
+/// A field that is there, `null` included (`Some(None)`); an absent one stays `None`.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
 }
 
 /// Paging of `GET /v1/sessions`.
@@ -227,4 +243,59 @@ pub async fn session_delete(
     } else {
         Err(ApiError::session_not_found(key.session()))
     }
+}
+
+/// Renames a session: sets the title the list shows, or clears it back to the first
+/// question. Neither refreshes the session's TTL nor counts as activity.
+#[utoipa::path(
+    patch,
+    path = "/v1/sessions/{session}",
+    tag = "sessions",
+    params(("session" = String, Path, description = "Session id")),
+    request_body = SessionPatch,
+    responses(
+        (status = 200, description = "The session as the list shows it", body = SessionSummary),
+        (status = 400, description = "Invalid session id, body or title", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "The caller has no such session", body = ErrorBody),
+        (status = 503, description = "Store unavailable (see Retry-After)", body = ErrorBody),
+    ),
+    security(("bearer" = []))
+)]
+pub async fn session_rename(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(session): ApiPath<String>,
+    ApiJson(patch): ApiJson<SessionPatch>,
+) -> Result<Json<SessionSummary>, ApiError> {
+    let key = SessionKey::new(caller.user, session)?;
+    let Some(title) = patch.title else {
+        return Err(ApiError::invalid_input(
+            "the body needs a title: a string, or null to clear it",
+        ));
+    };
+    let memory = state.memory();
+    if !memory.rename(&key, title.as_deref()).await? {
+        return Err(ApiError::session_not_found(key.session()));
+    }
+    let Some(stats) = memory.stats(&key).await? else {
+        return Err(ApiError::session_not_found(key.session()));
+    };
+    let summary = SessionSummary {
+        session: stats.session,
+        message_count: stats.message_count,
+        bytes: stats.bytes,
+        created_at: stats.created_at,
+        updated_at: stats.updated_at,
+        ttl_remaining_secs: stats.ttl_remaining_secs,
+        title: stats.title,
+    };
+    let mut titled = state
+        .titles()
+        .attach(memory, key.user(), vec![summary])
+        .await;
+    titled
+        .pop()
+        .map(Json)
+        .ok_or_else(|| ApiError::session_not_found(key.session()))
 }

@@ -2,11 +2,13 @@
 // The conversation lives on the server (and its store), never only in this tab: on
 // every load the page asks the API for the session named in the URL.
 // Beside this file: drawer.js (the list on phones), welcome.js (a new conversation's
-// view), sources.js (opening a cited passage), time.js (relative times).
+// view), sources.js (opening a cited passage), rename.js (renaming the conversation),
+// time.js (relative times).
 import { setupDrawer } from "/drawer.js";
 import { showWelcome, hideWelcome } from "/welcome.js";
 import { setupSources } from "/sources.js";
 import { timeElement, refreshTimes } from "/time.js";
+import { setupRename } from "/rename.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -29,6 +31,10 @@ const drawer = setupDrawer({
   backdrop: $("backdrop"), main: $("main"),
 });
 const openSource = setupSources(ui, api);
+setupRename(
+  { button: $("rename"), form: $("rename-form"), input: $("rename-input"), name: ui.sessionName },
+  { api, current: () => session, renamed: () => loadSessions(), setStatus },
+);
 
 class ApiError extends Error {
   constructor(status, code, message) { super(message); this.status = status; this.code = code; }
@@ -227,6 +233,10 @@ async function loadSessions() {
       items.unshift(sessionItem(session, NEW_CONVERSATION, null, 0));
     }
     ui.sessions.replaceChildren(...items);
+    // The stored title (given by a person, else the first question) names the conversation.
+    const current = sessions.find((s) => s.session === session);
+    if (current && current.title) ui.sessionName.textContent = current.title;
+    $("rename").hidden = !current || !$("rename-form").hidden;
   } catch (e) {
     if (e.status !== 401) setStatus("Could not list conversations: " + e.message);
   }

@@ -3,14 +3,15 @@
 //!
 //! The page streams answers (`fetch` + a `ReadableStream` SSE parser, since
 //! `EventSource` cannot POST), shows the sources under each answer (each opens the
-//! passage it cites), lists the caller's conversations by their first question with
-//! relative times (a drawer behind a menu button on phones), greets a new conversation
+//! passage it cites), lists the caller's conversations by their titles (the first
+//! question, or one given with the rename button) with relative times (a drawer behind
+//! a menu button on phones), greets a new conversation
 //! with the loaded documents and example questions, and restores the conversation named
 //! in the URL (`#session=ID`) from the API on every load, so a reload, or the same URL
 //! on another server, shows the same history.
 //!
 //! The script is a few ES modules: `app.js` (the chat), `drawer.js`, `welcome.js`,
-//! `sources.js` and `time.js`.
+//! `sources.js`, `rename.js` and `time.js`.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -28,6 +29,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/welcome.js", include_str!("welcome.js")),
     ("/sources.js", include_str!("sources.js")),
     ("/time.js", include_str!("time.js")),
+    ("/rename.js", include_str!("rename.js")),
 ];
 
 /// `/`, `/style.css` and the scripts.

@@ -3,8 +3,10 @@
 -- ARGV: now_ms, ttl_secs (0 = never), max_messages (0 = unbounded), session, n,
 --       refresh (1 = re-apply the TTL to every key; 0 = only when this append creates keys),
 --       quota_session_bytes, quota_user_sessions, quota_user_bytes (0 = unbounded),
+--       auto_title (the first question among the messages, '' for none),
 --       then 6 fields per message: id, role, content, sources, ts, status
--- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, seq_or_0 per message},
+-- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, title,
+--          seq_or_0 per message},
 --          or the error "QUOTA <which> <figure> <limit>" when the new messages would break
 --          a quota (then nothing was written).
 local call = redis.call
@@ -18,7 +20,8 @@ local refresh = ARGV[6] == '1'
 local quota_session_bytes = tonumber(ARGV[7])
 local quota_user_sessions = tonumber(ARGV[8])
 local quota_user_bytes = tonumber(ARGV[9])
-local FIRST = 10
+local auto_title = ARGV[10]
+local FIRST = 11
 
 local m, repaired = check_session(log, meta, ids, index, session, now)
 local created, count, bytes, seq, trimmed = nil, 0, 0, 0, 0
@@ -167,10 +170,21 @@ if max > 0 and count > max then
   end
   trimmed_now = true
 end
+-- The automatic title: set by the append that brings the first question, never again.
+local title = false
+if m then
+  title = shown_title(m)
+  if m[8] == '' and auto_title ~= '' then
+    call('HSET', meta, 'auto', auto_title)
+    title = m[7] or auto_title
+  end
+elseif auto_title ~= '' then
+  title = auto_title
+end
 if not created then
   created = now
   call('HSET', meta, 'created_at', created, 'updated_at', now, 'count', count, 'bytes', bytes,
-    'seq', seq, 'trimmed', trimmed)
+    'seq', seq, 'trimmed', trimmed, 'auto', auto_title)
 elseif trimmed_now then
   call('HSET', meta, 'updated_at', now, 'count', count, 'bytes', bytes, 'seq', seq,
     'trimmed', trimmed)
@@ -230,8 +244,8 @@ local fixed = 0
 if repaired then
   fixed = 1
 end
-local result = {count, bytes, created, now, seq, trimmed, pttl, fixed}
+local result = {count, bytes, created, now, seq, trimmed, pttl, fixed, title}
 for i = 1, n do
-  result[8 + i] = out[i]
+  result[9 + i] = out[i]
 end
 return result

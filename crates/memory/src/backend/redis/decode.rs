@@ -161,10 +161,12 @@ pub(super) fn quota_breach(e: &RedisError) -> Option<QuotaBreach> {
     }
 }
 
-/// Decodes `{count, bytes, created_at, updated_at, seq, trimmed, pttl, ...}`; `corrupt`
-/// makes the error for a missing or malformed field.
+/// Decodes `{count, bytes, created_at, updated_at, seq, trimmed, pttl, ...}` with the
+/// title at `title_at` (nil for none); `corrupt` makes the error for a missing or
+/// malformed field.
 pub(super) fn decode_meta(
     items: &[Value],
+    title_at: usize,
     corrupt: impl Fn(String) -> MemoryError,
 ) -> Result<SessionMeta, MemoryError> {
     let num = |i: usize, name: &str| -> Result<i64, MemoryError> {
@@ -183,6 +185,7 @@ pub(super) fn decode_meta(
         last_seq: num(4, "seq")?.max(0) as u64,
         trimmed_seq: num(5, "trimmed")?.max(0) as u64,
         ttl_remaining_secs: (pttl >= 0).then(|| (pttl as u64).div_ceil(1000)),
+        title: items.get(title_at).and_then(value_str).map(str::to_string),
     })
 }
 

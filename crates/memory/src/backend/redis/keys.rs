@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! ragchat:{<user>}:s:<session>:log    STREAM  one entry per message, entry id "<seq>-0"
-//! ragchat:{<user>}:s:<session>:meta   HASH    created_at, updated_at, count, bytes, seq, trimmed
+//! ragchat:{<user>}:s:<session>:meta   HASH    created_at, updated_at, count, bytes, seq, trimmed,
+//!                                             title (given), auto (first question)
 //! ragchat:{<user>}:s:<session>:ids    SET     ids of the messages in :log (idempotent appends)
 //! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing, paged by it)
 //! ragchat:{<user>}:usage              HASH    bytes: stored bytes over the user's sessions (quota)

@@ -112,7 +112,14 @@ impl RedisStore {
             let k = SessionKeys::new(&key);
             pipe.cmd("HMGET")
                 .arg(&k.meta)
-                .arg(&["count", "bytes", "created_at", "updated_at"])
+                .arg(&[
+                    "count",
+                    "bytes",
+                    "created_at",
+                    "updated_at",
+                    "title",
+                    "auto",
+                ])
                 .cmd("PTTL")
                 .arg(&k.meta);
             keys.push(key);
@@ -142,6 +149,7 @@ impl RedisStore {
                     created_at: millis_to_datetime(created),
                     updated_at: millis_to_datetime(updated),
                     ttl_remaining_secs: remaining_secs((pttl >= 0).then(|| now + pttl), now),
+                    title: shown_title(fields),
                 });
                 continue;
             }
@@ -154,6 +162,7 @@ impl RedisStore {
                     created_at: millis_to_datetime(meta.created_at_ms),
                     updated_at: millis_to_datetime(meta.updated_at_ms),
                     ttl_remaining_secs: meta.ttl_remaining_secs,
+                    title: meta.title,
                 }),
                 None => stale.push(key.session().to_string()),
             }
@@ -171,6 +180,13 @@ impl RedisStore {
         }
         Ok(SessionPage { sessions, next })
     }
+}
+
+/// The title shown for a session from its meta fields `[.., .., .., .., title, auto]`:
+/// the given one, else the automatic one (see `shown_title` in `repair.lua`).
+fn shown_title(fields: &[Value]) -> Option<String> {
+    let text = |i: usize| fields.get(i).and_then(value_str).map(str::to_string);
+    text(4).or_else(|| text(5).filter(|auto| !auto.is_empty()))
 }
 
 #[cfg(test)]

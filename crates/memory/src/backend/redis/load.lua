@@ -4,7 +4,8 @@
 --       seq, 'meta' = no entries), after_seq, max_messages, max_bytes,
 --       ttl_secs (0 = never expire; -1 = leave TTLs alone), session, now_ms
 -- Returns: false when the session does not exist, else
---          {count, bytes, created_at, updated_at, seq, trimmed, pttl, entries, more, repaired}
+--          {count, bytes, created_at, updated_at, seq, trimmed, pttl, entries, more, repaired,
+--           title}
 -- The run stops at max_messages entries, or as soon as its entries reach max_bytes: a
 -- read never walks a whole long session (it would keep Redis busy for every client).
 local log, meta, ids, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
@@ -109,4 +110,4 @@ local fixed = 0
 if repaired then
   fixed = 1
 end
-return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, entries, more, fixed}
+return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, entries, more, fixed, shown_title(m)}

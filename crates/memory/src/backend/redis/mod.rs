@@ -10,9 +10,11 @@
 //! - `load.lua`: the meta hash plus a bounded run of entries (oldest after a seq, or
 //!   newest), refreshing TTLs: no script ever walks a whole session, so one user's
 //!   100 MB conversation cannot keep Redis busy for everyone else;
-//! - `delete.lua`: every key of the session, its index entry and its usage share.
+//! - `delete.lua`: every key of the session, its index entry and its usage share;
+//! - `title.lua`: sets or clears the title a person gave the session (meta field
+//!   `title`; the append sets the automatic one, `auto`, once).
 //!
-//! Both `append.lua` and `load.lua` start with `repair.lua`: a session whose keys Redis
+//! `append.lua`, `load.lua` and `title.lua` start with `repair.lua`: a session whose keys Redis
 //! evicted one by one (under `maxmemory`) is rebuilt from what is left instead of
 //! failing ([`eviction`] tells the operator when Redis may do that).
 //!
@@ -51,6 +53,7 @@ use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
     SessionStore, Stamp, StoreKind, Ttl,
 };
+use crate::title::title_of;
 
 /// Sessions in Redis: a single node (`redis://`, `rediss://`) or a Redis Cluster
 /// (`redis+cluster://h1:p1,h2:p2`, `rediss+cluster://...`).
@@ -67,6 +70,7 @@ struct Scripts {
     append: Script,
     load: Script,
     delete: Script,
+    title: Script,
 }
 
 impl Scripts {
@@ -81,6 +85,10 @@ impl Scripts {
                 include_str!("load.lua")
             )),
             delete: Script::new(include_str!("delete.lua")),
+            title: Script::new(concat!(
+                include_str!("repair.lua"),
+                include_str!("title.lua")
+            )),
         }
     }
 }
@@ -257,7 +265,7 @@ impl RedisStore {
             Value::Array(items) => items,
             other => return Err(self.corrupt(format!("load script returned {other:?}"))),
         };
-        let meta = decode_meta(&items, |what| self.corrupt(what))?;
+        let meta = decode_meta(&items, 10, |what| self.corrupt(what))?;
         let mut messages = Vec::new();
         let mut corrupt = Vec::new();
         if let Some(Value::Array(entries)) = items.get(7) {
@@ -329,7 +337,8 @@ impl SessionStore for RedisStore {
             .arg(u8::from(opts.refresh_ttl))
             .arg(opts.quotas.session_bytes)
             .arg(opts.quotas.user_sessions)
-            .arg(opts.quotas.user_bytes);
+            .arg(opts.quotas.user_bytes)
+            .arg(title_of(messages).unwrap_or_default());
         for m in messages {
             inv.arg(m.id.to_string())
                 .arg(m.role.as_str())
@@ -342,14 +351,14 @@ impl SessionStore for RedisStore {
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("append script returned {value:?}")));
         };
-        let meta = decode_meta(&items, |what| self.corrupt(what))?;
+        let meta = decode_meta(&items, 8, |what| self.corrupt(what))?;
         let repaired = items.get(7).and_then(value_i64) == Some(1);
         if repaired {
             tracing::warn!(store = %self.url, session = %key, "repaired a conversation whose keys Redis had evicted");
         }
         let seqs = items
             .iter()
-            .skip(8)
+            .skip(9)
             .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
             .collect::<Vec<_>>();
         if seqs.len() != messages.len() {
@@ -391,6 +400,20 @@ impl SessionStore for RedisStore {
         limit: usize,
     ) -> Result<SessionPage> {
         self.list_page(user, after, limit).await
+    }
+
+    async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.scripts.title.prepare_invoke();
+        for k in keys.all().into_iter().take(4) {
+            inv.key(k);
+        }
+        inv.arg(key.session())
+            .arg(now_ms())
+            .arg(u8::from(title.is_some()))
+            .arg(title.unwrap_or_default());
+        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        Ok(value_i64(&value) == Some(1))
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {

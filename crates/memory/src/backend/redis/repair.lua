@@ -69,11 +69,25 @@ local function scan_log(log, ids)
   return count, bytes, first, last, first_ts, last_ts
 end
 
--- The session's meta fields {created_at, updated_at, count, bytes, seq, trimmed} (nil
--- when the session does not exist), repaired first if its keys are partly missing, and
--- whether a repair was needed.
+-- The title a session shows: the one given by a person (meta field `title`), else the
+-- automatic one (`auto`: the first question; '' while none came; absent for sessions
+-- stored before titles existed, and for metas rebuilt from the log); false for none.
+local function shown_title(m)
+  if m[7] then
+    return m[7]
+  end
+  if m[8] and m[8] ~= '' then
+    return m[8]
+  end
+  return false
+end
+
+-- The session's meta fields {created_at, updated_at, count, bytes, seq, trimmed, title,
+-- auto} (nil when the session does not exist), repaired first if its keys are partly
+-- missing, and whether a repair was needed.
 local function check_session(log, meta, ids, index, session, now)
-  local m = redis.call('HMGET', meta, 'created_at', 'updated_at', 'count', 'bytes', 'seq', 'trimmed')
+  local m = redis.call('HMGET', meta, 'created_at', 'updated_at', 'count', 'bytes', 'seq', 'trimmed',
+    'title', 'auto')
   if m[1] then
     if (tonumber(m[3]) or 0) == 0 or redis.call('EXISTS', log, ids) == 2 then
       return m, false

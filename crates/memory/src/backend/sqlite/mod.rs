@@ -12,6 +12,7 @@
 //! the pages. Reads are paged ([`rows::read_range`]); the SQL lives in [`rows`].
 
 mod rows;
+mod schema;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -64,7 +65,7 @@ impl SqliteStore {
             store: describe.clone(),
             reason: format!("cannot create {}: {e}", path.display()),
         })?;
-        let conn = Connection::open(&path).map_err(|e| unavailable(&describe, e))?;
+        let mut conn = Connection::open(&path).map_err(|e| unavailable(&describe, e))?;
         conn.busy_timeout(Duration::from_secs(5))
             .map_err(|e| unavailable(&describe, e))?;
         conn.pragma_update(None, "journal_mode", "WAL")
@@ -75,8 +76,7 @@ impl SqliteStore {
         // Deleted messages are overwritten, not left readable in free pages.
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| unavailable(&describe, e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| unavailable(&describe, e))?;
+        schema::prepare(&mut conn).map_err(|e| unavailable(&describe, e))?;
         let store = SqliteStore {
             inner: Arc::new(Inner {
                 path,
@@ -277,6 +277,7 @@ impl SessionStore for SqliteStore {
                         trimmed
                     ],
                 )?;
+                set_auto_title(&tx, &key, &messages)?;
                 let meta = read_meta(&tx, &key, now)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 tx.commit()?;
                 Ok(Ok(AppendOutcome {
@@ -349,6 +350,13 @@ impl SessionStore for SqliteStore {
         let user = user.to_string();
         let after = after.cloned();
         self.run(move |conn| list_page(conn, &user, after.as_ref(), limit, now_ms()))
+            .await
+    }
+
+    async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
+        let key = key.clone();
+        let title = title.map(str::to_string);
+        self.run(move |conn| set_given_title(conn, &key, title.as_deref(), now_ms()))
             .await
     }
 

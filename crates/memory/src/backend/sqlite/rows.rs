@@ -9,35 +9,7 @@ use crate::backend::shared::{page_of, remaining_secs};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
 use crate::store::{CorruptEntry, SessionMeta, SessionPage, SessionSummary, Ttl};
-
-pub(super) const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS sessions (
-    user          TEXT    NOT NULL,
-    session       TEXT    NOT NULL,
-    created_at    INTEGER NOT NULL,
-    updated_at    INTEGER NOT NULL,
-    expires_at    INTEGER,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    bytes         INTEGER NOT NULL DEFAULT 0,
-    last_seq      INTEGER NOT NULL DEFAULT 0,
-    trimmed_seq   INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (user, session)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS sessions_by_expiry ON sessions (expires_at) WHERE expires_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS messages (
-    user       TEXT    NOT NULL,
-    session    TEXT    NOT NULL,
-    seq        INTEGER NOT NULL,
-    id         TEXT    NOT NULL,
-    role       TEXT    NOT NULL,
-    content    TEXT    NOT NULL,
-    sources    TEXT    NOT NULL,
-    created_at INTEGER NOT NULL,
-    status     TEXT    NOT NULL,
-    PRIMARY KEY (user, session, seq)
-) WITHOUT ROWID;
-CREATE UNIQUE INDEX IF NOT EXISTS messages_by_id ON messages (user, session, id);
-";
+use crate::title::title_of;
 
 /// Deletes every expired session; returns how many.
 pub(super) fn purge_expired(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
@@ -89,7 +61,8 @@ pub(super) fn read_meta(
     now: i64,
 ) -> rusqlite::Result<Option<SessionMeta>> {
     tx.query_row(
-        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq, expires_at
+        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq, expires_at,
+                coalesce(title, nullif(auto_title, ''))
            FROM sessions WHERE user = ?1 AND session = ?2",
         params![key.user(), key.session()],
         |r| {
@@ -101,6 +74,7 @@ pub(super) fn read_meta(
                 last_seq: r.get::<_, i64>(4)? as u64,
                 trimmed_seq: r.get::<_, i64>(5)? as u64,
                 ttl_remaining_secs: remaining_secs(r.get(6)?, now),
+                title: r.get(7)?,
             })
         },
     )
@@ -126,11 +100,44 @@ pub(super) fn ensure_session(
     now: i64,
 ) -> rusqlite::Result<()> {
     tx.execute(
-        "INSERT INTO sessions (user, session, created_at, updated_at) VALUES (?1, ?2, ?3, ?3)
+        "INSERT INTO sessions (user, session, created_at, updated_at, auto_title)
+         VALUES (?1, ?2, ?3, ?3, '')
          ON CONFLICT (user, session) DO NOTHING",
         params![key.user(), key.session(), now],
     )?;
     Ok(())
+}
+
+/// Sets the session's automatic title from `messages` if it is still waiting for its
+/// first question (`auto_title = ''`; a session stored before titles existed has
+/// `NULL` there and keeps it).
+pub(super) fn set_auto_title(
+    tx: &rusqlite::Transaction<'_>,
+    key: &SessionKey,
+    messages: &[Message],
+) -> rusqlite::Result<()> {
+    if let Some(title) = title_of(messages) {
+        tx.execute(
+            "UPDATE sessions SET auto_title = ?3 WHERE user = ?1 AND session = ?2 AND auto_title = ''",
+            params![key.user(), key.session(), title],
+        )?;
+    }
+    Ok(())
+}
+
+/// Sets or clears the title given by a person on a live session; whether it exists.
+pub(super) fn set_given_title(
+    conn: &Connection,
+    key: &SessionKey,
+    title: Option<&str>,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    let n = conn.execute(
+        "UPDATE sessions SET title = ?3
+          WHERE user = ?1 AND session = ?2 AND (expires_at IS NULL OR expires_at > ?4)",
+        params![key.user(), key.session(), title, now],
+    )?;
+    Ok(n > 0)
 }
 
 /// Decodes one row of `messages`; a bad row becomes a `CorruptEntry`, never an error.
@@ -274,7 +281,8 @@ pub(super) fn list_page(
         None => (i64::MAX, String::new()),
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT session, message_count, bytes, created_at, updated_at, expires_at FROM sessions
+        "SELECT session, message_count, bytes, created_at, updated_at, expires_at,
+                coalesce(title, nullif(auto_title, '')) FROM sessions
           WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)
             AND (?5 = 0 OR updated_at < ?3 OR (updated_at = ?3 AND session < ?4))
           ORDER BY updated_at DESC, session DESC LIMIT ?6",
@@ -296,6 +304,7 @@ pub(super) fn list_page(
                 created_at: millis_to_datetime(r.get(3)?),
                 updated_at: millis_to_datetime(r.get(4)?),
                 ttl_remaining_secs: remaining_secs(r.get(5)?, now),
+                title: r.get(6)?,
             })
         },
     )?;

@@ -1,4 +1,7 @@
 //! `ragchat sessions`: inspect and manage stored conversations from the shell.
+//! `rename` lives in [`rename`].
+
+mod rename;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,7 +62,7 @@ pub(crate) enum SessionsCommand {
     Stats {
         #[command(flatten)]
         key: KeyArgs,
-        /// JSON: {"user","session","message_count","bytes","ttl_remaining_secs","created_at","updated_at","store"}.
+        /// JSON: {"user","session","title","message_count","bytes","ttl_remaining_secs","created_at","updated_at","store"}.
         #[arg(long)]
         json: bool,
     },
@@ -68,7 +71,25 @@ pub(crate) enum SessionsCommand {
         /// User id.
         #[arg(long, short)]
         user: String,
-        /// JSON: {"sessions":[{"session","message_count","updated_at","ttl_remaining_secs",...}]}.
+        /// JSON: {"sessions":[{"session","title","message_count","updated_at","ttl_remaining_secs",...}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a conversation a title (shown by `list` and on the chat page), or clear it
+    /// back to its first question.
+    Rename {
+        /// User id.
+        #[arg(long, short)]
+        user: String,
+        /// Session id.
+        session: String,
+        /// The new title: one line, 1 to 200 characters after trimming.
+        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
+        title: Option<String>,
+        /// Clear the given title: the conversation is titled by its first question again.
+        #[arg(long)]
+        clear: bool,
+        /// JSON: the conversation's stats, as `stats --json` prints them (with "title").
         #[arg(long)]
         json: bool,
     },
@@ -128,6 +149,9 @@ pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result
         | SessionsCommand::Stats { key, .. }
         | SessionsCommand::Delete { key, .. } => {
             key.key()?;
+        }
+        SessionsCommand::Rename { user, session, .. } => {
+            SessionKey::new(user, session)?;
         }
         SessionsCommand::List { user, .. } | SessionsCommand::Export { user, .. } => {
             ragchat_memory::message::validate_id("user", user)?;
@@ -259,6 +283,9 @@ async fn run_with(
                     "session",
                     &format!("{}/{}", stats.user, stats.session),
                 ]);
+                if let Some(title) = &stats.title {
+                    t.add_row(vec!["title".to_string(), visible(title).into_owned()]);
+                }
                 t.add_row(vec![
                     "messages".to_string(),
                     stats.message_count.to_string(),
@@ -310,11 +337,18 @@ async fn run_with(
                     return Ok(());
                 }
                 any = true;
-                let mut t =
-                    output::table(&["session", "messages", "size", "last message", "expires in"]);
+                let mut t = output::table(&[
+                    "session",
+                    "title",
+                    "messages",
+                    "size",
+                    "last message",
+                    "expires in",
+                ]);
                 for s in sessions {
                     t.add_row(vec![
                         s.session.clone(),
+                        visible(s.title.as_deref().unwrap_or("")).into_owned(),
                         s.message_count.to_string(),
                         output::bytes(s.bytes),
                         output::ago(s.updated_at),
@@ -328,6 +362,17 @@ async fn run_with(
             if !any {
                 println!("{user} has no conversations in {}", manager.store_url());
             }
+        }
+        SessionsCommand::Rename {
+            user,
+            session,
+            title,
+            clear: _,
+            json,
+        } => {
+            // clap makes `title` and `--clear` exclusive, and one of them required.
+            let key = SessionKey::new(&user, &session)?;
+            rename::run(manager, &key, title.as_deref(), json).await?;
         }
         SessionsCommand::Delete { key, json } => {
             let deleted = manager.delete(&key.key()?).await?;
