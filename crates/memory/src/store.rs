@@ -7,6 +7,7 @@
 //! | `sqlite://PATH` | `SqliteStore` (feature `sqlite`) | one machine, no services: durable, embedded (the default) |
 //! | `redis://`, `rediss://` | `RedisStore` (feature `redis`) | several app servers sharing conversations |
 //! | `redis+cluster://h1:p1,h2:p2` | `RedisStore` (feature `redis`) | more than one Redis can hold |
+//! | `postgres://`, `postgresql://` | `PostgresStore` (feature `postgres`) | several app servers, durable, no Redis |
 //!
 //! Every store numbers the messages of a session with a per-session sequence (`seq`,
 //! starting at 1, never reused while the session lives). Readers that cache a session
@@ -222,6 +223,13 @@ pub enum Durability {
     },
     /// Redis, with what it said about its persistence.
     Redis(RedisDurability),
+    /// PostgreSQL, with the settings that decide what a crash can lose.
+    Postgres {
+        /// `synchronous_commit` (`on`, `remote_apply`, `remote_write`, `local`, `off`).
+        synchronous_commit: String,
+        /// `fsync` (`on`, or `off`: a server crash may corrupt the cluster).
+        fsync: String,
+    },
     /// The store did not say (unreachable, or it refused to tell).
     Unknown,
 }

@@ -18,7 +18,7 @@
 //! is the only place both can share without a cycle or a heavy dependency.
 
 /// Query parameters whose values are shown: settings that carry no secret.
-pub const PUBLIC_QUERY_PARAMS: &[&str] = &["api-version", "db", "protocol"];
+pub const PUBLIC_QUERY_PARAMS: &[&str] = &["api-version", "db", "protocol", "sslmode"];
 
 /// What a hidden part is replaced with.
 pub const HIDDEN: &str = "***";

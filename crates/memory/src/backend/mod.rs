@@ -6,12 +6,15 @@
 //! | `memory://` | [`memory::MemoryStore`] | always |
 //! | `sqlite://PATH` | `sqlite::SqliteStore` | `sqlite` (default) |
 //! | `redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://` | `redis::RedisStore` | `redis` (default) |
+//! | `postgres://`, `postgresql://` | `postgres::PostgresStore` | `postgres` (default) |
 //!
 //! The URL is parsed once, by [`parse_store_url`], and the backend is handed the parsed
 //! [`StoreSpec`]. A scheme whose backend this build leaves out is refused there, with a
 //! message naming the feature.
 
 pub mod memory;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "redis")]
 pub mod redis;
 mod shared;
@@ -25,7 +28,7 @@ use crate::spec::{parse_store_url, StoreOptions, StoreSpec};
 use crate::store::SessionStore;
 
 /// Opens the store a URL names: `memory://`, `sqlite://PATH`, `redis://...`,
-/// `rediss://...` or `redis+cluster://...`.
+/// `rediss://...`, `redis+cluster://...` or `postgres://...`.
 ///
 /// `sqlite://` takes a file path after the scheme: `sqlite:///var/lib/ragchat/s.db`
 /// (absolute) or `sqlite://data/s.db` (relative to the working directory).
@@ -55,6 +58,10 @@ pub async fn open_spec(spec: StoreSpec, opts: &StoreOptions) -> Result<Arc<dyn S
         StoreSpec::RedisCluster(location) => Ok(Arc::new(
             redis::RedisStore::open_cluster(&location, opts).await?,
         )),
+        #[cfg(feature = "postgres")]
+        StoreSpec::Postgres(location) => Ok(Arc::new(
+            postgres::PostgresStore::open(&location, opts).await?,
+        )),
         // `parse_store_url` refuses these already, in the same words.
         #[allow(unreachable_patterns)]
         other => {
@@ -74,7 +81,7 @@ mod tests {
 
     #[tokio::test]
     async fn unknown_schemes_are_rejected_clearly() {
-        for url in ["postgres://x", "foo", "", "memory://x", "sqlite://"] {
+        for url in ["mysql://x", "foo", "", "memory://x", "sqlite://"] {
             let err = open_store(url, &StoreOptions::default()).await.unwrap_err();
             assert!(matches!(err, MemoryError::InvalidInput(_)), "{url}: {err}");
         }

@@ -175,6 +175,7 @@ pub async fn export_holds_every_session(f: &dyn StoreFixture) {
 }
 
 /// A session idle past its TTL is gone; one read every ~second keeps another alive.
+/// On a store that does not expire sessions, the idle one is still whole after its TTL.
 pub async fn sliding_ttl(f: &dyn StoreFixture) {
     let config = ManagerConfig {
         ttl: Ttl::secs(2),
@@ -187,6 +188,18 @@ pub async fn sliding_ttl(f: &dyn StoreFixture) {
     manager.append(&idle, numbered(2, "i")).await.unwrap();
     manager.append(&busy, numbered(2, "b")).await.unwrap();
     let stats = manager.stats(&busy).await.unwrap().unwrap();
+    if !f.expires_idle_sessions() {
+        // A durable store keeps every conversation: the TTL deletes nothing.
+        assert_eq!(stats.ttl_remaining_secs, None, "{name}: {stats:?}");
+        tokio::time::sleep(Duration::from_millis(2300)).await;
+        let fresh = SessionManager::new(f.open().await, ManagerConfig::default());
+        assert_eq!(
+            fresh.history(&idle).await.unwrap().len(),
+            2,
+            "{name}: a durable store expired an idle session"
+        );
+        return;
+    }
     assert!(
         matches!(stats.ttl_remaining_secs, Some(1..=2)),
         "{name}: {stats:?}"

@@ -32,6 +32,14 @@ pub trait StoreFixture: Send + Sync {
     /// the session's existing messages. Returns `false` when the backend cannot hold
     /// corrupt data (RAM).
     async fn plant_corrupt(&self, key: &SessionKey) -> bool;
+
+    /// Whether the backend expires idle sessions after their TTL. A durable store that
+    /// keeps every conversation until it is deleted (PostgreSQL) says `false`: the
+    /// checks then expect no expiry at all (`ttl_remaining_secs` always `None`, an
+    /// idle session still there after its TTL).
+    fn expires_idle_sessions(&self) -> bool {
+        true
+    }
 }
 
 /// Waits until the manager is back in normal mode with an empty journal.
@@ -155,8 +163,12 @@ pub async fn append_and_load_round_trip(f: &dyn StoreFixture) {
     let bytes: u64 = msgs.iter().map(Message::stored_bytes).sum();
     assert_eq!(out.meta.bytes, bytes, "{name}: bytes");
     assert_eq!(out.meta.last_seq, 3, "{name}");
-    let ttl = out.meta.ttl_remaining_secs.expect("ttl set");
-    assert!((3590..=3600).contains(&ttl), "{name}: ttl {ttl}");
+    if f.expires_idle_sessions() {
+        let ttl = out.meta.ttl_remaining_secs.expect("ttl set");
+        assert!((3590..=3600).contains(&ttl), "{name}: ttl {ttl}");
+    } else {
+        assert_eq!(out.meta.ttl_remaining_secs, None, "{name}: a durable store");
+    }
 
     let loaded = load_all(&store, &key, 0).await.expect("exists");
     let got: Vec<Message> = loaded.messages.iter().map(|(_, m)| m.clone()).collect();
@@ -261,7 +273,11 @@ pub async fn list_is_per_user_and_newest_first(f: &dyn StoreFixture) {
     let names: Vec<&str> = list.iter().map(|s| s.session.as_str()).collect();
     assert_eq!(names, vec!["second", "first"], "{name}");
     assert_eq!(list[1].message_count, 2, "{name}");
-    assert!(list[0].ttl_remaining_secs.is_some(), "{name}");
+    assert_eq!(
+        list[0].ttl_remaining_secs.is_some(),
+        f.expires_idle_sessions(),
+        "{name}"
+    );
     tokio::time::sleep(Duration::from_millis(5)).await;
     store
         .append(&a, &numbered(1, "a2"), opts(3600, 0))

@@ -8,12 +8,15 @@
 //! | `sqlite://PATH` | [`StoreKind::Sqlite`] | no |
 //! | `redis://`, `rediss://` | [`StoreKind::Redis`] | yes |
 //! | `redis+cluster://h1:p1,h2:p2`, `rediss+cluster://...` | [`StoreKind::Redis`] | yes |
+//! | `postgres://`, `postgresql://` | [`StoreKind::Postgres`] | yes |
 //!
 //! A URL is parsed here once; `open_store` hands the parsed spec to the backend, which
 //! does not look at the URL again. Schemes whose backend this build leaves out (cargo
 //! features `sqlite`, `redis`) are refused here, naming the missing feature.
 //!
 //! This module is a leaf: it knows the schemes, not the backends.
+
+mod postgres;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -26,6 +29,8 @@ use crate::error::{MemoryError, Result};
 /// and fragment hidden. One rule for every URL shown; see [`ragchat_redact`].
 pub use ragchat_redact::redact_url;
 
+pub use self::postgres::{PostgresLocation, SslMode};
+
 /// Which kind of backend a store is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -36,6 +41,8 @@ pub enum StoreKind {
     Sqlite,
     /// Redis (`redis://`, `rediss://`, `redis+cluster://`, `rediss+cluster://`).
     Redis,
+    /// PostgreSQL (`postgres://`, `postgresql://`).
+    Postgres,
 }
 
 impl StoreKind {
@@ -47,18 +54,20 @@ impl StoreKind {
     /// Whether the store is shared over the network (and so may be unreachable: the
     /// manager's local journal stands in for it then).
     pub fn is_remote(self) -> bool {
-        matches!(self, StoreKind::Redis)
+        matches!(self, StoreKind::Redis | StoreKind::Postgres)
     }
 }
 
 /// Every scheme a store URL may have: `(scheme, kind, names a Redis Cluster)`.
-const SCHEMES: [(&str, StoreKind, bool); 6] = [
+const SCHEMES: [(&str, StoreKind, bool); 8] = [
     ("memory", StoreKind::Memory, false),
     ("sqlite", StoreKind::Sqlite, false),
     ("redis", StoreKind::Redis, false),
     ("rediss", StoreKind::Redis, false),
     ("redis+cluster", StoreKind::Redis, true),
     ("rediss+cluster", StoreKind::Redis, true),
+    ("postgres", StoreKind::Postgres, false),
+    ("postgresql", StoreKind::Postgres, false),
 ];
 
 /// The kind of store `url`'s scheme names, looking at the scheme only (the rest may
@@ -72,7 +81,7 @@ pub fn scheme_kind(url: &str) -> Option<StoreKind> {
 }
 
 /// Whether `url`'s scheme names a store shared over the network (Redis, single node or
-/// cluster), looking at the scheme only.
+/// cluster, or PostgreSQL), looking at the scheme only.
 pub fn is_remote_url(url: &str) -> bool {
     scheme_kind(url).is_some_and(StoreKind::is_remote)
 }
@@ -89,6 +98,8 @@ pub enum StoreSpec {
     Redis(RedisLocation),
     /// `redis+cluster://h1:p1,h2:p2` (or `rediss+cluster://`).
     RedisCluster(RedisLocation),
+    /// `postgres://...` or `postgresql://...`
+    Postgres(PostgresLocation),
 }
 
 impl StoreSpec {
@@ -98,6 +109,7 @@ impl StoreSpec {
             StoreSpec::Memory => StoreKind::Memory,
             StoreSpec::Sqlite(_) => StoreKind::Sqlite,
             StoreSpec::Redis(_) | StoreSpec::RedisCluster(_) => StoreKind::Redis,
+            StoreSpec::Postgres(_) => StoreKind::Postgres,
         }
     }
 
@@ -209,12 +221,12 @@ pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
     let shown = redact_url(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(MemoryError::invalid(format!(
-            "store URL {shown:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT or rediss://HOST:PORT"
+            "store URL {shown:?} has no scheme; use memory://, sqlite://PATH, redis://HOST:PORT, rediss://HOST:PORT or postgres://HOST:PORT/DB"
         )));
     };
     let Some(&(_, kind, cluster)) = SCHEMES.iter().find(|(name, _, _)| *name == scheme) else {
         return Err(MemoryError::invalid(format!(
-            "unknown store scheme {scheme:?} in {shown:?}; use memory://, sqlite://PATH, redis://, rediss:// or redis+cluster://"
+            "unknown store scheme {scheme:?} in {shown:?}; use memory://, sqlite://PATH, redis://, rediss://, redis+cluster:// or postgres://"
         )));
     };
     match kind {
@@ -239,6 +251,10 @@ pub fn parse_store_url(url: &str) -> Result<StoreSpec> {
             } else {
                 StoreSpec::Redis(location)
             })
+        }
+        StoreKind::Postgres => {
+            compiled_in(cfg!(feature = "postgres"), "postgres", &shown)?;
+            Ok(StoreSpec::Postgres(PostgresLocation::parse(url)?))
         }
     }
 }
@@ -355,6 +371,10 @@ mod tests {
         ] {
             assert!(is_remote_url(url), "{url}");
             assert_eq!(scheme_kind(url), Some(StoreKind::Redis));
+        }
+        for url in ["postgres://h/db", "postgresql://u:p@h:5432/db"] {
+            assert!(is_remote_url(url), "{url}");
+            assert_eq!(scheme_kind(url), Some(StoreKind::Postgres));
         }
         for url in ["memory://", "sqlite:///x.db", "ftp://h", "redis", ""] {
             assert!(!is_remote_url(url), "{url}");

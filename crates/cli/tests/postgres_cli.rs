@@ -1,0 +1,95 @@
+//! `ragchat --store postgres://...` through the real binary, against a private PostgreSQL
+//! started by the harness: two processes in a row share the conversation, which the
+//! TTL does not end (the store is durable), and the password is never printed.
+
+use std::process::{Command, Output};
+
+use ragchat_testkit::postgres_or_skip;
+use serde_json::Value;
+
+fn ragchat(data_dir: &std::path::Path, store: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ragchat"))
+        .env_remove("RAGCHAT_STORE")
+        .env_remove("RAGCHAT_REDIS_URL")
+        .env_remove("RAGCHAT_TTL")
+        .env("RAGCHAT_DATA_DIR", data_dir)
+        .args(["--store", store])
+        .args(args)
+        .output()
+        .expect("run ragchat")
+}
+
+fn json(out: Output) -> Value {
+    assert!(
+        out.status.success(),
+        "ragchat failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8 output");
+    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+#[test]
+fn sessions_add_and_show_on_postgres() {
+    let Some(server) = postgres_or_skip() else {
+        return;
+    };
+    server.create_database("cli");
+    let store = format!(
+        "postgres://postgres:s3cretpw@127.0.0.1:{}/cli?sslmode=disable",
+        server.port()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let added = json(ragchat(
+        d,
+        &store,
+        &["sessions", "add", "--user", "pat", "--json", "What is ML?"],
+    ));
+    assert_eq!(added["role"], "user");
+    let added = json(ragchat(
+        d,
+        &store,
+        &[
+            "--ttl",
+            "1",
+            "sessions",
+            "add",
+            "--user",
+            "pat",
+            "--role",
+            "assistant",
+            "--json",
+            "Machine learning is ...",
+        ],
+    ));
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let shown = json(ragchat(
+        d,
+        &store,
+        &["--ttl", "1", "sessions", "show", "--user", "pat", "--json"],
+    ));
+    let messages = shown["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{shown}");
+    assert_eq!(messages[0]["content"], "What is ML?");
+    assert_eq!(messages[1]["id"], added["id"]);
+
+    let stats = ragchat(d, &store, &["sessions", "stats", "--user", "pat", "--json"]);
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&stats.stdout),
+        String::from_utf8_lossy(&stats.stderr)
+    );
+    assert!(!printed.contains("s3cretpw"), "{printed}");
+    let stats = json(stats);
+    assert_eq!(stats["message_count"], 2, "{stats}");
+    assert_eq!(stats["ttl_remaining_secs"], Value::Null, "{stats}");
+    let list = json(ragchat(
+        d,
+        &store,
+        &["sessions", "list", "--user", "pat", "--json"],
+    ));
+    assert!(list.to_string().contains("What is ML?"), "titled: {list}");
+}
