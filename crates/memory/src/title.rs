@@ -26,8 +26,15 @@ pub fn title_of<'a>(messages: impl IntoIterator<Item = &'a Message>) -> Option<S
         .into_iter()
         .filter(|m| m.role == Role::User)
         .find(|m| !m.content.trim().is_empty())?;
-    let words: Vec<&str> = first.content.split_whitespace().collect();
-    let line = words.join(" ");
+    // The message with its whitespace collapsed, read only as far as the title needs:
+    // a long first message costs no more than a short one (Redis and PostgreSQL compute
+    // this on every append).
+    let collapsed = first
+        .content
+        .split_whitespace()
+        .flat_map(|word| std::iter::once(' ').chain(word.chars()))
+        .skip(1);
+    let line: String = collapsed.take(MAX_TITLE_CHARS + 1).collect();
     if line.chars().count() <= MAX_TITLE_CHARS {
         return Some(line);
     }
@@ -79,6 +86,31 @@ mod tests {
             Some("What is machine learning?")
         );
         assert_eq!(title_of([Message::assistant("Hi")].iter()), None);
+    }
+
+    #[test]
+    fn reading_only_the_start_gives_what_the_whole_message_would() {
+        // The rule written plainly: collapse the whole message, then cut.
+        let whole = |text: &str| {
+            let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if line.chars().count() <= MAX_TITLE_CHARS {
+                return line;
+            }
+            let mut cut: String = line.chars().take(MAX_TITLE_CHARS - 1).collect();
+            cut.truncate(cut.trim_end().len());
+            cut + "…"
+        };
+        for n in [1, 78, 79, 80, 81, 82, 200] {
+            for text in [
+                "x".repeat(n),
+                format!("{} y", "x".repeat(n)),
+                format!("  {}\n\t z  ", "ab ".repeat(n)),
+                format!("{}{}", "x".repeat(n), " ".repeat(n)),
+            ] {
+                let title = title_of([Message::user(text.clone())].iter()).unwrap();
+                assert_eq!(title, whole(&text), "{text:?}");
+            }
+        }
     }
 
     #[test]
