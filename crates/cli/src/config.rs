@@ -53,7 +53,7 @@ pub(crate) fn normalize_redis_flag(
 /// Options accepted before or after any subcommand.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct GlobalArgs {
-    /// Conversation store: memory://, sqlite://PATH, redis://[user:pass@]host:port[/db], rediss://...
+    /// Conversation store: memory://, sqlite://PATH, redis://[user:pass@]host:port[/db], rediss://..., redis+cluster://..., postgres://user:pass@host:port/db
     /// [env: RAGCHAT_STORE] [default: sqlite://<data dir>/sessions.db]
     #[arg(long, global = true, value_name = "URL")]
     pub store: Option<String>,
