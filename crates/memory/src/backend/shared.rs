@@ -1,10 +1,48 @@
-//! What the backends share: clock, expiry arithmetic, listing order and pages, and the
-//! in-process quota check (RAM and SQLite; the Redis scripts do it in Lua).
+//! What the backends share: clock, expiry arithmetic, listing order and pages, the
+//! in-process quota check (RAM and SQLite; the Redis scripts do it in Lua), and decoding a
+//! message from the text fields every durable backend stores it as.
 
 use crate::error::Result;
 use crate::limits::{ListCursor, QuotaBreach, Quotas};
 use crate::message::SessionKey;
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+use crate::message::{millis_to_datetime, Message, SourceRef};
 use crate::store::{SessionPage, SessionSummary};
+
+/// A stored message as its fields: the shape SQLite rows, PostgreSQL rows and Redis stream
+/// entries all keep.
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+pub(crate) struct StoredFields<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) role: &'a str,
+    pub(crate) content: String,
+    /// JSON array of citations; empty for none.
+    pub(crate) sources: &'a str,
+    pub(crate) created_at_ms: i64,
+    pub(crate) status: &'a str,
+}
+
+/// The message the fields describe, or why they describe none (the reason a
+/// `CorruptEntry` reports).
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+pub(crate) fn decode_message(fields: StoredFields<'_>) -> std::result::Result<Message, String> {
+    let id = fields.id.parse().map_err(|e| format!("{e}"))?;
+    let role = fields.role.parse().map_err(|e| format!("{e}"))?;
+    let sources: Vec<SourceRef> = if fields.sources.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(fields.sources)
+            .map_err(|e| format!("sources are not valid JSON: {e}"))?
+    };
+    Ok(Message {
+        id,
+        role,
+        content: fields.content,
+        sources,
+        created_at: millis_to_datetime(fields.created_at_ms),
+        status: fields.status.parse().map_err(|e| format!("{e}"))?,
+    })
+}
 
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> i64 {

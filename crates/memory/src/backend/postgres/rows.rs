@@ -5,9 +5,9 @@
 use deadpool_postgres::GenericClient;
 use tokio_postgres::Row;
 
-use crate::backend::shared::page_of;
+use crate::backend::shared::{decode_message, page_of, StoredFields};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
-use crate::message::{millis_to_datetime, Message, SessionKey, SourceRef};
+use crate::message::{millis_to_datetime, Message, SessionKey};
 use crate::store::{CorruptEntry, SessionMeta, SessionPage, SessionSummary};
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -115,37 +115,20 @@ fn decode_row(row: &Row) -> std::result::Result<(u64, Message), CorruptEntry> {
         row.try_get::<_, String>(i)
             .map_err(|e| corrupt(format!("{name}: {e}")))
     };
-    let id = text(1, "id")?
-        .parse()
-        .map_err(|e| corrupt(format!("{e}")))?;
-    let role = text(2, "role")?
-        .parse()
-        .map_err(|e| corrupt(format!("{e}")))?;
     let content = text(3, "content")?;
-    let sources_json = text(4, "sources")?;
-    let sources: Vec<SourceRef> = if sources_json.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_str(&sources_json)
-            .map_err(|e| corrupt(format!("sources are not valid JSON: {e}")))?
-    };
-    let created_at: i64 = row
+    let created_at_ms: i64 = row
         .try_get(5)
         .map_err(|e| corrupt(format!("created_at: {e}")))?;
-    let status = text(6, "status")?
-        .parse()
-        .map_err(|e| corrupt(format!("{e}")))?;
-    Ok((
-        seq,
-        Message {
-            id,
-            role,
-            content,
-            sources,
-            created_at: millis_to_datetime(created_at),
-            status,
-        },
-    ))
+    let message = decode_message(StoredFields {
+        id: &text(1, "id")?,
+        role: &text(2, "role")?,
+        content,
+        sources: &text(4, "sources")?,
+        created_at_ms,
+        status: &text(6, "status")?,
+    })
+    .map_err(corrupt)?;
+    Ok((seq, message))
 }
 
 /// One page of a user's sessions after `after`, most recent activity first (ties by

@@ -3,9 +3,10 @@
 
 use redis::{RedisError, Value};
 
+use crate::backend::shared::{decode_message, StoredFields};
 use crate::error::MemoryError;
 use crate::limits::QuotaBreach;
-use crate::message::{millis_to_datetime, Message, SourceRef};
+use crate::message::Message;
 use crate::store::{CorruptEntry, SessionMeta};
 
 /// Maps a redis-rs error to ours: anything that a later retry may fix is `Unavailable`.
@@ -102,30 +103,18 @@ pub fn decode_entry(entry: &Value) -> std::result::Result<(u64, Message), Corrup
             reason: format!("field {name} is missing"),
         })
     }
-    let sources_json = need(sources, "sources", seq)?;
-    let sources: Vec<SourceRef> = if sources_json.is_empty() {
-        Vec::new()
-    } else {
-        serde_json::from_str(sources_json)
-            .map_err(|e| bad(format!("sources are not valid JSON: {e}")))?
-    };
-    let ts: i64 = need(ts, "ts", seq)?
+    let created_at_ms: i64 = need(ts, "ts", seq)?
         .parse()
         .map_err(|_| bad("ts is not a number".into()))?;
-    let message = Message {
-        id: need(id, "id", seq)?
-            .parse()
-            .map_err(|e| bad(format!("{e}")))?,
-        role: need(role, "role", seq)?
-            .parse()
-            .map_err(|e| bad(format!("{e}")))?,
+    let message = decode_message(StoredFields {
+        id: need(id, "id", seq)?,
+        role: need(role, "role", seq)?,
         content: need(content, "content", seq)?.to_string(),
-        sources,
-        created_at: millis_to_datetime(ts),
-        status: need(status, "status", seq)?
-            .parse()
-            .map_err(|e| bad(format!("{e}")))?,
-    };
+        sources: need(sources, "sources", seq)?,
+        created_at_ms,
+        status: need(status, "status", seq)?,
+    })
+    .map_err(bad)?;
     Ok((seq_value, message))
 }
 
