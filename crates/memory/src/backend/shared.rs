@@ -44,6 +44,18 @@ pub(crate) fn decode_message(fields: StoredFields<'_>) -> std::result::Result<Me
     })
 }
 
+/// Logs each stored message a read skipped as corrupt (the read itself carries on).
+#[cfg(any(feature = "sqlite", feature = "redis", feature = "postgres"))]
+pub(crate) fn report_corrupt(
+    store: &dyn std::fmt::Display,
+    key: &SessionKey,
+    corrupt: &[crate::store::CorruptEntry],
+) {
+    for bad in corrupt {
+        tracing::warn!(%store, session = %key, seq = ?bad.seq, reason = %bad.reason, "skipped a corrupt stored message");
+    }
+}
+
 /// Milliseconds since the Unix epoch, now.
 pub(crate) fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()

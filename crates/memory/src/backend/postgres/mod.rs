@@ -30,7 +30,7 @@ use async_trait::async_trait;
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::OnceCell;
 
-use super::shared::now_ms;
+use super::shared::{now_ms, report_corrupt};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
@@ -244,9 +244,7 @@ impl SessionStore for PostgresStore {
             })
             .await?;
         if let Some(loaded) = &loaded {
-            for bad in &loaded.corrupt {
-                tracing::warn!(store = %self.describe(), session = %key, seq = ?bad.seq, reason = %bad.reason, "skipped a corrupt stored message");
-            }
+            report_corrupt(&self.describe(), key, &loaded.corrupt);
         }
         Ok(loaded)
     }

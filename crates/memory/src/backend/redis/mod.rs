@@ -44,7 +44,7 @@ use self::decode::{classify, decode_meta, quota_breach, value_i64};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::SessionKeys;
-use super::shared::now_ms;
+use super::shared::{now_ms, report_corrupt};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
@@ -273,12 +273,10 @@ impl RedisStore {
             for entry in entries {
                 match decode_entry(entry) {
                     Ok(m) => messages.push(m),
-                    Err(bad) => {
-                        tracing::warn!(store = %self.url, session = %key, seq = ?bad.seq, reason = %bad.reason, "skipped a corrupt stored message");
-                        corrupt.push(bad);
-                    }
+                    Err(bad) => corrupt.push(bad),
                 }
             }
+            report_corrupt(&self.url, key, &corrupt);
         }
         let flag = |i: usize| items.get(i).and_then(value_i64).unwrap_or(0) == 1;
         let repaired = flag(9);

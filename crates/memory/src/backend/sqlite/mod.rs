@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use rusqlite::{params, Connection, TransactionBehavior};
 
 use self::rows::*;
-use super::shared::{now_ms, QuotaCheck};
+use super::shared::{now_ms, report_corrupt, QuotaCheck};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
@@ -323,9 +323,7 @@ impl SessionStore for SqliteStore {
             })
             .await?;
         if let Some(loaded) = &loaded {
-            for bad in &loaded.corrupt {
-                tracing::warn!(store = %self.describe(), session = %key, seq = ?bad.seq, reason = %bad.reason, "skipped a corrupt stored message");
-            }
+            report_corrupt(&self.describe(), key, &loaded.corrupt);
         }
         Ok(loaded)
     }
