@@ -38,6 +38,7 @@
 mod builder;
 mod cluster;
 pub mod documents;
+mod logfile;
 mod postgres;
 mod probe;
 mod prometheus;

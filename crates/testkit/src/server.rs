@@ -1,8 +1,7 @@
 //! [`RedisServer`]: one private `redis-server` process, its port, data directory and log.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
@@ -10,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
+use crate::logfile::{self, LOG_TAIL_LINES};
 use crate::probe::{self, Readiness};
 use crate::{free_port, REDIS_CLI_BIN, REDIS_SERVER_BIN};
 
@@ -30,9 +30,6 @@ const SAME_PORT_ATTEMPTS: u32 = 10;
 
 /// Pause between [`RedisServer::start_again`] attempts on a busy port.
 const SAME_PORT_RETRY_DELAY: Duration = Duration::from_millis(200);
-
-/// Lines of the server log shown when something fails.
-const LOG_TAIL_LINES: usize = 60;
 
 /// File name of the server log inside the data directory.
 pub(crate) const LOG_FILE: &str = "redis.log";
@@ -242,9 +239,7 @@ impl RedisServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        logfile::tail(&self.log())
     }
 
     /// Starts a server on a free port with its data in `dir` and `args` after `--port P`.
@@ -273,18 +268,7 @@ impl RedisServer {
     /// Spawns the process on `self.port` and waits until it is ready.
     fn launch(&mut self) -> Result<(), LaunchError> {
         let log_path = self.log_path();
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log_path.display()));
-        // Marks where this launch begins for readers of the log; `launch_offset` does it for code.
-        let _ = writeln!(
-            log,
-            "### ragchat-testkit: starting {REDIS_SERVER_BIN} on port {}",
-            self.port
-        );
-        let launch_offset = log.metadata().map_or(0, |m| m.len());
+        let (log, launch_offset) = logfile::open_for_launch(&log_path, REDIS_SERVER_BIN, self.port);
         let stdout = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot duplicate the log file handle: {e}"));
@@ -332,13 +316,7 @@ impl RedisServer {
 
     /// What the log holds from byte `offset` on: the output of one launch.
     fn launch_log(&self, offset: u64) -> String {
-        let mut bytes = Vec::new();
-        if let Ok(mut file) = File::open(self.log_path()) {
-            if file.seek(SeekFrom::Start(offset)).is_ok() {
-                let _ = file.read_to_end(&mut bytes);
-            }
-        }
-        String::from_utf8_lossy(&bytes).into_owned()
+        logfile::read_from(&self.log_path(), offset)
     }
 
     /// The exit status if the process has exited (and is then forgotten), else `None`.

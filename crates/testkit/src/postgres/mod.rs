@@ -15,8 +15,7 @@
 //! instead of leaving one behind each.
 
 use std::fmt;
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::net::{Ipv4Addr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -27,6 +26,7 @@ use std::time::{Duration, Instant};
 use tempfile::TempDir;
 
 use crate::free_port;
+use crate::logfile;
 
 mod setup;
 
@@ -46,9 +46,6 @@ const FRESH_PORT_ATTEMPTS: u32 = 5;
 
 /// Launches tried by [`PostgresServer::start_again`] while its port is still held.
 const SAME_PORT_ATTEMPTS: u32 = 10;
-
-/// Lines of the server log shown when something fails.
-const LOG_TAIL_LINES: usize = 60;
 
 /// The superuser the template cluster is created with; tests connect as it.
 pub const POSTGRES_SUPERUSER: &str = "postgres";
@@ -258,24 +255,12 @@ impl PostgresServer {
     }
 
     fn log_tail(&self) -> String {
-        let log = self.log();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        logfile::tail(&self.log())
     }
 
     fn launch(&mut self) -> Result<(), LaunchError> {
         let log_path = self.log_path();
-        let mut log = File::options()
-            .create(true)
-            .append(true)
-            .open(&log_path)
-            .unwrap_or_else(|e| panic!("cannot open {}: {e}", log_path.display()));
-        let _ = writeln!(
-            log,
-            "### ragchat-testkit: starting postgres on port {}",
-            self.port
-        );
-        let offset = log.metadata().map_or(0, |m| m.len());
+        let (log, offset) = logfile::open_for_launch(&log_path, "postgres", self.port);
         let stderr = log
             .try_clone()
             .unwrap_or_else(|e| panic!("cannot duplicate the log file handle: {e}"));
@@ -329,9 +314,7 @@ impl PostgresServer {
     }
 
     fn log_since(&self, offset: u64) -> String {
-        let log = fs::read(self.log_path()).unwrap_or_default();
-        let start = (offset as usize).min(log.len());
-        String::from_utf8_lossy(&log[start..]).into_owned()
+        logfile::read_from(&self.log_path(), offset)
     }
 
     fn exit_status(&mut self) -> Option<ExitStatus> {
