@@ -8,13 +8,12 @@
 //! protocol's where it has one (`invalid_api_key`, `model_not_found`).
 
 use axum::extract::rejection::BytesRejection;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{ApiError, RETRY_AFTER_SECS};
+use crate::error::{error_response, ApiError, RETRY_AFTER_SECS};
 
 /// An error of the chat-completions routes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -205,23 +204,14 @@ impl From<BytesRejection> for OpenAiError {
 
 impl IntoResponse for OpenAiError {
     fn into_response(self) -> Response {
-        let mut response = (self.status, Json(self.body())).into_response();
-        if let Some(secs) = self.retry_after {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
-        }
-        if self.status == StatusCode::UNAUTHORIZED {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
+        error_response(self.status, self.body(), self.retry_after)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use axum::http::header;
+
     use super::*;
 
     #[test]
