@@ -24,6 +24,8 @@
 //! | `list` | one page of a user's sessions (most recent activity first, ties by id descending) after a [`ListCursor`], with the cursor of the next page; never the whole list |
 //! | `set_title` | sets or clears the title given by a person, without touching the TTL or the activity time; `false` for a missing session |
 //! | `delete` | every key of the session, and its share of the user's usage |
+//! | `users` | one page of the users who have sessions, ascending (walking a whole store) |
+//! | `purge_idle` | retention: deletes a bounded batch of the sessions idle since before a time |
 //! | `identity` | what the store *is*, without credentials: journal entries are replayed only into the store they were written for |
 //! | `warnings` | settings of the store that put conversations at risk (a Redis that may evict keys) |
 //! | `durability` | what the store keeps on disk, as it reports it ([`Durability`]) |
@@ -351,6 +353,33 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// `Unavailable` when the store cannot be reached.
     async fn delete(&self, key: &SessionKey) -> Result<bool>;
 
+    /// One page of the ids of the users who have sessions, in ascending id order,
+    /// starting after `after`, at most `limit` (at least 1): how a whole store is walked
+    /// (`sessions migrate`). Stores that cannot enumerate their users say `InvalidInput`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn users(&self, _after: Option<&str>, _limit: usize) -> Result<Vec<String>> {
+        Err(crate::error::MemoryError::invalid(format!(
+            "{:?} stores cannot list their users",
+            self.kind()
+        )))
+    }
+
+    /// Retention: deletes at most `limit` sessions whose last activity is before
+    /// `before_ms` (ms since the epoch), oldest first, and returns their keys (fewer
+    /// than `limit` = none older is left). A store that keeps nothing durably (Redis
+    /// alone: its TTL already bounds a conversation's life) says `InvalidInput`.
+    ///
+    /// # Errors
+    /// `Unavailable` when the store cannot be reached.
+    async fn purge_idle(&self, _before_ms: i64, _limit: usize) -> Result<Vec<SessionKey>> {
+        Err(crate::error::MemoryError::invalid(format!(
+            "{:?} stores have no retention of their own",
+            self.kind()
+        )))
+    }
+
     /// Checks that the store answers.
     ///
     /// # Errors
@@ -362,6 +391,14 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// asking. Stores that cannot tell say `false` (the default).
     fn unchanged_since(&self, _key: &SessionKey, _stamp: Stamp) -> bool {
         false
+    }
+
+    /// Whether a session outlives any idleness, deleted only by retention or by a
+    /// person (`true`, the default: SQLite, PostgreSQL, a Redis store with an archive);
+    /// `false` for a store whose TTL deletes idle sessions (Redis alone), which people
+    /// are warned about.
+    fn keeps_idle_sessions(&self) -> bool {
+        true
     }
 
     /// Settings of the store that put conversations at risk, for people (empty when

@@ -448,6 +448,10 @@ impl SessionStore for RedisStore {
         self.eviction_warnings().await
     }
 
+    fn keeps_idle_sessions(&self) -> bool {
+        false
+    }
+
     async fn durability(&self) -> Durability {
         self.read_durability().await
     }
