@@ -49,6 +49,7 @@ pub use spec::{
     is_remote_url, parse_store_url, redact_url, RedisLocation, StoreKind, StoreOptions, StoreSpec,
 };
 pub use store::{
-    Durability, RedisDurability, SessionPage, SessionStore, SessionSummary, Stamp, Ttl,
+    ArchiveState, ArchiveStatus, Durability, RedisDurability, SessionPage, SessionStore,
+    SessionSummary, Stamp, Tier, Ttl,
 };
 pub use title::{title_of, validate_title, MAX_GIVEN_TITLE_CHARS, MAX_TITLE_CHARS};

@@ -197,6 +197,53 @@ pub struct SessionSummary {
     /// The conversation's title: the one given by a person, else its first question
     /// (see [`crate::title`]); `null` when it has none yet.
     pub title: Option<String>,
+    /// Where the conversation is now, on a Redis store with an archive: `hot` (in
+    /// Redis) or `archived` (only in the archive, loaded back on its next use).
+    /// Absent for a store used alone.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tier: Option<Tier>,
+}
+
+/// Which tier of a Redis store with an archive holds a conversation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    /// In Redis: active, shared by every server.
+    Hot,
+    /// Only in the archive (idle past the TTL, or Redis lost it).
+    Archived,
+}
+
+/// How the archive behind a Redis store is doing (see [`SessionStore::archive_status`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+pub struct ArchiveStatus {
+    /// `ok` (caught up or catching up), `down` (its last write failed).
+    pub state: ArchiveState,
+    /// Acknowledged messages this process knows are not archived yet.
+    pub lag_messages: u64,
+    /// Age of the oldest of them, in seconds (0 when none).
+    pub lag_seconds: f64,
+    /// Messages this process has written to the archive since it started.
+    pub written_total: u64,
+    /// Conversations this process loaded back from the archive into Redis.
+    pub rehydrations_total: u64,
+    /// Why the last archive write failed, while `state` is `down`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The state in an [`ArchiveStatus`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum ArchiveState {
+    /// Writes succeed; what is behind is being written.
+    Ok,
+    /// The last write failed; what is behind stays in Redis (never expiring) until
+    /// the archive answers again.
+    Down,
 }
 
 /// One page of a user's sessions.
@@ -399,6 +446,12 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// are warned about.
     fn keeps_idle_sessions(&self) -> bool {
         true
+    }
+
+    /// How the archive behind this store is doing; `None` for a store without one
+    /// (the default).
+    fn archive_status(&self) -> Option<ArchiveStatus> {
+        None
     }
 
     /// Settings of the store that put conversations at risk, for people (empty when

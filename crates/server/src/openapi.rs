@@ -146,6 +146,7 @@ mod tests {
             updated_at: now,
             ttl_remaining_secs: Some(3),
             title: Some("What is ML?".into()),
+            tier: None,
         };
         assert_eq!(schema_fields("SessionSummary"), json_fields(&summary));
         let stats = SessionStats {

@@ -281,6 +281,7 @@ impl SessionStore for MemoryStore {
                 updated_at: millis_to_datetime(s.updated_at_ms),
                 ttl_remaining_secs: remaining_secs(s.expires_at_ms, now),
                 title: s.title(),
+                tier: None,
             })
             .collect();
         Ok(page_of(all, limit))

@@ -289,6 +289,7 @@ pub async fn session_rename(
         updated_at: stats.updated_at,
         ttl_remaining_secs: stats.ttl_remaining_secs,
         title: stats.title,
+        tier: None,
     };
     let mut titled = state
         .titles()

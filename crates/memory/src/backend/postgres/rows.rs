@@ -176,6 +176,7 @@ pub(super) async fn list_page(
             updated_at: millis_to_datetime(r.get(4)),
             ttl_remaining_secs: None,
             title: r.get(5),
+            tier: None,
         })
         .collect();
     Ok(page_of(sessions, limit))

@@ -150,6 +150,7 @@ impl RedisStore {
                     updated_at: millis_to_datetime(updated),
                     ttl_remaining_secs: remaining_secs((pttl >= 0).then(|| now + pttl), now),
                     title: shown_title(fields),
+                    tier: None,
                 });
                 continue;
             }
@@ -163,6 +164,7 @@ impl RedisStore {
                     updated_at: millis_to_datetime(meta.updated_at_ms),
                     ttl_remaining_secs: meta.ttl_remaining_secs,
                     title: meta.title,
+                    tier: None,
                 }),
                 None => stale.push(key.session().to_string()),
             }

@@ -287,6 +287,7 @@ pub(super) fn list_page(
                 updated_at: millis_to_datetime(r.get(4)?),
                 ttl_remaining_secs: remaining_secs(r.get(5)?, now),
                 title: r.get(6)?,
+                tier: None,
             })
         },
     )?;
