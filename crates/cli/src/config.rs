@@ -11,12 +11,37 @@ use ragchat_memory::manager::{
     DEFAULT_CACHE_BYTES, DEFAULT_MAX_CONTENT_BYTES, DEFAULT_MAX_MESSAGES, DEFAULT_QUOTAS,
     DEFAULT_TTL_SECS,
 };
+use ragchat_memory::tier::{open_tiered, ArchiveMode, TierConfig, TieredStore};
 use ragchat_memory::{
     open_store, parse_store_url, JournalConfig, ManagerConfig, Quotas, SessionManager,
-    StoreOptions, StoreSpec, Ttl,
+    SessionStore, StoreOptions, StoreSpec, Ttl,
 };
 
 const MIB: u64 = 1024 * 1024;
+
+/// The Redis stores with an archive this process opened, so that it can write their
+/// archive before it exits ([`flush_archives`]).
+static TIERED: std::sync::Mutex<Vec<Arc<TieredStore>>> = std::sync::Mutex::new(Vec::new());
+
+/// Before the process exits: waits (a few seconds at most) until the archive holds
+/// what this process appended. What is left stays in Redis without expiry, and a
+/// running server's sweep archives it.
+pub(crate) async fn flush_archives() {
+    let stores: Vec<_> = TIERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .drain(..)
+        .collect();
+    for store in stores {
+        let behind = store.flush(Duration::from_secs(5)).await;
+        if behind > 0 {
+            tracing::warn!(
+                sessions = behind,
+                "not archived yet: they stay in Redis without expiry until a server archives them"
+            );
+        }
+    }
+}
 
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
 pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
@@ -61,6 +86,28 @@ pub(crate) struct GlobalArgs {
     /// Use Redis: shorthand for --store URL; URL defaults to $RAGCHAT_REDIS_URL, else redis://127.0.0.1:6379.
     #[arg(long, global = true, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub redis: Option<String>,
+
+    /// A durable archive behind a Redis store: sqlite://PATH (one machine) or
+    /// postgres://... (many). Conversations idle past --ttl leave Redis, stay here, and
+    /// come back on their next use.
+    #[arg(long, global = true, env = "RAGCHAT_ARCHIVE", value_name = "URL")]
+    pub archive: Option<String>,
+
+    /// Whether this process lives long (serve, chat): it then walks Redis for
+    /// conversations other processes left unarchived. Set by `main`, not a flag.
+    #[arg(skip)]
+    pub long_running: bool,
+
+    /// When the archive is written: write-behind (after the reply, in batches) or sync
+    /// (before the reply: for a Redis without persistence; each turn waits for it).
+    #[arg(
+        long,
+        global = true,
+        env = "RAGCHAT_ARCHIVE_MODE",
+        value_name = "MODE",
+        default_value = "write-behind"
+    )]
+    pub archive_mode: String,
 
     /// Seconds an idle conversation is kept (sliding; 0 = forever).
     #[arg(long, global = true, env = "RAGCHAT_TTL", value_name = "SECS", default_value_t = DEFAULT_TTL_SECS)]
@@ -247,6 +294,38 @@ impl GlobalArgs {
         self.open_manager_with(true).await
     }
 
+    /// Redis at `url` with the archive at `archive` behind it.
+    ///
+    /// # Errors
+    /// A bad archive URL or mode (exit 2), or a store that cannot be opened.
+    async fn open_tiered(&self, url: &str, archive: &str) -> Result<Arc<TieredStore>> {
+        self.check_store_folder(archive)?;
+        self.check_local_folders(archive)?;
+        let mode: ArchiveMode = self.archive_mode.parse()?;
+        let defaults = TierConfig::default();
+        let config = TierConfig {
+            mode,
+            ttl: Ttl::secs(self.ttl),
+            max_messages: self.max_messages,
+            sweep_every: defaults.sweep_every.filter(|_| self.long_running),
+            ..defaults
+        };
+        let redacted = ragchat_memory::redact_url(archive);
+        let store = open_tiered(url, archive, &self.store_options(), config)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot open the store {} with the archive {redacted}",
+                    ragchat_memory::redact_url(url)
+                )
+            })?;
+        TIERED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(store.clone());
+        Ok(store)
+    }
+
     /// Like [`GlobalArgs::open_manager`]; `replay_now = false` leaves the journal for
     /// the caller to replay (and report on).
     ///
@@ -257,9 +336,12 @@ impl GlobalArgs {
         self.check_store_folder(&url)?;
         self.check_local_folders(&url)?;
         let redacted = ragchat_memory::redact_url(&url);
-        let store = open_store(&url, &self.store_options())
-            .await
-            .with_context(|| format!("cannot open the conversation store {redacted}"))?;
+        let store = match &self.archive {
+            Some(archive) => self.open_tiered(&url, archive).await? as Arc<dyn SessionStore>,
+            None => open_store(&url, &self.store_options())
+                .await
+                .with_context(|| format!("cannot open the conversation store {redacted}"))?,
+        };
         let config = self.manager_config();
         if config.journal.is_none() {
             return Ok(Arc::new(SessionManager::new(store, config)));

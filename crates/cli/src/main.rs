@@ -45,7 +45,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse_from(config::normalize_redis_flag(std::env::args_os()));
+    let mut cli = Cli::parse_from(config::normalize_redis_flag(std::env::args_os()));
+    cli.global.long_running = matches!(cli.command, Command::Serve(_) | Command::Chat(_));
     init_logging();
     engine_setup::quiet_pdf_reader_panics();
     // Client commands run on one thread: a single conversation gains nothing from a
@@ -69,14 +70,16 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async move {
-        match cli.command {
+        let result = match cli.command {
             Command::Chat(a) => cmd::chat::run(&cli.global, a).await,
             Command::Ingest(a) => cmd::ingest::run(&cli.global, a).await,
             Command::Serve(a) => cmd::serve::run(&cli.global, a).await,
             Command::Demo(a) => cmd::demo::run(&cli.global, a).await,
             Command::Sessions(c) => cmd::sessions::run(&cli.global, c).await,
             Command::Bench(c) => cmd::bench::run(&cli.global, c).await,
-        }
+        };
+        config::flush_archives().await;
+        result
     });
     match result {
         Ok(code) => code,

@@ -32,6 +32,8 @@ pub mod spec;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testing;
+#[cfg(feature = "redis")]
+pub mod tier;
 pub mod title;
 
 pub use backend::open_store;

@@ -4,11 +4,13 @@
 --       refresh (1 = re-apply the TTL to every key; 0 = only when this append creates keys),
 --       quota_session_bytes, quota_user_sessions, quota_user_bytes (0 = unbounded),
 --       auto_title (the first question among the messages, '' for none),
+--       tier (0 = Redis alone; 1 = hot tier of an archive; 2 = the same, but a missing
+--       session is not created: the caller looks in the archive first),
 --       then 6 fields per message: id, role, content, sources, ts, status
 -- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, title,
 --          seq_or_0 per message},
 --          or the error "QUOTA <which> <figure> <limit>" when the new messages would break
---          a quota (then nothing was written).
+--          a quota (then nothing was written), or "MISSING" (tier 2, no such session).
 local call = redis.call
 local log, meta, ids, index, usage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = ARGV[1]
@@ -21,9 +23,13 @@ local quota_session_bytes = tonumber(ARGV[7])
 local quota_user_sessions = tonumber(ARGV[8])
 local quota_user_bytes = tonumber(ARGV[9])
 local auto_title = ARGV[10]
-local FIRST = 11
+local tier = tonumber(ARGV[11])
+local FIRST = 12
 
 local m, repaired = check_session(log, meta, ids, index, session, now)
+if not m and tier == 2 then
+  return redis.error_reply('MISSING')
+end
 local created, count, bytes, seq, trimmed = nil, 0, 0, 0, 0
 if m then
   created = m[1]
@@ -204,8 +210,24 @@ end
 -- The TTL slides: every key of the session gets it again. The caller asks for that at
 -- least every tenth of the TTL rather than on every append (it saves commands a turn
 -- costs), so a session lives 90% to 100% of the TTL after its last use.
+-- In front of an archive, a session with messages the archive has not confirmed
+-- (`arch` below `seq`) never expires: the archiver gives it the TTL back once it
+-- has written them (mark.lua), so an outage of the archive cannot lose a message to
+-- the TTL, however long it lasts.
+local pending = false
+if tier > 0 and ttl > 0 then
+  pending = (tonumber(call('HGET', meta, 'arch')) or 0) < seq
+end
 local pttl = -2
-if refresh then
+if pending then
+  -- The user's index and usage total too: listing and quotas must see the session.
+  call('PERSIST', log)
+  call('PERSIST', meta)
+  call('PERSIST', ids)
+  call('PERSIST', index)
+  call('PERSIST', usage)
+  pttl = -1
+elseif refresh then
   if ttl > 0 then
     call('EXPIRE', log, ttl)
     call('EXPIRE', meta, ttl)
@@ -225,7 +247,7 @@ if refresh then
   end
 end
 
-if not refresh and usage_created and ttl > 0 then
+if not refresh and not pending and usage_created and ttl > 0 then
   -- A usage total created by this append (evicted, or older than usage totals) must
   -- not outlive the user.
   copy_expiry(usage, ttl * 1000)

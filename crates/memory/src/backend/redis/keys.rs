@@ -7,7 +7,12 @@
 //! ragchat:{<user>}:s:<session>:ids    SET     ids of the messages in :log (idempotent appends)
 //! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing, paged by it)
 //! ragchat:{<user>}:usage              HASH    bytes: stored bytes over the user's sessions (quota)
+//! ragchat:{<user>}:s:<session>:lock   STRING  the archive lock (hot tier only: archiving,
+//!                                             restoring and deleting one session take turns)
 //! ```
+//!
+//! In front of an archive (`--archive`) the meta hash also holds `arch`, the highest
+//! seq the archive has confirmed.
 //!
 //! The hash tag is the *user*, not the user and session that DESIGN.md first proposed.
 //! With it, the session index lives in the same Redis Cluster slot as the sessions, so
@@ -57,6 +62,14 @@ impl SessionKeys {
         [&self.log, &self.meta, &self.ids, &self.index, &self.usage]
     }
 }
+
+/// The archive lock of one session (see `tier`).
+pub fn archive_lock(key: &SessionKey) -> String {
+    format!("{PREFIX}:{{{}}}:s:{}:lock", key.user(), key.session())
+}
+
+/// The SCAN pattern matching every session's meta hash.
+pub(crate) const META_PATTERN: &str = "ragchat:{*}:s:*:meta";
 
 /// The ZSET listing a user's sessions.
 pub fn user_index(user: &str) -> String {

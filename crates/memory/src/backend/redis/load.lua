@@ -2,7 +2,9 @@
 -- KEYS: log, meta, ids, index
 -- ARGV: mode ('after' = oldest entries after a seq, 'newest' = newest entries after a
 --       seq, 'meta' = no entries), after_seq, max_messages, max_bytes,
---       ttl_secs (0 = never expire; -1 = leave TTLs alone), session, now_ms
+--       ttl_secs (0 = never expire; -1 = leave TTLs alone), session, now_ms,
+--       tier (1 = hot tier of an archive: a session with unarchived messages keeps
+--       no TTL, see append.lua)
 -- Returns: false when the session does not exist, else
 --          {count, bytes, created_at, updated_at, seq, trimmed, pttl, entries, more, repaired,
 --           title}
@@ -16,13 +18,17 @@ local max_b = tonumber(ARGV[4])
 local ttl = tonumber(ARGV[5])
 local session = ARGV[6]
 local now = ARGV[7]
+local tier = ARGV[8] == '1'
 
 local m, repaired = check_session(log, meta, ids, index, session, now)
 if not m then
   return false
 end
 local pttl
-if ttl > 0 then
+if tier and ttl > 0 and (tonumber(redis.call('HGET', meta, 'arch')) or 0) < (tonumber(m[5]) or 0) then
+  redis.call('EXPIRE', index, ttl)
+  pttl = -1
+elseif ttl > 0 then
   redis.call('EXPIRE', log, ttl)
   redis.call('EXPIRE', meta, ttl)
   redis.call('EXPIRE', ids, ttl)

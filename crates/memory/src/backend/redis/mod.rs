@@ -30,6 +30,7 @@ mod conn;
 mod decode;
 mod durability;
 mod eviction;
+mod hot;
 mod identity;
 pub mod keys;
 mod list;
@@ -41,6 +42,7 @@ use redis::cluster::ClusterClient;
 use self::conn::{Conn, LazyCluster, SingleNode, Target};
 pub use self::decode::decode_entry;
 use self::decode::{classify, decode_meta, quota_breach, value_i64};
+pub use self::hot::{Claim, Unarchived};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::SessionKeys;
@@ -63,6 +65,9 @@ pub struct RedisStore {
     url: String,
     identity: String,
     scripts: Scripts,
+    hot: hot::HotScripts,
+    /// The hot tier of an archive (see [`hot`]).
+    tiered: bool,
 }
 
 #[derive(Clone)]
@@ -146,6 +151,8 @@ impl RedisStore {
             url: redacted,
             identity: identity::store_identity(location, false),
             scripts: Scripts::load(),
+            hot: hot::HotScripts::load(),
+            tiered: false,
         };
         if !opts.lazy {
             tokio::time::timeout(opts.connect_timeout + opts.command_timeout, store.ping())
@@ -180,6 +187,8 @@ impl RedisStore {
             url: redacted,
             identity: identity::store_identity(location, true),
             scripts: Scripts::load(),
+            hot: hot::HotScripts::load(),
+            tiered: false,
         };
         if !opts.lazy {
             store.ping().await?;
@@ -215,6 +224,9 @@ impl RedisStore {
         let watch = self.target.watch(&conn);
         match watch.done(inv.invoke_async(&mut conn).await) {
             Ok(value) => Ok((value, stamp)),
+            Err(e) if e.code() == Some("MISSING") || e.to_string().contains("MISSING") => {
+                Err(MemoryError::NotFound(session.to_string()))
+            }
             Err(e) => Err(match quota_breach(&e) {
                 Some(breach) => breach.into_error(session),
                 None => self.failed(&conn, e),
@@ -258,7 +270,8 @@ impl RedisStore {
             .arg(limit.bytes.min(i64::MAX as u64))
             .arg(ttl)
             .arg(key.session())
-            .arg(now_ms());
+            .arg(now_ms())
+            .arg(u8::from(self.tiered));
         let (value, stamp) = self.invoke_stamped(&inv, key.session()).await?;
         let items = match value {
             Value::Nil | Value::Boolean(false) => return Ok(None),
@@ -293,6 +306,77 @@ impl RedisStore {
         }))
     }
 
+    /// Whether this store talks to a Redis Cluster.
+    fn is_cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster(_))
+    }
+
+    /// The append script with its `tier` argument (see `append.lua`); `Ok(None)` when
+    /// tier 2 found no session.
+    async fn append_with_tier(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        opts: AppendOptions,
+        tier: u8,
+    ) -> Result<Option<AppendOutcome>> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.scripts.append.prepare_invoke();
+        for k in keys.all() {
+            inv.key(k);
+        }
+        inv.arg(now_ms())
+            .arg(ttl_arg(opts.ttl))
+            .arg(opts.max_messages)
+            .arg(key.session())
+            .arg(messages.len())
+            .arg(u8::from(opts.refresh_ttl))
+            .arg(opts.quotas.session_bytes)
+            .arg(opts.quotas.user_sessions)
+            .arg(opts.quotas.user_bytes)
+            .arg(title_of(messages).unwrap_or_default())
+            .arg(tier);
+        for m in messages {
+            inv.arg(m.id.to_string())
+                .arg(m.role.as_str())
+                .arg(m.content.as_str())
+                .arg(m.sources_json())
+                .arg(m.created_at_millis())
+                .arg(m.status.as_str());
+        }
+        let (value, stamp) = match self.invoke_stamped(&inv, key.session()).await {
+            Ok(reply) => reply,
+            Err(MemoryError::NotFound(_)) if tier == 2 => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Value::Array(items) = value else {
+            return Err(self.corrupt(format!("append script returned {value:?}")));
+        };
+        let meta = decode_meta(&items, 8, |what| self.corrupt(what))?;
+        let repaired = items.get(7).and_then(value_i64) == Some(1);
+        if repaired {
+            tracing::warn!(store = %self.url, session = %key, "repaired a conversation whose keys Redis had evicted");
+        }
+        let seqs = items
+            .iter()
+            .skip(9)
+            .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
+            .collect::<Vec<_>>();
+        if seqs.len() != messages.len() {
+            return Err(self.corrupt(format!(
+                "append script returned {} seqs for {} messages",
+                seqs.len(),
+                messages.len()
+            )));
+        }
+        Ok(Some(AppendOutcome {
+            seqs,
+            meta,
+            stamp,
+            repaired,
+        }))
+    }
+
     fn corrupt(&self, what: String) -> MemoryError {
         MemoryError::Corrupt(format!("{}: {what}", self.url))
     }
@@ -322,56 +406,9 @@ impl SessionStore for RedisStore {
         messages: &[Message],
         opts: AppendOptions,
     ) -> Result<AppendOutcome> {
-        let keys = SessionKeys::new(key);
-        let mut inv = self.scripts.append.prepare_invoke();
-        for k in keys.all() {
-            inv.key(k);
-        }
-        inv.arg(now_ms())
-            .arg(ttl_arg(opts.ttl))
-            .arg(opts.max_messages)
-            .arg(key.session())
-            .arg(messages.len())
-            .arg(u8::from(opts.refresh_ttl))
-            .arg(opts.quotas.session_bytes)
-            .arg(opts.quotas.user_sessions)
-            .arg(opts.quotas.user_bytes)
-            .arg(title_of(messages).unwrap_or_default());
-        for m in messages {
-            inv.arg(m.id.to_string())
-                .arg(m.role.as_str())
-                .arg(m.content.as_str())
-                .arg(m.sources_json())
-                .arg(m.created_at_millis())
-                .arg(m.status.as_str());
-        }
-        let (value, stamp) = self.invoke_stamped(&inv, key.session()).await?;
-        let Value::Array(items) = value else {
-            return Err(self.corrupt(format!("append script returned {value:?}")));
-        };
-        let meta = decode_meta(&items, 8, |what| self.corrupt(what))?;
-        let repaired = items.get(7).and_then(value_i64) == Some(1);
-        if repaired {
-            tracing::warn!(store = %self.url, session = %key, "repaired a conversation whose keys Redis had evicted");
-        }
-        let seqs = items
-            .iter()
-            .skip(9)
-            .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
-            .collect::<Vec<_>>();
-        if seqs.len() != messages.len() {
-            return Err(self.corrupt(format!(
-                "append script returned {} seqs for {} messages",
-                seqs.len(),
-                messages.len()
-            )));
-        }
-        Ok(AppendOutcome {
-            seqs,
-            meta,
-            stamp,
-            repaired,
-        })
+        let tier = u8::from(self.tiered);
+        let outcome = self.append_with_tier(key, messages, opts, tier).await?;
+        outcome.ok_or_else(|| MemoryError::NotFound(key.to_string()))
     }
 
     async fn load(

@@ -1,0 +1,377 @@
+//! The Redis half of a hot tier with an archive behind it (`crate::tier` is the
+//! other half): the archiver's claim / mark steps, the archive lock, restoring a
+//! conversation from the archive, and finding sessions the archive is behind on.
+//!
+//! Every step is one script on the session's keys (one slot, one round trip), and
+//! the lock (`:lock`, `SET NX PX`) is what lets archiving, restoring and deleting one
+//! session take turns across servers: a delete waits for an archiver that read the
+//! session before it, so the archiver cannot write it back afterwards; two servers
+//! restoring one session restore it once.
+
+use std::time::Duration;
+
+use redis::{Script, Value};
+
+use super::decode::{decode_entry, value_i64};
+use super::keys::{archive_lock, parse_session_key, SessionKeys, META_PATTERN};
+use super::RedisStore;
+use crate::backend::shared::{now_ms, report_corrupt};
+use crate::error::{MemoryError, Result};
+use crate::limits::ReadLimit;
+use crate::message::{Message, SessionKey};
+use crate::store::{AppendOptions, AppendOutcome, CorruptEntry, LoadedSession, Ttl};
+
+/// What the archiver's claim on a session found.
+#[derive(Debug)]
+pub enum Claim {
+    /// Another process holds the session's lock; try later.
+    Busy,
+    /// The session is not in Redis (deleted, or Redis lost it).
+    Missing,
+    /// The lock is held (release it with [`RedisStore::mark_archived`] or
+    /// [`RedisStore::unlock`]) and these entries are not archived yet.
+    Ready(Unarchived),
+}
+
+/// Entries of a session the archive has not confirmed, in seq order.
+#[derive(Debug)]
+pub struct Unarchived {
+    /// The session's highest seq.
+    pub seq: u64,
+    /// The highest seq the archive confirmed before this claim.
+    pub arch: u64,
+    /// `(seq, message)` of the entries read.
+    pub entries: Vec<(u64, Message)>,
+    /// Entries that could not be decoded (they cannot be archived; skipped).
+    pub corrupt: Vec<CorruptEntry>,
+    /// Entries beyond the read's bound are left for the next claim.
+    pub more: bool,
+    /// The title a person gave the session, if any.
+    pub title: Option<String>,
+}
+
+impl Unarchived {
+    /// The highest seq this claim covered (read, or skipped as corrupt).
+    pub fn upto(&self) -> u64 {
+        let good = self.entries.iter().map(|(s, _)| *s);
+        let bad = self.corrupt.iter().filter_map(|c| c.seq);
+        good.chain(bad).max().unwrap_or(self.arch)
+    }
+}
+
+#[derive(Clone)]
+pub(super) struct HotScripts {
+    claim: Script,
+    mark: Script,
+    unlock: Script,
+    restore: Script,
+    rearchive: Script,
+}
+
+impl HotScripts {
+    pub(super) fn load() -> Self {
+        HotScripts {
+            claim: Script::new(concat!(
+                include_str!("repair.lua"),
+                include_str!("claim.lua")
+            )),
+            mark: Script::new(include_str!("mark.lua")),
+            unlock: Script::new(include_str!("unlock.lua")),
+            restore: Script::new(include_str!("restore.lua")),
+            rearchive: Script::new(
+                "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end \
+                 redis.call('HSET', KEYS[2], 'arch', 0) \
+                 redis.call('PERSIST', KEYS[1]) redis.call('PERSIST', KEYS[2]) \
+                 redis.call('PERSIST', KEYS[3]) return 1",
+            ),
+        }
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    d.as_millis().clamp(1, u64::MAX as u128) as u64
+}
+
+impl RedisStore {
+    /// This store as the hot tier of an archive: a session keeps no TTL while it holds
+    /// messages the archive has not confirmed (see `append.lua`).
+    pub fn into_hot_tier(mut self) -> Self {
+        self.tiered = true;
+        self
+    }
+
+    /// Appends like [`crate::SessionStore::append`], except that on a hot tier with
+    /// `create = false` a missing session is not created: `Ok(None)` tells the caller
+    /// to look in the archive first.
+    ///
+    /// # Errors
+    /// As the trait's `append`.
+    pub async fn append_or_missing(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        opts: AppendOptions,
+        create: bool,
+    ) -> Result<Option<AppendOutcome>> {
+        let tier = match (self.tiered, create) {
+            (false, _) => 0,
+            (true, true) => 1,
+            (true, false) => 2,
+        };
+        self.append_with_tier(key, messages, opts, tier).await
+    }
+
+    /// Takes the session's archive lock for `lock` and reads up to `limit` of its
+    /// unarchived entries.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn claim(
+        &self,
+        key: &SessionKey,
+        token: &str,
+        lock: Duration,
+        limit: ReadLimit,
+    ) -> Result<Claim> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.hot.claim.prepare_invoke();
+        inv.key(&keys.log).key(&keys.meta).key(archive_lock(key));
+        inv.arg(token)
+            .arg(ms(lock))
+            .arg(limit.messages.max(1))
+            .arg(limit.bytes.min(i64::MAX as u64));
+        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        let Value::Array(items) = value else {
+            return Err(self.corrupt(format!("claim script returned {value:?}")));
+        };
+        let word = items
+            .first()
+            .and_then(super::decode::value_str)
+            .unwrap_or("");
+        match word {
+            "busy" => return Ok(Claim::Busy),
+            "missing" => return Ok(Claim::Missing),
+            "ok" => {}
+            other => return Err(self.corrupt(format!("claim script said {other:?}"))),
+        }
+        let num = |i: usize| items.get(i).and_then(value_i64).unwrap_or(0).max(0) as u64;
+        let mut entries = Vec::new();
+        let mut corrupt = Vec::new();
+        if let Some(Value::Array(list)) = items.get(4) {
+            for e in list {
+                match decode_entry(e) {
+                    Ok(m) => entries.push(m),
+                    Err(bad) => corrupt.push(bad),
+                }
+            }
+        }
+        report_corrupt(&self.url, key, &corrupt);
+        Ok(Claim::Ready(Unarchived {
+            seq: num(2),
+            arch: num(3),
+            entries,
+            corrupt,
+            more: num(5) == 1,
+            title: items
+                .get(6)
+                .and_then(super::decode::value_str)
+                .map(str::to_string),
+        }))
+    }
+
+    /// Records that the archive holds every entry up to `upto`, gives the session its
+    /// TTL back once nothing is left unarchived, and releases the lock if `token`
+    /// still holds it. Returns `(arch, seq)` after the update (`(0, 0)`: session gone).
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn mark_archived(
+        &self,
+        key: &SessionKey,
+        token: &str,
+        upto: u64,
+        ttl: Ttl,
+    ) -> Result<(u64, u64)> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.hot.mark.prepare_invoke();
+        inv.key(&keys.log)
+            .key(&keys.meta)
+            .key(&keys.ids)
+            .key(archive_lock(key))
+            .key(&keys.index)
+            .key(&keys.usage);
+        inv.arg(token).arg(upto).arg(super::ttl_arg(ttl));
+        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        let n = |i: usize| match &value {
+            Value::Array(items) => items.get(i).and_then(value_i64).unwrap_or(0).max(0) as u64,
+            _ => 0,
+        };
+        Ok((n(0), n(1)))
+    }
+
+    /// Forgets what the archive confirmed of the session (its copy there is gone while
+    /// the session is still in use here): everything is archived again, and the
+    /// session keeps no TTL until then. Returns whether the session exists.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn rearchive(&self, key: &SessionKey) -> Result<bool> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.hot.rearchive.prepare_invoke();
+        inv.key(&keys.log).key(&keys.meta).key(&keys.ids);
+        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        Ok(value_i64(&value) == Some(1))
+    }
+
+    /// Takes the session's archive lock for `lock` if it is free.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn try_lock(&self, key: &SessionKey, token: &str, lock: Duration) -> Result<bool> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(archive_lock(key))
+            .arg(token)
+            .arg("NX")
+            .arg("PX")
+            .arg(ms(lock));
+        let reply: Value = self.query(&cmd).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    /// Releases the session's archive lock if `token` still holds it.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn unlock(&self, key: &SessionKey, token: &str) -> Result<()> {
+        let mut inv = self.hot.unlock.prepare_invoke();
+        inv.key(archive_lock(key)).arg(token);
+        self.invoke_stamped(&inv, key.session()).await?;
+        Ok(())
+    }
+
+    /// Puts `loaded` (read from the archive, newest entries of the session) back into
+    /// Redis with its seqs, unless the session exists already. Returns whether it did.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn restore(
+        &self,
+        key: &SessionKey,
+        loaded: &LoadedSession,
+        ttl: Ttl,
+    ) -> Result<bool> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.hot.restore.prepare_invoke();
+        for k in keys.all() {
+            inv.key(k);
+        }
+        let first = loaded.messages.first().map(|(s, _)| *s);
+        let meta = &loaded.meta;
+        // Everything below the first restored entry stays in the archive only.
+        let trimmed = first.map_or(meta.last_seq, |f| f.saturating_sub(1));
+        let mut last = 0;
+        let entries: Vec<&(u64, Message)> = loaded
+            .messages
+            .iter()
+            .filter(|(s, _)| {
+                let ascending = *s > last;
+                last = last.max(*s);
+                ascending
+            })
+            .collect();
+        inv.arg(now_ms())
+            .arg(super::ttl_arg(ttl))
+            .arg(key.session())
+            .arg(meta.created_at_ms)
+            .arg(meta.updated_at_ms)
+            .arg(meta.last_seq.max(last))
+            .arg(trimmed)
+            .arg(meta.title.as_deref().unwrap_or(""))
+            .arg(entries.len());
+        for (seq, m) in entries {
+            inv.arg(*seq)
+                .arg(m.id.to_string())
+                .arg(m.role.as_str())
+                .arg(m.content.as_str())
+                .arg(m.sources_json())
+                .arg(m.created_at_millis())
+                .arg(m.status.as_str());
+        }
+        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        Ok(value_i64(&value) == Some(1))
+    }
+
+    /// One step of a walk over every session whose archive is behind (`arch` below
+    /// `seq`, or no `arch`: sessions written before the archive was configured):
+    /// `SCAN` from `cursor` over `count` keys, then the metas found, in one pipeline.
+    /// Returns the next cursor (0 = the walk is done) and the sessions found. On a
+    /// cluster, each call walks one master after the other (`cursor` encodes which).
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn scan_unarchived(
+        &self,
+        cursor: u64,
+        count: usize,
+    ) -> Result<(u64, Vec<SessionKey>)> {
+        let mut cmd = redis::cmd("SCAN");
+        cmd.arg(cursor)
+            .arg("MATCH")
+            .arg(META_PATTERN)
+            .arg("COUNT")
+            .arg(count.max(1))
+            .arg("TYPE")
+            .arg("hash");
+        let (next, names): (u64, Vec<Vec<u8>>) = self.query_one_node(&cmd).await?;
+        let mut found = Vec::new();
+        if names.is_empty() {
+            return Ok((next, found));
+        }
+        let mut pipe = redis::pipe();
+        for name in &names {
+            pipe.cmd("HMGET").arg(name).arg("seq").arg("arch");
+        }
+        let metas: Vec<(Option<u64>, Option<u64>)> = self.query_pipe_one_node(&pipe).await?;
+        for (name, (seq, arch)) in names.iter().zip(metas) {
+            let behind = seq.unwrap_or(0) > arch.unwrap_or(0);
+            let key = parse_session_key(name).and_then(|(u, s)| {
+                SessionKey::new(std::str::from_utf8(u).ok()?, std::str::from_utf8(s).ok()?).ok()
+            });
+            if let (true, Some(key)) = (behind, key) {
+                found.push(key);
+            }
+        }
+        Ok((next, found))
+    }
+
+    /// Runs one plain command.
+    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        let mut conn = self.connection().await?;
+        let watch = self.target.watch(&conn);
+        watch
+            .done(cmd.query_async(&mut conn).await)
+            .map_err(|e| self.failed(&conn, e))
+    }
+
+    /// Runs a command that must go to one node (SCAN). On a cluster the walk over
+    /// masters is not built yet: it says so rather than scanning one master only.
+    async fn query_one_node<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
+        if self.is_cluster() {
+            return Err(MemoryError::invalid(
+                "walking every session of a Redis Cluster is not supported yet",
+            ));
+        }
+        self.query(cmd).await
+    }
+
+    async fn query_pipe_one_node<T: redis::FromRedisValue>(
+        &self,
+        pipe: &redis::Pipeline,
+    ) -> Result<T> {
+        let mut conn = self.connection().await?;
+        let watch = self.target.watch(&conn);
+        watch
+            .done(pipe.query_async(&mut conn).await)
+            .map_err(|e| self.failed(&conn, e))
+    }
+}

@@ -1,0 +1,491 @@
+//! Redis as the hot tier, a durable archive (SQLite or PostgreSQL) behind it.
+//!
+//! A conversation's life is not the Redis TTL. Redis holds the active conversations,
+//! shared by every server and bounded by the TTL; the archive keeps every message; only
+//! retention and people delete. [`TieredStore`] is one [`SessionStore`] over both:
+//!
+//! - **appends** are acknowledged by Redis exactly as without an archive (one round
+//!   trip); the archive is written behind, in batches, off the request path
+//!   ([`archiver`]), or before the acknowledgement with [`ArchiveMode::Sync`];
+//! - **nothing expires unarchived**: a session holding messages the archive has not
+//!   confirmed has no TTL in Redis (`append.lua`); the archiver gives it back once it
+//!   has written them, so an archive outage of any length costs Redis memory, never a
+//!   message;
+//! - **a crash loses nothing**: each session's meta records the highest seq archived
+//!   (`arch`); what is acknowledged but not archived is found again by a sweep of
+//!   Redis, and written again idempotently (by message id);
+//! - **rehydration**: a conversation Redis no longer has (expired, evicted, Redis
+//!   replaced) is loaded from the archive on first use, put back with its seqs, and
+//!   continues; restoring is one script that does nothing if the session exists, and
+//!   it runs under the session's archive lock, so two servers store it once;
+//! - **delete** takes the same lock, so it cannot interleave with an archiver that
+//!   read the session before it (which would write it back) or a rehydration;
+//! - **listing** merges both tiers, each conversation once, with its [`Tier`].
+
+mod archiver;
+mod list;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use self::archiver::Shared;
+use crate::backend::redis::RedisStore;
+use crate::error::{MemoryError, Result};
+use crate::limits::{ListCursor, ReadFrom, ReadLimit};
+use crate::message::{Message, SessionKey};
+use crate::store::{
+    AppendOptions, AppendOutcome, ArchiveStatus, Durability, LoadedSession, SessionMeta,
+    SessionPage, SessionStore, Stamp, StoreKind, Ttl,
+};
+
+/// When the archive is written.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ArchiveMode {
+    /// Behind the acknowledgement, in batches (the default): a turn costs what it costs
+    /// on Redis alone; Redis's own persistence covers the moments in between.
+    #[default]
+    WriteBehind,
+    /// Before the acknowledgement: for Redis without persistence; each turn waits for
+    /// the archive.
+    Sync,
+}
+
+impl std::str::FromStr for ArchiveMode {
+    type Err = MemoryError;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "write-behind" | "behind" | "async" => Ok(ArchiveMode::WriteBehind),
+            "sync" => Ok(ArchiveMode::Sync),
+            other => Err(MemoryError::invalid(format!(
+                "unknown archive mode {other:?}: use write-behind or sync"
+            ))),
+        }
+    }
+}
+
+/// Settings of a [`TieredStore`].
+#[derive(Clone, Debug)]
+pub struct TierConfig {
+    /// When the archive is written.
+    pub mode: ArchiveMode,
+    /// The hot tier's TTL, given back to a session once it is archived.
+    pub ttl: Ttl,
+    /// The archive keeps at most this many messages per session, like the hot tier
+    /// (0 = unbounded).
+    pub max_messages: u64,
+    /// How long the archiver lets a burst of appends gather before writing.
+    pub batch_delay: Duration,
+    /// How often Redis is walked for sessions the archive is behind on (crash
+    /// recovery: what another process acknowledged and did not archive), the first
+    /// time at start; `None` for short-lived processes (CLI commands), which archive
+    /// what they wrote themselves ([`TieredStore::flush`]).
+    pub sweep_every: Option<Duration>,
+    /// Lifetime of a session's archive lock (a holder that dies frees it after this).
+    pub lock: Duration,
+    /// Wait before writing again after the archive failed.
+    pub retry_after: Duration,
+    /// Entries one archiver round reads from one session.
+    pub claim_limit: ReadLimit,
+    /// The newest entries a rehydration puts back into Redis (older ones are read from
+    /// the archive when someone pages back to them).
+    pub restore_limit: ReadLimit,
+    /// Sessions archived at once.
+    pub concurrency: usize,
+}
+
+impl Default for TierConfig {
+    fn default() -> Self {
+        TierConfig {
+            mode: ArchiveMode::WriteBehind,
+            ttl: Ttl::secs(3600),
+            max_messages: 0,
+            batch_delay: Duration::from_millis(50),
+            sweep_every: Some(Duration::from_secs(30)),
+            lock: Duration::from_secs(10),
+            retry_after: Duration::from_secs(1),
+            claim_limit: ReadLimit::new(512, 4 << 20),
+            restore_limit: ReadLimit::new(2000, 8 << 20),
+            concurrency: 8,
+        }
+    }
+}
+
+/// Opens Redis at `hot_url` with the archive at `archive_url` behind it (both opened
+/// with `opts`; the archive lazily, so that a server starts while it is down).
+///
+/// # Errors
+/// `InvalidInput` when `hot_url` is not a Redis URL or `archive_url` is not
+/// `sqlite://` or `postgres://`; `Unavailable` as opening either store.
+pub async fn open_tiered(
+    hot_url: &str,
+    archive_url: &str,
+    opts: &crate::spec::StoreOptions,
+    config: TierConfig,
+) -> Result<Arc<TieredStore>> {
+    let hot_spec = crate::spec::parse_store_url(hot_url)?;
+    if hot_spec.kind() != StoreKind::Redis {
+        return Err(MemoryError::invalid(format!(
+            "an archive goes behind a Redis store (redis://, rediss://, redis+cluster://), \
+             not {}",
+            crate::spec::redact_url(hot_url)
+        )));
+    }
+    let archive_spec = crate::spec::parse_store_url(archive_url)?;
+    if !matches!(archive_spec.kind(), StoreKind::Sqlite | StoreKind::Postgres) {
+        return Err(MemoryError::invalid(format!(
+            "an archive must be sqlite://PATH or postgres://..., not {}",
+            crate::spec::redact_url(archive_url)
+        )));
+    }
+    let hot = RedisStore::connect(hot_url, opts).await?;
+    // The archive is written off the request path, in batches: it gets more time per
+    // command than the hot tier, whose timeout bounds a turn.
+    let archive_opts = crate::spec::StoreOptions {
+        lazy: true,
+        connect_timeout: opts.connect_timeout.max(Duration::from_secs(5)),
+        command_timeout: opts.command_timeout.max(Duration::from_secs(5)),
+        ..opts.clone()
+    };
+    let archive = crate::backend::open_spec(archive_spec, &archive_opts).await?;
+    Ok(Arc::new(TieredStore::new(hot, archive, config)?))
+}
+
+/// Redis in front, an archive behind (see the module docs).
+pub struct TieredStore {
+    hot: Arc<RedisStore>,
+    archive: Arc<dyn SessionStore>,
+    shared: Arc<Shared>,
+    config: TierConfig,
+}
+
+impl std::fmt::Debug for TieredStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TieredStore")
+            .field("hot", &self.hot.describe())
+            .field("archive", &self.archive.describe())
+            .finish()
+    }
+}
+
+impl TieredStore {
+    /// `hot` in front of `archive`. Starts the archiver task (it needs a Tokio runtime;
+    /// it stops when the store is dropped).
+    ///
+    /// # Errors
+    /// `InvalidInput` when `archive` is not durable (`memory://`) or is a Redis store.
+    pub fn new(
+        hot: RedisStore,
+        archive: Arc<dyn SessionStore>,
+        config: TierConfig,
+    ) -> Result<Self> {
+        if !archive.kind().is_durable() || archive.kind() == StoreKind::Redis {
+            return Err(MemoryError::invalid(format!(
+                "an archive must be sqlite:// or postgres://, not {}",
+                archive.describe()
+            )));
+        }
+        let hot = Arc::new(hot.into_hot_tier());
+        let shared = Arc::new(Shared::default());
+        tokio::spawn(archiver::run(
+            hot.clone(),
+            archive.clone(),
+            Arc::downgrade(&shared),
+            config.clone(),
+        ));
+        Ok(TieredStore {
+            hot,
+            archive,
+            shared,
+            config,
+        })
+    }
+
+    /// Waits until everything this process appended is archived, at most `within`.
+    /// Returns how many sessions are still behind (0 = all archived); those stay in
+    /// Redis without expiry, and the next sweep of any server archives them.
+    pub async fn flush(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            let behind = self.shared.behind();
+            if behind == 0 || Instant::now() >= deadline {
+                return behind;
+            }
+            self.shared.wake.notify_one();
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The archive behind the hot tier.
+    pub fn archive(&self) -> &Arc<dyn SessionStore> {
+        &self.archive
+    }
+
+    /// Takes the session's archive lock, waiting for another holder at most the lock's
+    /// lifetime (a holder that died frees it then).
+    async fn lock(&self, key: &SessionKey) -> Result<String> {
+        let token = archiver::token();
+        let deadline = Instant::now() + self.config.lock + Duration::from_secs(1);
+        loop {
+            if self.hot.try_lock(key, &token, self.config.lock).await? {
+                return Ok(token);
+            }
+            if Instant::now() >= deadline {
+                return Err(MemoryError::Unavailable {
+                    store: self.hot.describe(),
+                    reason: format!("the archive lock of {key} stayed taken"),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Puts the conversation back into Redis from the archive if Redis lacks it.
+    /// Returns whether the session exists now (in Redis).
+    async fn rehydrate(&self, key: &SessionKey) -> Result<bool> {
+        let token = self.lock(key).await?;
+        let result = async {
+            if self.hot.meta(key).await?.is_some() {
+                return Ok(true);
+            }
+            let from = ReadFrom::Newest { after: 0 };
+            let Some(loaded) = self
+                .archive
+                .load(key, from, self.config.restore_limit, Ttl::NEVER)
+                .await?
+            else {
+                return Ok(false);
+            };
+            if self.hot.restore(key, &loaded, self.config.ttl).await? {
+                self.shared
+                    .rehydrations
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                tracing::debug!(session = %key, messages = loaded.messages.len(), "loaded a conversation back from the archive");
+            }
+            Ok(true)
+        }
+        .await;
+        let _ = self.hot.unlock(key, &token).await;
+        result
+    }
+
+    /// After an append stored `stored` messages: the archiver's turn, or (sync mode)
+    /// the archive written now.
+    async fn after_append(&self, key: &SessionKey, stored: usize) -> Result<()> {
+        if stored == 0 {
+            return Ok(());
+        }
+        match self.config.mode {
+            ArchiveMode::WriteBehind => {
+                self.shared.note(key, stored as u64);
+                Ok(())
+            }
+            ArchiveMode::Sync => {
+                let done = archiver::archive_now(
+                    &self.hot,
+                    self.archive.as_ref(),
+                    &self.shared,
+                    &self.config,
+                    key,
+                )
+                .await;
+                if done.is_err() {
+                    // The sweep or the next append writes it; the caller learns now.
+                    self.shared.note(key, stored as u64);
+                }
+                done
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl SessionStore for TieredStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Redis
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "{} (archive: {})",
+            self.hot.describe(),
+            self.archive.describe()
+        )
+    }
+
+    fn identity(&self) -> String {
+        // Journal entries are appends to the hot tier; they stay replayable when an
+        // archive is added or changed.
+        self.hot.identity()
+    }
+
+    async fn append(
+        &self,
+        key: &SessionKey,
+        messages: &[Message],
+        opts: AppendOptions,
+    ) -> Result<AppendOutcome> {
+        let outcome = match self
+            .hot
+            .append_or_missing(key, messages, opts, false)
+            .await?
+        {
+            Some(outcome) => outcome,
+            None => {
+                self.rehydrate(key).await?;
+                let again = self
+                    .hot
+                    .append_or_missing(key, messages, opts, true)
+                    .await?;
+                again.ok_or_else(|| MemoryError::NotFound(key.to_string()))?
+            }
+        };
+        self.after_append(key, outcome.stored()).await?;
+        Ok(outcome)
+    }
+
+    async fn load(
+        &self,
+        key: &SessionKey,
+        from: ReadFrom,
+        limit: ReadLimit,
+        ttl: Ttl,
+    ) -> Result<Option<LoadedSession>> {
+        let hot = match self.hot.load(key, from, limit, ttl).await? {
+            Some(hot) => hot,
+            None => {
+                if !self.rehydrate(key).await? {
+                    return Ok(None);
+                }
+                match self.hot.load(key, from, limit, ttl).await? {
+                    Some(hot) => hot,
+                    None => return Ok(None),
+                }
+            }
+        };
+        // Paging back below what Redis holds (a rehydration puts back only the newest
+        // entries): those pages come from the archive.
+        let floor = hot.meta.trimmed_seq;
+        if let ReadFrom::After(after) = from {
+            if after < floor {
+                if let Some(old) = self.archive.load(key, from, limit, Ttl::NEVER).await? {
+                    let messages: Vec<_> = old
+                        .messages
+                        .into_iter()
+                        .filter(|(s, _)| *s <= floor)
+                        .collect();
+                    if !messages.is_empty() {
+                        return Ok(Some(LoadedSession {
+                            meta: hot.meta,
+                            messages,
+                            corrupt: old.corrupt,
+                            stamp: None,
+                            more: true,
+                            repaired: hot.repaired,
+                        }));
+                    }
+                }
+            }
+        }
+        Ok(Some(hot))
+    }
+
+    async fn meta(&self, key: &SessionKey) -> Result<Option<SessionMeta>> {
+        match self.hot.meta(key).await? {
+            Some(meta) => Ok(Some(meta)),
+            None => self.archive.meta(key).await,
+        }
+    }
+
+    async fn list(
+        &self,
+        user: &str,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<SessionPage> {
+        list::merged_page(&self.hot, self.archive.as_ref(), user, after, limit).await
+    }
+
+    async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
+        let in_hot = self.hot.set_title(key, title).await?;
+        // The archiver copies a given title with the messages; a conversation already
+        // archived gets it now.
+        let in_archive = self.archive.set_title(key, title).await?;
+        Ok(in_hot || in_archive)
+    }
+
+    async fn delete(&self, key: &SessionKey) -> Result<bool> {
+        let token = self.lock(key).await?;
+        let result = async {
+            let in_hot = self.hot.delete(key).await?;
+            self.shared.forget(key);
+            let in_archive = self.archive.delete(key).await?;
+            Ok(in_hot || in_archive)
+        }
+        .await;
+        let _ = self.hot.unlock(key, &token).await;
+        result
+    }
+
+    async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let mut users = self.archive.users(after, limit).await?;
+        if let Ok(hot) = self.hot.users(after, limit).await {
+            users.extend(hot);
+            users.sort();
+            users.dedup();
+            users.truncate(limit.max(1));
+        }
+        Ok(users)
+    }
+
+    async fn purge_idle(&self, before_ms: i64, limit: usize) -> Result<Vec<SessionKey>> {
+        let purged = self.archive.purge_idle(before_ms, limit).await?;
+        for key in &purged {
+            match self.hot.meta(key).await? {
+                Some(meta) if meta.updated_at_ms < before_ms => {
+                    self.hot.delete(key).await?;
+                    self.shared.forget(key);
+                }
+                // Used since its archive copy was written (that copy lags a little):
+                // it stays, and is archived again from the start.
+                Some(_) if self.hot.rearchive(key).await? => self.shared.note(key, 0),
+                _ => {}
+            }
+        }
+        Ok(purged)
+    }
+
+    async fn ping(&self) -> Result<()> {
+        self.hot.ping().await
+    }
+
+    fn unchanged_since(&self, key: &SessionKey, stamp: Stamp) -> bool {
+        self.hot.unchanged_since(key, stamp)
+    }
+
+    async fn warnings(&self) -> Vec<String> {
+        let mut warnings = self.hot.warnings().await;
+        if let Some(why) = self.shared.status().last_error {
+            warnings.push(format!(
+                "the archive {} is not answering ({why}); conversations it has not \
+                 confirmed stay in Redis without expiry until it does",
+                self.archive.describe()
+            ));
+        }
+        warnings
+    }
+
+    async fn durability(&self) -> Durability {
+        self.hot.durability().await
+    }
+
+    fn keeps_idle_sessions(&self) -> bool {
+        true
+    }
+
+    fn archive_status(&self) -> Option<ArchiveStatus> {
+        Some(self.shared.status())
+    }
+}
