@@ -55,6 +55,42 @@ pub(crate) struct MemoryBenchResult {
     pub read_p50_ms: f64,
     /// Median of the append alone.
     pub append_p50_ms: f64,
+    /// With an archive: the largest archive lag seen during the run, in seconds
+    /// (sampled every 100 ms).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_lag_max_s: Option<f64>,
+    /// With an archive: seconds from the end of the run until the archive held every
+    /// message (at most 60).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive_drain_s: Option<f64>,
+}
+
+/// Samples the archive's lag while the run lasts; returns the largest.
+async fn watch_lag(
+    store: std::sync::Arc<dyn ragchat_memory::SessionStore>,
+    done: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> f64 {
+    let mut worst = 0.0f64;
+    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+        if let Some(status) = store.archive_status() {
+            worst = worst.max(status.lag_seconds);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    worst
+}
+
+/// Seconds until the archive has caught up (`None` without an archive).
+async fn drain_time(store: &dyn ragchat_memory::SessionStore) -> Option<f64> {
+    store.archive_status()?;
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(60) {
+        if store.archive_status().is_some_and(|s| s.lag_messages == 0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Some(started.elapsed().as_secs_f64())
 }
 
 /// Runs `bench memory`.
@@ -110,6 +146,15 @@ pub(crate) async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<Exi
             ]);
         }
         println!("store: {}\n{t}", manager.store_url());
+        for r in &results {
+            if let (Some(lag), Some(drain)) = (r.archive_lag_max_s, r.archive_drain_s) {
+                println!(
+                    "archive ({} messages of history): lag at most {lag:.2} s during the run, \
+                     caught up {drain:.2} s after it",
+                    r.history
+                );
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -244,6 +289,11 @@ async fn bench_memory(
             ))
         })
         .collect();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lag = manager
+        .store()
+        .archive_status()
+        .map(|_| tokio::spawn(watch_lag(manager.store().clone(), done.clone())));
     start.wait().await;
     let started = Instant::now();
     let mut all = Latencies::new()?;
@@ -254,6 +304,12 @@ async fn bench_memory(
         all.appends.add(&lat.appends)?;
     }
     let elapsed = started.elapsed();
+    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    let archive_lag_max_s = match lag {
+        Some(task) => Some(task.await?),
+        None => None,
+    };
+    let archive_drain_s = drain_time(manager.store().as_ref()).await;
     // Clean up; in degraded mode the store cannot delete, so drop the bench sessions'
     // journaled messages instead of replaying benchmark data into the store later.
     for key in &keys {
@@ -280,6 +336,8 @@ async fn bench_memory(
         max_ms: all.total.max() as f64 / 1e6,
         read_p50_ms: ms(&all.reads, 0.5),
         append_p50_ms: ms(&all.appends, 0.5),
+        archive_lag_max_s,
+        archive_drain_s,
     })
 }
 
