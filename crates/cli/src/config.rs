@@ -43,6 +43,15 @@ pub(crate) async fn flush_archives() {
     }
 }
 
+/// The Redis store with an archive this process opened last, if any.
+pub(crate) fn opened_tiered() -> Option<Arc<TieredStore>> {
+    TIERED
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .last()
+        .cloned()
+}
+
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
 pub(crate) const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 

@@ -73,6 +73,14 @@ async fn postgres_down_for_30_s_under_load_loses_and_expires_nothing() {
         async || store.archive_status().unwrap().state == ArchiveState::Down,
     )
     .await;
+    // A conversation that starts during the outage starts in Redis (the archive
+    // cannot say whether it had one), without the manager going degraded.
+    let manager = SessionManager::new(store.clone(), ManagerConfig::default());
+    let newcomer = unique_key("newcomer");
+    assert!(manager.history(&newcomer).await.unwrap().is_empty());
+    manager.append(&newcomer, turn(0)).await.unwrap();
+    assert_eq!(manager.history(&newcomer).await.unwrap().len(), 2);
+    assert_eq!(manager.mode(), ragchat_memory::Mode::Normal);
     // The outage lasts 30 s, six times the TTL: nothing may expire meanwhile.
     for _ in 0..6 {
         tokio::time::sleep(Duration::from_secs(5)).await;
@@ -113,6 +121,7 @@ async fn postgres_down_for_30_s_under_load_loses_and_expires_nothing() {
         assert!(ids.values().all(|c| *c == 1), "{key}: once each");
     }
     // Archived now: the TTL applies again.
+    assert_eq!(archived_ids(direct.as_ref(), &newcomer).await.len(), 2);
     let first = SessionKeys::new(&keys[0]);
     let pttl: i64 = redis.cli(&["PTTL", &first.log]).parse().unwrap();
     assert!(pttl > 0 && pttl <= (TTL * 1000) as i64, "{pttl}");

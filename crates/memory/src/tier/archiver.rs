@@ -117,7 +117,7 @@ impl Shared {
         }
     }
 
-    fn set_down(&self, why: Option<String>) {
+    pub(super) fn set_down(&self, why: Option<String>) {
         let mut down = self.down.lock().unwrap_or_else(|e| e.into_inner());
         match (&*down, &why) {
             (None, Some(w)) => {

@@ -104,7 +104,7 @@ impl Default for TierConfig {
             max_messages: 0,
             batch_delay: Duration::from_millis(50),
             sweep_every: Some(Duration::from_secs(30)),
-            lock: Duration::from_secs(10),
+            lock: Duration::from_secs(5),
             retry_after: Duration::from_secs(1),
             claim_limit: ReadLimit::new(512, 4 << 20),
             restore_limit: ReadLimit::new(2000, 8 << 20),
@@ -150,6 +150,15 @@ pub async fn open_tiered(
         ..opts.clone()
     };
     let archive = crate::backend::open_spec(archive_spec, &archive_opts).await?;
+    // Connect (and migrate) now if the archive answers, so the first rehydration does
+    // not pay for it; a down archive is not an error (Redis keeps everything meanwhile).
+    match tokio::time::timeout(archive_opts.connect_timeout, archive.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => {
+            tracing::warn!(archive = %archive.describe(), error = %e, "the archive is not answering yet")
+        }
+        Err(_) => tracing::warn!(archive = %archive.describe(), "the archive is not answering yet"),
+    }
     Ok(Arc::new(TieredStore::new(hot, archive, config)?))
 }
 
@@ -218,6 +227,31 @@ impl TieredStore {
         }
     }
 
+    /// Lets a conversation go from Redis as its TTL would, if the archive holds all of
+    /// it (else it stays: `Ok(false)`). For operators making room in Redis, and for
+    /// measuring rehydration.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn evict(&self, key: &SessionKey) -> Result<bool> {
+        let token = archiver::token();
+        let claim = self
+            .hot
+            .claim(key, &token, self.config.lock, ReadLimit::new(1, 1))
+            .await?;
+        let crate::backend::redis::Claim::Ready(state) = claim else {
+            return Ok(false);
+        };
+        let archived = state.arch >= state.seq;
+        let result = if archived {
+            self.hot.delete(key).await
+        } else {
+            Ok(false)
+        };
+        let _ = self.hot.unlock(key, &token).await;
+        result
+    }
+
     /// The archive behind the hot tier.
     pub fn archive(&self) -> &Arc<dyn SessionStore> {
         &self.archive
@@ -251,12 +285,23 @@ impl TieredStore {
                 return Ok(true);
             }
             let from = ReadFrom::Newest { after: 0 };
-            let Some(loaded) = self
+            let loaded = self
                 .archive
                 .load(key, from, self.config.restore_limit, Ttl::NEVER)
-                .await?
-            else {
-                return Ok(false);
+                .await;
+            let loaded = match loaded {
+                Ok(Some(loaded)) => loaded,
+                Ok(None) => return Ok(false),
+                // The archive cannot say: the conversation starts (or goes on) in Redis
+                // alone rather than the turn failing. Nothing is lost: its messages are
+                // archived after whatever the archive holds, and the next rehydration
+                // shows both; until then the user sees only what Redis has.
+                Err(e) if e.is_retryable() => {
+                    tracing::warn!(session = %key, error = %e, "the archive cannot be read: going on without the conversation's archived part");
+                    self.shared.set_down(Some(e.to_string()));
+                    return Ok(false);
+                }
+                Err(e) => return Err(e),
             };
             if self.hot.restore(key, &loaded, self.config.ttl).await? {
                 self.shared

@@ -4,10 +4,12 @@
 //!   client or several, against sessions that already hold N messages.
 //! - [`http`]: `bench http` loads running `ragchat serve` processes over HTTP, with the
 //!   load itself (concurrent clients and their conversations) in [`load`].
+//! - [`rehydrate`]: `bench rehydrate` times loading conversations back from the archive.
 
 pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod memory;
+pub(crate) mod rehydrate;
 
 use std::process::ExitCode;
 
@@ -21,6 +23,8 @@ use crate::config::GlobalArgs;
 pub(crate) enum BenchCommand {
     /// Load a running `ragchat serve` over HTTP: turns/s, p50, p99, errors.
     Http(http::HttpBenchArgs),
+    /// Time loading conversations back from the archive (needs --archive).
+    Rehydrate(rehydrate::RehydrateArgs),
     /// Time memory turns (read history + append two messages) at several conversation lengths.
     Memory {
         /// Messages already in the session before timing; comma-separated for several runs.
@@ -48,6 +52,7 @@ pub(crate) enum BenchCommand {
 pub(crate) async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<ExitCode> {
     match command {
         BenchCommand::Http(args) => http::run(global, args).await,
+        BenchCommand::Rehydrate(args) => rehydrate::run(global, args).await,
         BenchCommand::Memory {
             history,
             turns,
