@@ -103,7 +103,8 @@ fn seed(path: &Path, users: usize, per_user: usize) -> u64 {
     })
 }
 
-/// Every session of a store: `user/session` -> (title, message count, messages).
+/// Every session of a store: `user/session` -> (title, message count, messages). The
+/// reads make every session's TTL `never`.
 type Contents = BTreeMap<String, (Option<String>, u64, Vec<Message>)>;
 
 async fn contents_of(store: &dyn SessionStore) -> Contents {
@@ -370,4 +371,36 @@ fn bad_urls_and_one_store_twice_are_refused_and_change_nothing() {
     assert!(!new.exists(), "a refused run creates nothing");
     assert!(!dir.path().join("missing.db").exists());
     assert_eq!(contents(&from).len(), 1);
+}
+
+#[test]
+fn sqlite_to_redis_with_its_ttl_and_back() {
+    let Some(redis) = ragchat_testkit::redis_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("a.db");
+    let total = seed(&source, 9, 3);
+    let from = sqlite_url(&source);
+    let to = redis.url();
+
+    let copied = migrate_json(&from, &to, &["--ttl", "600"]);
+    assert_eq!(summary(&copied)[..3], [9, 27, total], "{copied}");
+    let ttls = runtime().block_on(async {
+        let store = open_store(&to, &StoreOptions::default()).await.unwrap();
+        store.list("user004", None, 10).await.unwrap().sessions
+    });
+    assert!(
+        ttls.iter()
+            .all(|s| s.ttl_remaining_secs.is_some_and(|t| t > 500 && t <= 600)),
+        "{ttls:?}"
+    );
+    assert_same(&from, &to);
+
+    // Back from Redis: its users are found by scanning for their session indexes.
+    let back = sqlite_url(&dir.path().join("back.db"));
+    let returned = migrate_json(&to, &back, &[]);
+    assert_eq!(summary(&returned)[..3], [9, 27, total], "{returned}");
+    assert_same(&to, &back);
+    assert_same(&from, &back);
 }

@@ -186,8 +186,9 @@ pub(super) async fn list_page(
 /// `ragchat_usage` holds one row per user who ever had a session, so its primary key
 /// walks the users in order without visiting each of their sessions; the `EXISTS`
 /// probe on the sessions' primary key leaves out the users whose sessions are all
-/// gone (their usage row stays), whatever the usage counters say. Both tables are
-/// keyed by user, so the query stays one per user shard on a distributed database.
+/// gone (their usage row stays), whatever the usage counters say. It is the one
+/// statement that names no single user: on a database distributed by user it runs on
+/// every shard (an operator's walk, never a request's).
 pub(super) async fn user_page(
     client: &impl GenericClient,
     after: Option<&str>,
