@@ -401,8 +401,8 @@ impl SessionStore for RedisStore {
         self.list_page(user, after, limit).await
     }
 
-    /// A page costs a scan of the whole keyspace (every master of a cluster): see
-    /// [`users`].
+    /// A page costs a scan of the whole keyspace (every master of a cluster): see the
+    /// `users` module.
     async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         self.user_page(after, limit).await
     }
