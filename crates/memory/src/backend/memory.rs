@@ -287,6 +287,21 @@ impl SessionStore for MemoryStore {
         Ok(page_of(all, limit))
     }
 
+    async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let now = now_ms();
+        let sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        let users: std::collections::BTreeSet<&str> = sessions
+            .iter()
+            .filter(|(k, s)| !s.expired(now) && after.is_none_or(|a| k.user() > a))
+            .map(|(k, _)| k.user())
+            .collect();
+        Ok(users
+            .into_iter()
+            .take(limit.max(1))
+            .map(str::to_string)
+            .collect())
+    }
+
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
         Ok(self.with_live(key, |session, _| match session {
             Some(session) => {

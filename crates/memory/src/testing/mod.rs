@@ -17,10 +17,12 @@ use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
 mod bounds;
 mod managers;
 mod titles;
+mod users;
 
 pub use self::bounds::*;
 pub use self::managers::*;
 pub use self::titles::*;
+pub use self::users::*;
 
 /// Supplies handles on the backend under test.
 #[async_trait]
@@ -136,6 +138,7 @@ pub async fn run_all(f: &dyn StoreFixture) {
     the_first_question_titles_the_session(f).await;
     a_given_title_replaces_the_first_question_until_cleared(f).await;
     the_manager_renames_and_validates(f).await;
+    users_pages_list_every_user_once_ascending(f).await;
 }
 
 /// Messages come back exactly as written, in order, with consecutive seqs.

@@ -1,6 +1,8 @@
 //! `ragchat sessions`: inspect and manage stored conversations from the shell.
-//! `rename` lives in [`rename`].
+//! `rename` lives in [`rename`], `migrate` (copying a whole store into another) in
+//! [`migrate`].
 
+mod migrate;
 mod rename;
 
 use std::path::PathBuf;
@@ -123,6 +125,9 @@ pub(crate) enum SessionsCommand {
     },
     /// Erase a user: every conversation (store, journal, caches) and their chat history file.
     Erase(crate::cmd::erase::EraseArgs),
+    /// Copy every conversation from one store into another (e.g. SQLite to PostgreSQL);
+    /// safe to run again: nothing is doubled, an interrupted run resumes.
+    Migrate(migrate::MigrateArgs),
 }
 
 #[derive(Serialize)]
@@ -142,6 +147,11 @@ struct DeleteJson<'a> {
 
 /// Runs a `sessions` subcommand.
 pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCode> {
+    // A migration opens its two stores itself: no manager, no journal.
+    let command = match command {
+        SessionsCommand::Migrate(args) => return migrate::run(global, args).await,
+        other => other,
+    };
     // Validate ids before touching any store, so bad input never opens a connection.
     match &command {
         SessionsCommand::Add { key, .. }
@@ -159,7 +169,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result
         SessionsCommand::Erase(args) => {
             ragchat_memory::message::validate_id("user", &args.user)?;
         }
-        SessionsCommand::Sync { .. } => {}
+        SessionsCommand::Sync { .. } | SessionsCommand::Migrate(_) => {}
     }
     let replay_now = !matches!(command, SessionsCommand::Sync { .. });
     let manager = global.open_manager_with(replay_now).await?;
@@ -174,6 +184,9 @@ async fn run_with(
     data_dir: &std::path::Path,
 ) -> Result<ExitCode> {
     match command {
+        SessionsCommand::Migrate(_) => {
+            unreachable!("`run` hands migrate its own stores before any manager is opened")
+        }
         SessionsCommand::Erase(args) => {
             return crate::cmd::erase::run(manager, &args, data_dir).await
         }

@@ -274,6 +274,16 @@ impl SessionStore for PostgresStore {
         .await
     }
 
+    async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.bounded(async {
+            let client = self.client().await?;
+            rows::user_page(&client, after, limit)
+                .await
+                .map_err(|e| self.error(&e))
+        })
+        .await
+    }
+
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
         self.bounded(async {
             let client = self.client().await?;

@@ -181,3 +181,29 @@ pub(super) async fn list_page(
         .collect();
     Ok(page_of(sessions, limit))
 }
+
+/// One page of the ids of the users who have sessions, ascending, after `after`.
+///
+/// `ragchat_usage` holds one row per user who ever had a session, so its primary key
+/// walks the users in order without visiting each of their sessions; the `EXISTS`
+/// probe on the sessions' primary key leaves out the users whose sessions are all
+/// gone (their usage row stays), whatever the usage counters say. It is the one
+/// statement that names no single user: on a database distributed by user it runs on
+/// every shard (an operator's walk, never a request's).
+pub(super) async fn user_page(
+    client: &impl GenericClient,
+    after: Option<&str>,
+    limit: usize,
+) -> PgResult<Vec<String>> {
+    let take = limit.clamp(1, i64::MAX as usize) as i64;
+    let stmt = client
+        .prepare_cached(
+            "SELECT u.user_id FROM ragchat_usage u
+              WHERE u.user_id > $1
+                AND EXISTS (SELECT 1 FROM ragchat_sessions s WHERE s.user_id = u.user_id)
+              ORDER BY u.user_id LIMIT $2",
+        )
+        .await?;
+    let rows = client.query(&stmt, &[&after.unwrap_or(""), &take]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}

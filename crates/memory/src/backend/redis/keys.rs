@@ -81,6 +81,20 @@ pub fn user_usage(user: &str) -> String {
     format!("{PREFIX}:{{{user}}}:usage")
 }
 
+/// The `SCAN MATCH` pattern every user's session index matches (and no other key of
+/// ragchat's: session keys end in `:log`, `:meta` or `:ids`, and ids hold no `}`).
+pub fn user_index_pattern() -> String {
+    format!("{PREFIX}:{{*}}:sessions")
+}
+
+/// The user whose session index `name` is (`ragchat:{<user>}:sessions`); `None` for
+/// every other key.
+pub fn parse_user_index(name: &[u8]) -> Option<&[u8]> {
+    let rest = name.strip_prefix(PREFIX.as_bytes())?.strip_prefix(b":{")?;
+    let user = rest.strip_suffix(b"}:sessions")?;
+    (!user.contains(&b'}')).then_some(user)
+}
+
 /// `(user, session)` of a key [`SessionKeys`] names (`ragchat:{user}:s:<session>:<part>`);
 /// `None` for every other key (the user's index and usage, keys of other programs).
 pub fn parse_session_key(name: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -121,5 +135,20 @@ mod tests {
         }
         assert_eq!(parse_session_key(b"ragchat:{alice}:sessions"), None);
         assert_eq!(parse_session_key(b"other:{alice}:s:x:meta"), None);
+    }
+
+    #[test]
+    fn parses_the_user_out_of_a_session_index_only() {
+        assert_eq!(
+            parse_user_index(user_index("a.b-c").as_bytes()),
+            Some(&b"a.b-c"[..])
+        );
+        let key = SessionKey::new("alice", "sessions").unwrap();
+        for name in SessionKeys::new(&key).all() {
+            let expected = (name == user_index("alice")).then_some(&b"alice"[..]);
+            assert_eq!(parse_user_index(name.as_bytes()), expected, "{name}");
+        }
+        assert_eq!(parse_user_index(b"ragchat:{a}:s:x}:sessions"), None);
+        assert_eq!(parse_user_index(b"other:{alice}:sessions"), None);
     }
 }

@@ -35,6 +35,7 @@ mod identity;
 pub mod keys;
 mod list;
 pub mod tracking;
+mod users;
 
 use async_trait::async_trait;
 use redis::cluster::ClusterClient;
@@ -435,6 +436,12 @@ impl SessionStore for RedisStore {
         limit: usize,
     ) -> Result<SessionPage> {
         self.list_page(user, after, limit).await
+    }
+
+    /// A page costs a scan of the whole keyspace (every master of a cluster): see the
+    /// `users` module.
+    async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        self.user_page(after, limit).await
     }
 
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {

@@ -351,6 +351,12 @@ impl SessionStore for SqliteStore {
             .await
     }
 
+    async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
+        let after = after.map(str::to_string);
+        self.run(move |conn| user_page(conn, after.as_deref(), limit, now_ms()))
+            .await
+    }
+
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
         let key = key.clone();
         let title = title.map(str::to_string);

@@ -295,6 +295,24 @@ pub(super) fn list_page(
     Ok(page_of(sorted, limit))
 }
 
+/// One page of the ids of the users with a live session, ascending, after `after`: a
+/// walk of the `(user, session)` primary key in order, stopping at `limit` users.
+pub(super) fn user_page(
+    conn: &Connection,
+    after: Option<&str>,
+    limit: usize,
+    now: i64,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT user FROM sessions
+          WHERE user > ?1 AND (expires_at IS NULL OR expires_at > ?2)
+          ORDER BY user LIMIT ?3",
+    )?;
+    let limit = limit.clamp(1, i64::MAX as usize) as i64;
+    let rows = stmt.query_map(params![after.unwrap_or(""), now, limit], |r| r.get(0))?;
+    rows.collect()
+}
+
 /// Live sessions of a user, and their stored bytes.
 pub(super) fn user_usage(
     tx: &rusqlite::Transaction<'_>,
