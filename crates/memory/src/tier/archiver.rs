@@ -289,13 +289,13 @@ pub(super) async fn run(
 /// Walks Redis for sessions the archive is behind on and marks them pending. Sessions
 /// another process is archiving are found too; the lock sorts that out.
 async fn sweep(hot: &RedisStore, shared: &Shared) {
-    let mut cursor = 0;
+    let mut walk = hot.sweep();
     let mut found = 0usize;
     loop {
-        match hot.scan_unarchived(cursor, 1000).await {
-            Ok((next, keys)) => {
+        match hot.sweep_step(&mut walk).await {
+            Ok(Some(keys)) => {
+                let mut pending = shared.pending();
                 for key in keys {
-                    let mut pending = shared.pending();
                     if let std::collections::hash_map::Entry::Vacant(slot) = pending.entry(key) {
                         found += 1;
                         slot.insert(Pending {
@@ -306,11 +306,8 @@ async fn sweep(hot: &RedisStore, shared: &Shared) {
                         });
                     }
                 }
-                if next == 0 {
-                    break;
-                }
-                cursor = next;
             }
+            Ok(None) => break,
             Err(e) => {
                 tracing::debug!(error = %e, "cannot walk Redis for unarchived conversations");
                 return;

@@ -14,6 +14,7 @@ use redis::{Script, Value};
 
 use super::decode::{decode_entry, value_i64};
 use super::keys::{archive_lock, parse_session_key, SessionKeys, META_PATTERN};
+use super::walk::KeyWalk;
 use super::RedisStore;
 use crate::backend::shared::{now_ms, report_corrupt};
 use crate::error::{MemoryError, Result};
@@ -31,6 +32,15 @@ pub enum Claim {
     /// The lock is held (release it with [`RedisStore::mark_archived`] or
     /// [`RedisStore::unlock`]) and these entries are not archived yet.
     Ready(Unarchived),
+}
+
+/// Where a sweep over every session is (see [`RedisStore::sweep`]).
+pub struct SweepWalk(KeyWalk);
+
+impl std::fmt::Debug for SweepWalk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SweepWalk")
+    }
 }
 
 /// Entries of a session the archive has not confirmed, in seq order.
@@ -301,47 +311,41 @@ impl RedisStore {
         Ok(value_i64(&value) == Some(1))
     }
 
-    /// One step of a walk over every session whose archive is behind (`arch` below
-    /// `seq`, or no `arch`: sessions written before the archive was configured):
-    /// `SCAN` from `cursor` over `count` keys, then the metas found, in one pipeline.
-    /// Returns the next cursor (0 = the walk is done) and the sessions found. On a
-    /// cluster, each call walks one master after the other (`cursor` encodes which).
+    /// A walk over every session whose archive is behind (`arch` below `seq`, or no
+    /// `arch`: sessions written before the archive was configured); see [`SweepWalk`].
+    pub fn sweep(&self) -> SweepWalk {
+        SweepWalk(KeyWalk::new(META_PATTERN))
+    }
+
+    /// The next sessions of `walk` the archive is behind on (possibly none in this
+    /// step); `None` when the walk is over.
     ///
     /// # Errors
     /// `Unavailable` when Redis cannot be reached.
-    pub async fn scan_unarchived(
-        &self,
-        cursor: u64,
-        count: usize,
-    ) -> Result<(u64, Vec<SessionKey>)> {
-        let mut cmd = redis::cmd("SCAN");
-        cmd.arg(cursor)
-            .arg("MATCH")
-            .arg(META_PATTERN)
-            .arg("COUNT")
-            .arg(count.max(1))
-            .arg("TYPE")
-            .arg("hash");
-        let (next, names): (u64, Vec<Vec<u8>>) = self.query_one_node(&cmd).await?;
-        let mut found = Vec::new();
-        if names.is_empty() {
-            return Ok((next, found));
-        }
-        let mut pipe = redis::pipe();
-        for name in &names {
-            pipe.cmd("HMGET").arg(name).arg("seq").arg("arch");
-        }
-        let metas: Vec<(Option<u64>, Option<u64>)> = self.query_pipe_one_node(&pipe).await?;
-        for (name, (seq, arch)) in names.iter().zip(metas) {
-            let behind = seq.unwrap_or(0) > arch.unwrap_or(0);
-            let key = parse_session_key(name).and_then(|(u, s)| {
+    pub async fn sweep_step(&self, walk: &mut SweepWalk) -> Result<Option<Vec<SessionKey>>> {
+        let Some(names) = self.walk_step(&mut walk.0).await? else {
+            return Ok(None);
+        };
+        let sessions: Vec<SessionKey> = names
+            .iter()
+            .filter_map(|name| {
+                let (u, s) = parse_session_key(name)?;
                 SessionKey::new(std::str::from_utf8(u).ok()?, std::str::from_utf8(s).ok()?).ok()
-            });
-            if let (true, Some(key)) = (behind, key) {
-                found.push(key);
-            }
+            })
+            .collect();
+        // One HMGET per session, sent together (each routed to its own slot on a
+        // cluster).
+        let checks = sessions.iter().map(|key| async move {
+            let mut cmd = redis::cmd("HMGET");
+            cmd.arg(SessionKeys::new(key).meta).arg("seq").arg("arch");
+            let (seq, arch): (Option<u64>, Option<u64>) = self.query(&cmd).await?;
+            Ok::<_, MemoryError>((seq.unwrap_or(0) > arch.unwrap_or(0)).then(|| key.clone()))
+        });
+        let mut behind = Vec::new();
+        for found in futures::future::join_all(checks).await {
+            behind.extend(found?);
         }
-        Ok((next, found))
+        Ok(Some(behind))
     }
 
     /// Runs one plain command.
@@ -350,28 +354,6 @@ impl RedisStore {
         let watch = self.target.watch(&conn);
         watch
             .done(cmd.query_async(&mut conn).await)
-            .map_err(|e| self.failed(&conn, e))
-    }
-
-    /// Runs a command that must go to one node (SCAN). On a cluster the walk over
-    /// masters is not built yet: it says so rather than scanning one master only.
-    async fn query_one_node<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        if self.is_cluster() {
-            return Err(MemoryError::invalid(
-                "walking every session of a Redis Cluster is not supported yet",
-            ));
-        }
-        self.query(cmd).await
-    }
-
-    async fn query_pipe_one_node<T: redis::FromRedisValue>(
-        &self,
-        pipe: &redis::Pipeline,
-    ) -> Result<T> {
-        let mut conn = self.connection().await?;
-        let watch = self.target.watch(&conn);
-        watch
-            .done(pipe.query_async(&mut conn).await)
             .map_err(|e| self.failed(&conn, e))
     }
 }

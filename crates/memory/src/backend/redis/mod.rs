@@ -36,6 +36,7 @@ pub mod keys;
 mod list;
 pub mod tracking;
 mod users;
+mod walk;
 
 use async_trait::async_trait;
 use redis::cluster::ClusterClient;
@@ -43,7 +44,7 @@ use redis::cluster::ClusterClient;
 use self::conn::{Conn, LazyCluster, SingleNode, Target};
 pub use self::decode::decode_entry;
 use self::decode::{classify, decode_meta, quota_breach, value_i64};
-pub use self::hot::{Claim, Unarchived};
+pub use self::hot::{Claim, SweepWalk, Unarchived};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::SessionKeys;
@@ -305,11 +306,6 @@ impl RedisStore {
             more: flag(8),
             repaired,
         }))
-    }
-
-    /// Whether this store talks to a Redis Cluster.
-    fn is_cluster(&self) -> bool {
-        matches!(self.target, Target::Cluster(_))
     }
 
     /// The append script with its `tier` argument (see `append.lua`); `Ok(None)` when
