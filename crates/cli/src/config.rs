@@ -16,6 +16,8 @@ use ragchat_memory::{
     StoreOptions, StoreSpec, Ttl,
 };
 
+use crate::retention::{run_first_pass, Retention};
+
 const MIB: u64 = 1024 * 1024;
 
 /// Redis URL that `--redis` uses when given no URL and `RAGCHAT_REDIS_URL` is unset.
@@ -62,9 +64,17 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, value_name = "URL", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub redis: Option<String>,
 
-    /// Seconds an idle conversation is kept (sliding; 0 = forever).
+    /// Seconds Redis keeps an idle conversation in RAM (sliding; 0 = no expiry). With
+    /// an archive the conversation is loaded back on its next use; with Redis alone
+    /// the TTL deletes it. SQLite and PostgreSQL ignore it.
     #[arg(long, global = true, env = "RAGCHAT_TTL", value_name = "SECS", default_value_t = DEFAULT_TTL_SECS)]
     pub ttl: u64,
+
+    /// How long an idle conversation is kept before it is deleted: 90d, 12h, 30m, 30s
+    /// or plain seconds, measured from its last message; 0 = forever (the default).
+    /// Checked whenever a command opens the store, and in the background by `serve`.
+    #[arg(long, global = true, env = "RAGCHAT_RETENTION", value_name = "DURATION", default_value = "0", value_parser = Retention::parse)]
+    pub retention: Retention,
 
     /// Where ragchat keeps its files (embedded store, indexes).
     /// [default: the platform data directory, e.g. ~/.local/share/ragchat]
@@ -261,18 +271,23 @@ impl GlobalArgs {
             .await
             .with_context(|| format!("cannot open the conversation store {redacted}"))?;
         let config = self.manager_config();
-        if config.journal.is_none() {
-            return Ok(Arc::new(SessionManager::new(store, config)));
-        }
-        let manager =
-            SessionManager::with_journal(store, config).context("cannot open the local journal")?;
-        if replay_now && manager.status().await?.pending_sync > 0 {
-            let report = manager.replay_journal().await?;
-            tracing::info!(
-                replayed = report.replayed,
-                remaining = report.remaining,
-                "replayed the local journal"
-            );
+        let manager = if config.journal.is_none() {
+            SessionManager::new(store, config)
+        } else {
+            let manager = SessionManager::with_journal(store, config)
+                .context("cannot open the local journal")?;
+            if replay_now && manager.status().await?.pending_sync > 0 {
+                let report = manager.replay_journal().await?;
+                tracing::info!(
+                    replayed = report.replayed,
+                    remaining = report.remaining,
+                    "replayed the local journal"
+                );
+            }
+            manager
+        };
+        if let Some(max_age) = self.retention.0 {
+            run_first_pass(&manager, max_age).await;
         }
         Ok(Arc::new(manager))
     }

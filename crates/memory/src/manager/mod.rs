@@ -22,7 +22,9 @@
 //!   a [`breaker`]; appends the store cannot take go to the local journal and are
 //!   replayed in the background when it answers again ([`replay`]); one log line per
 //!   outage and a summary when it ends ([`episode`]);
-//! - per-session stats, listing, delete and export.
+//! - per-session stats, listing, delete and export;
+//! - retention: deleting the sessions idle longer than the retention, and what this
+//!   process keeps of them ([`retention`]).
 
 mod admin;
 mod breaker;
@@ -31,6 +33,7 @@ mod episode;
 mod export;
 mod read;
 mod replay;
+mod retention;
 mod types;
 mod write;
 
@@ -45,6 +48,7 @@ use chrono::Utc;
 pub use self::breaker::{BreakerConfig, CircuitBreaker};
 use self::cache::Cached;
 use self::episode::Episodes;
+pub use self::retention::{retention_interval, RetentionPass, RETENTION_BATCH};
 pub use self::types::*;
 use crate::error::{MemoryError, Result};
 use crate::journal::Journal;
@@ -92,6 +96,8 @@ pub(crate) struct Inner {
     reads: ReadCounters,
     /// Conversations the store found damaged (keys evicted) and repaired.
     repairs: AtomicU64,
+    /// Sessions retention deleted through this manager.
+    retention_deleted: AtomicU64,
     episodes: Episodes,
     /// The store's warnings and when they were read (they are cached for a while).
     warnings: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
@@ -168,6 +174,7 @@ impl SessionManager {
                 replay_lock: tokio::sync::Mutex::new(()),
                 reads: ReadCounters::default(),
                 repairs: AtomicU64::new(0),
+                retention_deleted: AtomicU64::new(0),
                 episodes: Episodes::default(),
                 warnings: tokio::sync::Mutex::new(None),
                 wake: Arc::new(tokio::sync::Notify::new()),
@@ -258,6 +265,7 @@ impl SessionManager {
                 degraded: self.inner.reads.degraded.load(Ordering::Relaxed),
             },
             repairs: self.inner.repairs.load(Ordering::Relaxed),
+            retention_deleted: self.inner.retention_deleted.load(Ordering::Relaxed),
             other_stores,
         })
     }

@@ -119,6 +119,8 @@ pub struct MemoryStatus {
     /// Conversations found with keys partly missing (evicted by Redis) and repaired,
     /// since the manager started.
     pub repairs: u64,
+    /// Sessions retention deleted through this manager since it started.
+    pub retention_deleted: u64,
     /// Journal entries kept for other stores (never replayed into this one).
     pub other_stores: Vec<OtherStore>,
 }
