@@ -6,7 +6,7 @@
 mod serve_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use ragchat_testkit::redis_or_skip;

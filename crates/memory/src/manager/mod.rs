@@ -14,7 +14,8 @@
 //! - paging: what people look at (a session's messages, a user's sessions, an export)
 //!   is read page by page, each page one bounded store call ([`admin`], [`export`]);
 //! - the sliding TTL, re-applied to the whole session by appends and reads at least
-//!   every tenth of the TTL (a session lives 90-100% of the TTL after its last use);
+//!   every tenth of the TTL (a session lives 90-100% of the TTL after its last use in
+//!   a store that expires keys; durable stores ignore it);
 //! - input limits (ids, empty or oversized content) checked before anything is written,
 //!   and quotas (bytes per session, sessions and bytes per user) checked by the store
 //!   atomically with the append ([`write`]);

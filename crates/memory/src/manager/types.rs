@@ -40,7 +40,10 @@ pub const DEFAULT_QUOTAS: Quotas = Quotas {
 /// How a `SessionManager` behaves.
 #[derive(Clone, Debug)]
 pub struct ManagerConfig {
-    /// Sliding expiry of idle sessions (0 = never).
+    /// Sliding expiry of idle sessions in stores that keep them in RAM (Redis,
+    /// `memory://`; 0 = never). Durable stores ignore it: retention
+    /// ([`SessionManager::purge_idle_once`](super::SessionManager::purge_idle_once))
+    /// is what deletes there.
     pub ttl: Ttl,
     /// RAM cache budget in bytes (0 disables the cache).
     pub cache_bytes: u64,
