@@ -249,7 +249,8 @@ impl GlobalArgs {
     }
 
     /// Opens the store and builds the manager. A remote store gets the local journal,
-    /// and whatever an earlier process left in it is replayed first.
+    /// and whatever an earlier process left in it is replayed first. With
+    /// `--retention`, one retention pass runs before the manager is handed out.
     ///
     /// # Errors
     /// When the URL is invalid or the store (or journal) cannot be opened.
@@ -258,7 +259,7 @@ impl GlobalArgs {
     }
 
     /// Like [`GlobalArgs::open_manager`]; `replay_now = false` leaves the journal for
-    /// the caller to replay (and report on).
+    /// the caller to replay (and report on), and runs no retention pass.
     ///
     /// # Errors
     /// As [`GlobalArgs::open_manager`].
@@ -286,7 +287,9 @@ impl GlobalArgs {
             }
             manager
         };
-        if let Some(max_age) = self.retention.0 {
+        // A pass replays the journal first (journaled messages are activity), so a
+        // caller that replays and reports on it itself (`sessions sync`) runs none.
+        if let Some(max_age) = self.retention.0.filter(|_| replay_now) {
             run_first_pass(&manager, max_age).await;
         }
         Ok(Arc::new(manager))
