@@ -17,6 +17,8 @@ use ragchat_memory::{
     SessionStore, StoreOptions, StoreSpec, Ttl,
 };
 
+use crate::retention::{run_first_pass, Retention};
+
 const MIB: u64 = 1024 * 1024;
 
 /// The Redis stores with an archive this process opened, so that it can write their
@@ -118,9 +120,17 @@ pub(crate) struct GlobalArgs {
     )]
     pub archive_mode: String,
 
-    /// Seconds an idle conversation is kept (sliding; 0 = forever).
+    /// Seconds Redis keeps an idle conversation in RAM (sliding; 0 = no expiry). With
+    /// an archive the conversation is loaded back on its next use; with Redis alone
+    /// the TTL deletes it. SQLite and PostgreSQL ignore it.
     #[arg(long, global = true, env = "RAGCHAT_TTL", value_name = "SECS", default_value_t = DEFAULT_TTL_SECS)]
     pub ttl: u64,
+
+    /// How long an idle conversation is kept before it is deleted: 90d, 12h, 30m, 30s
+    /// or plain seconds, measured from its last message; 0 = forever (the default).
+    /// Checked whenever a command opens the store, and in the background by `serve`.
+    #[arg(long, global = true, env = "RAGCHAT_RETENTION", value_name = "DURATION", default_value = "0", value_parser = Retention::parse)]
+    pub retention: Retention,
 
     /// Where ragchat keeps its files (embedded store, indexes).
     /// [default: the platform data directory, e.g. ~/.local/share/ragchat]
@@ -295,7 +305,8 @@ impl GlobalArgs {
     }
 
     /// Opens the store and builds the manager. A remote store gets the local journal,
-    /// and whatever an earlier process left in it is replayed first.
+    /// and whatever an earlier process left in it is replayed first. With
+    /// `--retention`, one retention pass runs before the manager is handed out.
     ///
     /// # Errors
     /// When the URL is invalid or the store (or journal) cannot be opened.
@@ -336,7 +347,7 @@ impl GlobalArgs {
     }
 
     /// Like [`GlobalArgs::open_manager`]; `replay_now = false` leaves the journal for
-    /// the caller to replay (and report on).
+    /// the caller to replay (and report on), and runs no retention pass.
     ///
     /// # Errors
     /// As [`GlobalArgs::open_manager`].
@@ -352,18 +363,25 @@ impl GlobalArgs {
                 .with_context(|| format!("cannot open the conversation store {redacted}"))?,
         };
         let config = self.manager_config();
-        if config.journal.is_none() {
-            return Ok(Arc::new(SessionManager::new(store, config)));
-        }
-        let manager =
-            SessionManager::with_journal(store, config).context("cannot open the local journal")?;
-        if replay_now && manager.status().await?.pending_sync > 0 {
-            let report = manager.replay_journal().await?;
-            tracing::info!(
-                replayed = report.replayed,
-                remaining = report.remaining,
-                "replayed the local journal"
-            );
+        let manager = if config.journal.is_none() {
+            SessionManager::new(store, config)
+        } else {
+            let manager = SessionManager::with_journal(store, config)
+                .context("cannot open the local journal")?;
+            if replay_now && manager.status().await?.pending_sync > 0 {
+                let report = manager.replay_journal().await?;
+                tracing::info!(
+                    replayed = report.replayed,
+                    remaining = report.remaining,
+                    "replayed the local journal"
+                );
+            }
+            manager
+        };
+        // A pass replays the journal first (journaled messages are activity), so a
+        // caller that replays and reports on it itself (`sessions sync`) runs none.
+        if let Some(max_age) = self.retention.0.filter(|_| replay_now) {
+            run_first_pass(&manager, max_age).await;
         }
         Ok(Arc::new(manager))
     }

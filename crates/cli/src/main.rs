@@ -7,6 +7,7 @@ mod data_dir;
 mod engine_setup;
 mod input;
 mod output;
+mod retention;
 mod terminal;
 
 use std::process::ExitCode;

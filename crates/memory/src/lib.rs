@@ -1,7 +1,10 @@
 //! ragchat-memory: conversation memory for LLM apps that never loses a conversation.
 //!
 //! A [`SessionManager`] keeps recent conversations in a bounded RAM cache and writes
-//! through to a [`SessionStore`] chosen by URL, with a sliding expiry:
+//! through to a [`SessionStore`] chosen by URL. Conversations stay until a person
+//! deletes them or retention does; the sliding TTL bounds only what a store keeps in
+//! RAM (Redis), and deletes idle conversations only where nothing durable backs it
+//! (Redis alone, `memory://`), which people are warned about:
 //!
 //! - [`message`]: `Message`, `Role`, `SourceRef`, `SessionKey` and id validation.
 //! - [`store`]: the `SessionStore` contract and the types it speaks in (a leaf).
@@ -11,7 +14,8 @@
 //! - [`backend`]: `open_store(url)` and the `memory://`, `sqlite://PATH` (feature
 //!   `sqlite`), `redis://` / `rediss://` / `redis+cluster://` (feature `redis`)
 //!   implementations.
-//! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits, stats.
+//! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits,
+//!   stats, retention.
 //! - [`journal`]: the local durable journal that takes appends while the store is down.
 //! - [`title`]: the automatic title rule (first question) and given-title validation.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
@@ -42,7 +46,7 @@ pub use journal::{JournalConfig, OtherStore};
 pub use limits::{ListCursor, PageCursor, Quotas, ReadFrom, ReadLimit};
 pub use manager::{
     AppendReceipt, History, ManagerConfig, MemoryStatus, MessagePage, Mode, ReadStats,
-    ReplayReport, SessionManager, SessionStats,
+    ReplayReport, RetentionPass, SessionManager, SessionStats,
 };
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,

@@ -49,9 +49,14 @@ pub use crate::spec::{parse_store_url, redact_url, StoreSpec};
 
 /// Expiry policy applied by a write or a read: every key of the session gets
 /// `ttl_secs` again (0 = never expire).
+///
+/// Only stores that keep sessions in RAM honour it (Redis, `memory://`): it bounds
+/// how long an idle session occupies that RAM. Durable stores (SQLite, PostgreSQL)
+/// ignore it; what deletes there is retention ([`SessionStore::purge_idle`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ttl {
-    /// Seconds of idleness after which the session is gone; 0 = never.
+    /// Seconds of idleness after which a store that honours it drops the session;
+    /// 0 = never.
     pub secs: u64,
 }
 

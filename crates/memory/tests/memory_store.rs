@@ -18,6 +18,10 @@ impl StoreFixture for Fixture {
     async fn plant_corrupt(&self, _key: &SessionKey) -> bool {
         false
     }
+
+    fn purges_idle_sessions(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test]

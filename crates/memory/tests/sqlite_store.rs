@@ -36,6 +36,14 @@ impl StoreFixture for Fixture {
         .expect("plant meta");
         true
     }
+
+    fn expires_idle_sessions(&self) -> bool {
+        false
+    }
+
+    fn purges_idle_sessions(&self) -> bool {
+        true
+    }
 }
 
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {
@@ -92,13 +100,13 @@ async fn opens_by_url_and_survives_reopen() {
 }
 
 #[tokio::test]
-async fn expired_sessions_are_purged_from_the_file() {
+async fn the_ttl_deletes_nothing_even_across_reopens() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     let key = SessionKey::new("bob", "old").unwrap();
     {
         let store = SqliteStore::open(&path).await.unwrap();
-        store
+        let outcome = store
             .append(
                 &key,
                 &[ragchat_memory::Message::user("bye")],
@@ -111,19 +119,26 @@ async fn expired_sessions_are_purged_from_the_file() {
             )
             .await
             .unwrap();
+        assert_eq!(outcome.meta.ttl_remaining_secs, None);
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    // Opening sweeps expired sessions out of the file, not just out of sight.
-    let _store = SqliteStore::open(&path).await.unwrap();
+    // Past its TTL, the conversation is still whole: in the file, listed, readable.
+    let store = SqliteStore::open(&path).await.unwrap();
+    let page = store.list("bob", None, 10).await.unwrap();
+    assert_eq!(page.sessions.len(), 1);
+    assert_eq!(page.sessions[0].ttl_remaining_secs, None);
+    let meta = store.meta(&key).await.unwrap().expect("kept");
+    assert_eq!((meta.message_count, meta.ttl_remaining_secs), (1, None));
     let conn = rusqlite_conn(&path);
-    let rows: i64 = conn
+    let (rows, expiring): (i64, i64) = conn
         .query_row(
-            "SELECT count(*) FROM messages WHERE user = 'bob'",
+            "SELECT (SELECT count(*) FROM messages WHERE user = 'bob'),
+                    (SELECT count(*) FROM sessions WHERE expires_at IS NOT NULL)",
             [],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!(rows, 0);
+    assert_eq!((rows, expiring), (1, 0));
 }
 
 /// The schema as it was before titles: what a file made by an older version holds.

@@ -16,6 +16,7 @@
 //! | `ragchat_active_sessions` | gauge | sessions with a turn on this server in the last 5 minutes |
 //! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
 //! | `ragchat_memory_repairs_total` | counter | conversations found with keys evicted by Redis and rebuilt from what was left |
+//! | `ragchat_retention_deleted_total` | counter | conversations `--retention` deleted (idle longer than it) |
 //!
 //! The edge's counters (failed authentications, lockouts, rate limits, timeouts,
 //! idempotent replays) are listed in [`crate::edge_metrics`].
@@ -91,6 +92,7 @@ struct Instruments {
     /// `cache`, `store`, `degraded`.
     reads: [Counter; 3],
     repairs: Counter,
+    retention_deleted: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -134,6 +136,7 @@ impl Metrics {
                 reads: ["cache", "store", "degraded"]
                     .map(|s| metrics::counter!("ragchat_memory_reads_total", "source" => s)),
                 repairs: metrics::counter!("ragchat_memory_repairs_total"),
+                retention_deleted: metrics::counter!("ragchat_retention_deleted_total"),
             }
         });
         let edge = metrics::with_local_recorder(&recorder, EdgeMetrics::register);
@@ -237,6 +240,10 @@ impl Metrics {
             counter.absolute(value);
         }
         self.inner.instruments.repairs.absolute(status.repairs);
+        self.inner
+            .instruments
+            .retention_deleted
+            .absolute(status.retention_deleted);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -302,6 +309,10 @@ fn describe() {
     describe_counter!(
         "ragchat_memory_repairs_total",
         "Conversations found with keys evicted by Redis and rebuilt from what was left"
+    );
+    describe_counter!(
+        "ragchat_retention_deleted_total",
+        "Conversations retention deleted for being idle longer than --retention"
     );
     describe_gauge!("ragchat_turns_in_flight", "Chat turns being answered now");
     describe_gauge!(

@@ -90,6 +90,10 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode
     for warning in state.memory().other_store_warnings().await? {
         eprintln!("warning: {warning}");
     }
+    if let Some(max_age) = global.retention.0 {
+        // Opening the store ran the first pass; these follow while the server runs.
+        state.memory().spawn_retention(max_age);
+    }
 
     ragchat_server::serve(listener, state, ragchat_server::shutdown_signal())
         .await

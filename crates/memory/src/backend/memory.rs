@@ -318,6 +318,27 @@ impl SessionStore for MemoryStore {
         Ok(sessions.remove(key).is_some_and(|s| !s.expired(now)))
     }
 
+    async fn purge_idle(&self, before_ms: i64, limit: usize) -> Result<Vec<SessionKey>> {
+        let now = now_ms();
+        let mut sessions = self.sessions.lock().unwrap_or_else(|e| e.into_inner());
+        sessions.retain(|_, s| !s.expired(now));
+        let mut idle: Vec<(i64, SessionKey)> = sessions
+            .iter()
+            .filter(|(_, s)| s.updated_at_ms < before_ms)
+            .map(|(k, s)| (s.updated_at_ms, k.clone()))
+            .collect();
+        idle.sort();
+        idle.truncate(limit.max(1));
+        // A user's usage is summed from the sessions themselves: removing one frees it.
+        Ok(idle
+            .into_iter()
+            .map(|(_, key)| {
+                sessions.remove(&key);
+                key
+            })
+            .collect())
+    }
+
     async fn ping(&self) -> Result<()> {
         Ok(())
     }

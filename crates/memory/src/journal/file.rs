@@ -323,6 +323,28 @@ impl Journal {
         .await
     }
 
+    /// Removes a session's pending entries journaled before `before_ms` (retention
+    /// deleted the session: older entries go with it, so a replay cannot bring it
+    /// back; newer ones are activity since, and stay to be replayed). Returns how many.
+    ///
+    /// # Errors
+    /// `Unavailable` when the journal cannot be written.
+    pub async fn remove_session_before(&self, key: &SessionKey, before_ms: i64) -> Result<u64> {
+        let key = key.clone();
+        let describe = self.describe();
+        self.run(move |conn, _, store| {
+            let n = conn
+                .execute(
+                    "DELETE FROM journal
+                      WHERE store = ?1 AND user = ?2 AND session = ?3 AND journaled_at < ?4",
+                    params![store, key.user(), key.session(), before_ms],
+                )
+                .map_err(|e| Self::sql_error(&describe, e))?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
     /// Every session of `user` that this store's entries (pending or rejected) name.
     ///
     /// # Errors

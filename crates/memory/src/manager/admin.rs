@@ -208,8 +208,9 @@ impl SessionManager {
     }
 
     /// Settings of the store that put conversations at risk (a Redis that may evict
-    /// keys), asked at most every 30 s and within the store timeout; logged once when
-    /// they first appear.
+    /// keys), asked at most every 30 s and within the store timeout, and a store whose
+    /// TTL deletes idle conversations ([`SessionManager::ttl_warning`]); logged once
+    /// when they first appear.
     pub async fn store_warnings(&self) -> Vec<String> {
         let mut cached = self.inner.warnings.lock().await;
         if let Some((at, warnings)) = cached.as_ref() {
@@ -222,9 +223,10 @@ impl SessionManager {
             .config
             .store_timeout
             .max(Duration::from_millis(500));
-        let fresh = tokio::time::timeout(timeout, self.inner.store.warnings())
+        let mut fresh = tokio::time::timeout(timeout, self.inner.store.warnings())
             .await
             .unwrap_or_default();
+        fresh.extend(self.ttl_warning());
         let was_quiet = cached.as_ref().is_none_or(|(_, w)| w.is_empty());
         if was_quiet {
             for w in &fresh {
@@ -233,6 +235,20 @@ impl SessionManager {
         }
         *cached = Some((Instant::now(), fresh.clone()));
         fresh
+    }
+
+    /// The warning for a store whose TTL deletes idle conversations (Redis alone,
+    /// [`SessionStore::keeps_idle_sessions`](crate::SessionStore::keeps_idle_sessions)
+    /// says no) while the TTL is on; `None` otherwise.
+    pub fn ttl_warning(&self) -> Option<String> {
+        let ttl = self.inner.config.ttl.secs;
+        (ttl > 0 && !self.inner.store.keeps_idle_sessions()).then(|| {
+            format!(
+                "idle conversations on {} are deleted after the TTL ({ttl} s) unless an \
+                 archive is configured (--archive URL)",
+                self.store_url()
+            )
+        })
     }
 
     /// Messages the local journal keeps for other stores, as warnings for people.

@@ -14,7 +14,8 @@
 //! - paging: what people look at (a session's messages, a user's sessions, an export)
 //!   is read page by page, each page one bounded store call ([`admin`], [`export`]);
 //! - the sliding TTL, re-applied to the whole session by appends and reads at least
-//!   every tenth of the TTL (a session lives 90-100% of the TTL after its last use);
+//!   every tenth of the TTL (a session lives 90-100% of the TTL after its last use in
+//!   a store that expires keys; durable stores ignore it);
 //! - input limits (ids, empty or oversized content) checked before anything is written,
 //!   and quotas (bytes per session, sessions and bytes per user) checked by the store
 //!   atomically with the append ([`write`]);
@@ -22,7 +23,9 @@
 //!   a [`breaker`]; appends the store cannot take go to the local journal and are
 //!   replayed in the background when it answers again ([`replay`]); one log line per
 //!   outage and a summary when it ends ([`episode`]);
-//! - per-session stats, listing, delete and export.
+//! - per-session stats, listing, delete and export;
+//! - retention: deleting the sessions idle longer than the retention, and what this
+//!   process keeps of them ([`retention`]).
 
 mod admin;
 mod breaker;
@@ -31,6 +34,7 @@ mod episode;
 mod export;
 mod read;
 mod replay;
+mod retention;
 mod types;
 mod write;
 
@@ -45,6 +49,7 @@ use chrono::Utc;
 pub use self::breaker::{BreakerConfig, CircuitBreaker};
 use self::cache::Cached;
 use self::episode::Episodes;
+pub use self::retention::{retention_interval, RetentionPass, RETENTION_BATCH};
 pub use self::types::*;
 use crate::error::{MemoryError, Result};
 use crate::journal::Journal;
@@ -92,6 +97,8 @@ pub(crate) struct Inner {
     reads: ReadCounters,
     /// Conversations the store found damaged (keys evicted) and repaired.
     repairs: AtomicU64,
+    /// Sessions retention deleted through this manager.
+    retention_deleted: AtomicU64,
     episodes: Episodes,
     /// The store's warnings and when they were read (they are cached for a while).
     warnings: tokio::sync::Mutex<Option<(Instant, Vec<String>)>>,
@@ -168,6 +175,7 @@ impl SessionManager {
                 replay_lock: tokio::sync::Mutex::new(()),
                 reads: ReadCounters::default(),
                 repairs: AtomicU64::new(0),
+                retention_deleted: AtomicU64::new(0),
                 episodes: Episodes::default(),
                 warnings: tokio::sync::Mutex::new(None),
                 wake: Arc::new(tokio::sync::Notify::new()),
@@ -258,6 +266,7 @@ impl SessionManager {
                 degraded: self.inner.reads.degraded.load(Ordering::Relaxed),
             },
             repairs: self.inner.repairs.load(Ordering::Relaxed),
+            retention_deleted: self.inner.retention_deleted.load(Ordering::Relaxed),
             other_stores,
         })
     }

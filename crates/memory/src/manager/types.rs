@@ -40,7 +40,10 @@ pub const DEFAULT_QUOTAS: Quotas = Quotas {
 /// How a `SessionManager` behaves.
 #[derive(Clone, Debug)]
 pub struct ManagerConfig {
-    /// Sliding expiry of idle sessions (0 = never).
+    /// Sliding expiry of idle sessions in stores that keep them in RAM (Redis,
+    /// `memory://`; 0 = never). Durable stores ignore it: retention
+    /// ([`SessionManager::purge_idle_once`](super::SessionManager::purge_idle_once))
+    /// is what deletes there.
     pub ttl: Ttl,
     /// RAM cache budget in bytes (0 disables the cache).
     pub cache_bytes: u64,
@@ -119,6 +122,8 @@ pub struct MemoryStatus {
     /// Conversations found with keys partly missing (evicted by Redis) and repaired,
     /// since the manager started.
     pub repairs: u64,
+    /// Sessions retention deleted through this manager since it started.
+    pub retention_deleted: u64,
     /// Journal entries kept for other stores (never replayed into this one).
     pub other_stores: Vec<OtherStore>,
 }

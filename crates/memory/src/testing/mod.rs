@@ -16,11 +16,13 @@ use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
 
 mod bounds;
 mod managers;
+mod retention;
 mod titles;
 mod users;
 
 pub use self::bounds::*;
 pub use self::managers::*;
+pub use self::retention::*;
 pub use self::titles::*;
 pub use self::users::*;
 
@@ -36,11 +38,18 @@ pub trait StoreFixture: Send + Sync {
     async fn plant_corrupt(&self, key: &SessionKey) -> bool;
 
     /// Whether the backend expires idle sessions after their TTL. A durable store that
-    /// keeps every conversation until it is deleted (PostgreSQL) says `false`: the
-    /// checks then expect no expiry at all (`ttl_remaining_secs` always `None`, an
+    /// keeps every conversation until it is deleted (SQLite, PostgreSQL) says `false`:
+    /// the checks then expect no expiry at all (`ttl_remaining_secs` always `None`, an
     /// idle session still there after its TTL).
     fn expires_idle_sessions(&self) -> bool {
         true
+    }
+
+    /// Whether the backend implements retention (`purge_idle`); the retention checks
+    /// run only then. They purge every session idle since before they started, in the
+    /// whole store the fixture opens.
+    fn purges_idle_sessions(&self) -> bool {
+        false
     }
 }
 
@@ -139,6 +148,9 @@ pub async fn run_all(f: &dyn StoreFixture) {
     a_given_title_replaces_the_first_question_until_cleared(f).await;
     the_manager_renames_and_validates(f).await;
     users_pages_list_every_user_once_ascending(f).await;
+    // Last: retention deletes what the checks above left idle.
+    purge_idle_deletes_the_oldest_idle_sessions(f).await;
+    purge_idle_frees_the_users_quota(f).await;
 }
 
 /// Messages come back exactly as written, in order, with consecutive seqs.

@@ -68,6 +68,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode>
     let show_progress = std::io::stderr().is_terminal() && !args.json;
     let (engine, report) = build_engine(global, &args.engine, show_progress).await?;
     let history = history::HistoryFile::for_user(&global.data_dir(), key.user());
+    if !interactive {
+        // The REPL shows it with the other warnings when it starts.
+        if let Some(warning) = engine.memory().ttl_warning() {
+            eprintln!("warning: {warning}");
+        }
+    }
     let result = if interactive {
         let options = repl::ReplOptions {
             history,

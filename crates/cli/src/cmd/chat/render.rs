@@ -80,6 +80,7 @@ pub(super) async fn memory_warnings(engine: &ChatEngine) -> Vec<String> {
                 .to_string(),
         );
     }
+    warnings.extend(engine.memory().ttl_warning());
     if let Ok(status) = engine.memory().status().await {
         if status.mode == ragchat_memory::Mode::Degraded || status.pending_sync > 0 {
             warnings.push(format!(

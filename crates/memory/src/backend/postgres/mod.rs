@@ -9,7 +9,8 @@
 //! use, safely when several processes start at once.
 //!
 //! The store is durable: the TTL deletes nothing here (`ttl_remaining_secs` is always
-//! `None`); conversations stay until deleted.
+//! `None`); conversations stay until a person deletes them or retention does
+//! ([`write::purge_idle`]: a batch of the sessions idle the longest, by last activity).
 //!
 //! Connections come from a bounded pool ([`connect::POOL_SIZE`]); every statement is
 //! bounded by the server (`statement_timeout`, `lock_timeout` = the command timeout) and
@@ -39,6 +40,11 @@ use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
     SessionStore, StoreKind, Ttl,
 };
+
+/// The longest one retention batch may take, server and client side. A batch deletes
+/// whole conversations, which can take far longer than the command timeout that
+/// bounds a chat turn's statements; it runs in the background, off any request.
+const RETENTION_BATCH_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Sessions in a PostgreSQL database.
 #[derive(Clone)]
@@ -148,11 +154,20 @@ impl PostgresStore {
 
     /// Runs `call` within the call timeout; past it, `Unavailable`.
     async fn bounded<T>(&self, call: impl Future<Output = Result<T>>) -> Result<T> {
-        match tokio::time::timeout(self.inner.call_timeout, call).await {
+        self.bounded_by(self.inner.call_timeout, call).await
+    }
+
+    /// Runs `call` within `limit`; past it, `Unavailable`.
+    async fn bounded_by<T>(
+        &self,
+        limit: Duration,
+        call: impl Future<Output = Result<T>>,
+    ) -> Result<T> {
+        match tokio::time::timeout(limit, call).await {
             Ok(result) => result,
             Err(_) => Err(MemoryError::Unavailable {
                 store: self.describe(),
-                reason: format!("no answer within {:?}", self.inner.call_timeout),
+                reason: format!("no answer within {limit:?}"),
             }),
         }
     }
@@ -303,6 +318,34 @@ impl SessionStore for PostgresStore {
             Ok(existed)
         })
         .await
+    }
+
+    async fn purge_idle(&self, before_ms: i64, limit: usize) -> Result<Vec<SessionKey>> {
+        let limit = limit.clamp(1, i64::MAX as usize) as i64;
+        let call = async {
+            let mut client = self.client().await?;
+            let tx = client.transaction().await.map_err(|e| self.error(&e))?;
+            let timeout = format!(
+                "SET LOCAL statement_timeout = {ms}; SET LOCAL lock_timeout = {ms}",
+                ms = RETENTION_BATCH_TIMEOUT.as_millis()
+            );
+            tx.batch_execute(&timeout)
+                .await
+                .map_err(|e| self.error(&e))?;
+            let purged = write::purge_idle(&tx, before_ms, limit)
+                .await
+                .map_err(|e| self.error(&e))?;
+            tx.commit().await.map_err(|e| self.error(&e))?;
+            Ok(purged)
+        };
+        let purged = self
+            .bounded_by(RETENTION_BATCH_TIMEOUT + self.inner.call_timeout, call)
+            .await?;
+        // Keys are validated when written; one that no longer parses is gone all the same.
+        Ok(purged
+            .into_iter()
+            .filter_map(|(user, session)| SessionKey::new(user, session).ok())
+            .collect())
     }
 
     async fn ping(&self) -> Result<()> {

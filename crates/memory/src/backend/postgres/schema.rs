@@ -17,9 +17,14 @@ use tokio_postgres::Client;
 const MIGRATION_LOCK: i64 = 0x0072_6167_6368_6174;
 
 /// `(version, SQL)`, in order; a version once released never changes.
-pub(super) const MIGRATIONS: &[(i32, &str)] = &[(
-    1,
-    r#"
+///
+/// 1. The tables.
+/// 2. An index on last activity alone, for retention (`purge_idle`: the oldest idle
+///    sessions of every user, a batch at a time).
+pub(super) const MIGRATIONS: &[(i32, &str)] = &[
+    (
+        1,
+        r#"
 CREATE TABLE ragchat_sessions (
     user_id       text    COLLATE "C" NOT NULL,
     session_id    text    COLLATE "C" NOT NULL,
@@ -55,7 +60,14 @@ CREATE TABLE ragchat_usage (
     bytes    bigint NOT NULL DEFAULT 0
 );
 "#,
-)];
+    ),
+    (
+        2,
+        r#"
+CREATE INDEX ragchat_sessions_by_last_activity ON ragchat_sessions (updated_at);
+"#,
+    ),
+];
 
 /// What preparing the schema did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -326,3 +326,54 @@ pub(super) async fn set_title(
         .await?;
     Ok(n > 0)
 }
+
+/// The advisory lock a retention batch holds for its transaction ("ragchat" + 1): one
+/// server purges at a time, the others find it taken and leave the work to it.
+const RETENTION_LOCK: i64 = 0x0072_6167_6368_6175;
+
+/// Retention: deletes at most `limit` sessions idle since before `before_ms`, oldest
+/// first, with their messages and their share of their users' usage, in one statement
+/// of the caller's transaction; returns their keys. Sessions being appended to right
+/// now are skipped (they are not idle), and so is the whole batch while another
+/// server runs one.
+pub(super) async fn purge_idle(
+    tx: &Transaction<'_>,
+    before_ms: i64,
+    limit: i64,
+) -> PgResult<Vec<(String, String)>> {
+    let locked: bool = tx
+        .query_one("SELECT pg_try_advisory_xact_lock($1)", &[&RETENTION_LOCK])
+        .await?
+        .get(0);
+    if !locked {
+        return Ok(Vec::new());
+    }
+    // Session rows first, then usage rows, as appends and deletes take them.
+    let stmt = tx
+        .prepare_cached(
+            "WITH idle AS (
+                 SELECT user_id, session_id FROM ragchat_sessions
+                  WHERE updated_at < $1
+                  ORDER BY updated_at, user_id, session_id
+                  LIMIT $2
+                    FOR UPDATE SKIP LOCKED
+             ), gone AS (
+                 DELETE FROM ragchat_sessions s USING idle
+                  WHERE s.user_id = idle.user_id AND s.session_id = idle.session_id
+              RETURNING s.user_id, s.session_id, s.bytes, s.updated_at
+             ), messages AS (
+                 DELETE FROM ragchat_messages m USING gone
+                  WHERE m.user_id = gone.user_id AND m.session_id = gone.session_id
+             ), freed AS (
+                 UPDATE ragchat_usage u
+                    SET sessions = u.sessions - g.sessions, bytes = u.bytes - g.bytes
+                   FROM (SELECT user_id, count(*) AS sessions, sum(bytes)::bigint AS bytes
+                           FROM gone GROUP BY user_id) g
+                  WHERE u.user_id = g.user_id
+             )
+             SELECT user_id, session_id FROM gone ORDER BY updated_at, user_id, session_id",
+        )
+        .await?;
+    let rows = tx.query(&stmt, &[&before_ms, &limit]).await?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}

@@ -2,9 +2,12 @@
 //!
 //! One file in WAL mode, created on first use; every append is one transaction, so a
 //! `kill -9` loses nothing that was acknowledged. Several processes may share the file
-//! (SQLite serialises writers; `busy_timeout` waits for the lock). The TTL is honoured
-//! like Redis's: each session carries `expires_at`, expired sessions are invisible at
-//! once and purged lazily.
+//! (SQLite serialises writers; `busy_timeout` waits for the lock).
+//!
+//! The TTL deletes nothing here (`ttl_remaining_secs` is always `None`): a
+//! conversation stays until a person deletes it or retention ([`rows::purge_idle`],
+//! by last activity) does. Files from versions that honoured the TTL are migrated in
+//! place ([`schema`]).
 //!
 //! The file is private (created 0600 in a folder created 0700) and runs with
 //! `secure_delete`, so deleted messages are overwritten rather than left in free pages;
@@ -31,9 +34,6 @@ use crate::store::{
     SessionStore, StoreKind, Ttl,
 };
 
-/// How often appends also sweep every expired session out of the file.
-const PURGE_EVERY: Duration = Duration::from_secs(60);
-
 /// Sessions in an SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -44,7 +44,6 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     conn: Mutex<Connection>,
-    last_purge_ms: Mutex<i64>,
 }
 
 impl SqliteStore {
@@ -77,15 +76,12 @@ impl SqliteStore {
         conn.pragma_update(None, "secure_delete", "ON")
             .map_err(|e| unavailable(&describe, e))?;
         schema::prepare(&mut conn).map_err(|e| unavailable(&describe, e))?;
-        let store = SqliteStore {
+        Ok(SqliteStore {
             inner: Arc::new(Inner {
                 path,
                 conn: Mutex::new(conn),
-                last_purge_ms: Mutex::new(0),
             }),
-        };
-        store.with_conn_blocking(|conn| purge_expired(conn, now_ms()).map(|_| ()))?;
-        Ok(store)
+        })
     }
 
     /// The database file.
@@ -162,15 +158,13 @@ impl SessionStore for SqliteStore {
         format!("sqlite://{}", path.display())
     }
 
-    async fn create(&self, key: &SessionKey, ttl: Ttl) -> Result<SessionMeta> {
+    async fn create(&self, key: &SessionKey, _ttl: Ttl) -> Result<SessionMeta> {
         let key = key.clone();
         self.run(move |conn| {
             let now = now_ms();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            purge_if_expired(&tx, &key, now)?;
             ensure_session(&tx, &key, now)?;
-            set_expiry(&tx, &key, ttl, now)?;
-            let meta = read_meta(&tx, &key, now)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+            let meta = read_meta(&tx, &key)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
             tx.commit()?;
             Ok(meta)
         })
@@ -189,8 +183,7 @@ impl SessionStore for SqliteStore {
             .run(move |conn| {
                 let now = now_ms();
                 let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                purge_if_expired(&tx, &key, now)?;
-                let existing = read_meta(&tx, &key, now)?;
+                let existing = read_meta(&tx, &key)?;
                 let adding = new_bytes(&tx, &key, &messages)?;
                 let check = QuotaCheck {
                     quotas: opts.quotas,
@@ -202,7 +195,7 @@ impl SessionStore for SqliteStore {
                 let usage = if (q.user_sessions > 0 && existing.is_none())
                     || (q.user_bytes > 0 && adding > 0)
                 {
-                    user_usage(&tx, key.user(), now)?
+                    user_usage(&tx, key.user())?
                 } else {
                     (0, 0)
                 };
@@ -263,14 +256,13 @@ impl SessionStore for SqliteStore {
                     trimmed = cut_seq;
                 }
                 tx.execute(
-                    "UPDATE sessions SET updated_at = ?3, expires_at = ?4, message_count = ?5, bytes = ?6,
-                            last_seq = ?7, trimmed_seq = ?8
+                    "UPDATE sessions SET updated_at = ?3, message_count = ?4, bytes = ?5,
+                            last_seq = ?6, trimmed_seq = ?7
                       WHERE user = ?1 AND session = ?2",
                     params![
                         key.user(),
                         key.session(),
                         now,
-                        opts.ttl.expires_at_ms(now),
                         count,
                         bytes,
                         last_seq,
@@ -278,7 +270,7 @@ impl SessionStore for SqliteStore {
                     ],
                 )?;
                 set_auto_title(&tx, &key, &messages)?;
-                let meta = read_meta(&tx, &key, now)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
+                let meta = read_meta(&tx, &key)?.ok_or(rusqlite::Error::QueryReturnedNoRows)?;
                 tx.commit()?;
                 Ok(Ok(AppendOutcome {
                     seqs,
@@ -288,7 +280,6 @@ impl SessionStore for SqliteStore {
                 }))
             })
             .await??;
-        self.maybe_purge().await;
         Ok(outcome)
     }
 
@@ -297,17 +288,15 @@ impl SessionStore for SqliteStore {
         key: &SessionKey,
         from: ReadFrom,
         limit: ReadLimit,
-        ttl: Ttl,
+        _ttl: Ttl,
     ) -> Result<Option<LoadedSession>> {
         let owned_key = key.clone();
         let loaded = self
             .run(move |conn| {
                 let key = owned_key;
-                let now = now_ms();
-                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                purge_if_expired(&tx, &key, now)?;
-                set_expiry(&tx, &key, ttl, now)?;
-                let Some(meta) = read_meta(&tx, &key, now)? else {
+                // One snapshot for the meta and the entries.
+                let tx = conn.transaction()?;
+                let Some(meta) = read_meta(&tx, &key)? else {
                     return Ok(None);
                 };
                 let (messages, corrupt, more) = read_range(&tx, &key, from, limit)?;
@@ -330,13 +319,8 @@ impl SessionStore for SqliteStore {
 
     async fn meta(&self, key: &SessionKey) -> Result<Option<SessionMeta>> {
         let key = key.clone();
-        self.run(move |conn| {
-            let now = now_ms();
-            let tx = conn.transaction()?;
-            let meta = read_meta(&tx, &key, now)?;
-            Ok(meta.filter(|_| !is_expired_row(&tx, &key, now).unwrap_or(false)))
-        })
-        .await
+        self.run(move |conn| read_meta(&conn.transaction()?, &key))
+            .await
     }
 
     async fn list(
@@ -347,40 +331,44 @@ impl SessionStore for SqliteStore {
     ) -> Result<SessionPage> {
         let user = user.to_string();
         let after = after.cloned();
-        self.run(move |conn| list_page(conn, &user, after.as_ref(), limit, now_ms()))
+        self.run(move |conn| list_page(conn, &user, after.as_ref(), limit))
             .await
     }
 
     async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {
         let after = after.map(str::to_string);
-        self.run(move |conn| user_page(conn, after.as_deref(), limit, now_ms()))
+        self.run(move |conn| user_page(conn, after.as_deref(), limit))
             .await
     }
 
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
         let key = key.clone();
         let title = title.map(str::to_string);
-        self.run(move |conn| set_given_title(conn, &key, title.as_deref(), now_ms()))
+        self.run(move |conn| set_given_title(conn, &key, title.as_deref()))
             .await
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
         let key = key.clone();
         self.run(move |conn| {
-            let now = now_ms();
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let was_live = !is_expired_row(&tx, &key, now)?;
             let existed = delete_session(&tx, &key)?;
             tx.commit()?;
             if existed {
-                // The log still holds the pages as they were before the delete.
-                let busy: i64 =
-                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-                if busy != 0 {
-                    tracing::debug!("another reader kept the SQLite log from being truncated");
-                }
+                empty_the_log(conn)?;
             }
-            Ok(existed && was_live)
+            Ok(existed)
+        })
+        .await
+    }
+
+    async fn purge_idle(&self, before_ms: i64, limit: usize) -> Result<Vec<SessionKey>> {
+        self.run(move |conn| {
+            let purged = purge_idle(conn, before_ms, limit.max(1))?;
+            if !purged.is_empty() {
+                empty_the_log(conn)?;
+            }
+            Ok(purged)
         })
         .await
     }
@@ -412,29 +400,12 @@ impl SessionStore for SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// Sweeps expired sessions at most once per `PURGE_EVERY`; failures only log.
-    async fn maybe_purge(&self) {
-        let now = now_ms();
-        {
-            let mut last = self
-                .inner
-                .last_purge_ms
-                .lock()
-                .unwrap_or_else(|e| e.into_inner());
-            if now - *last < PURGE_EVERY.as_millis() as i64 {
-                return;
-            }
-            *last = now;
-        }
-        match self.run(move |conn| purge_expired(conn, now)).await {
-            Ok(0) => {}
-            Ok(n) => {
-                tracing::debug!(store = %self.describe(), purged = n, "purged expired sessions")
-            }
-            Err(e) => {
-                tracing::warn!(store = %self.describe(), error = %e, "purging expired sessions failed")
-            }
-        }
+/// Empties the write-ahead log after a delete: it still holds the pages as they were
+/// before (`secure_delete` overwrites only the database file's pages).
+fn empty_the_log(conn: &Connection) -> rusqlite::Result<()> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+    if busy != 0 {
+        tracing::debug!("another reader kept the SQLite log from being truncated");
     }
+    Ok(())
 }

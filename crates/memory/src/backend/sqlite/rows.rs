@@ -5,39 +5,55 @@
 use rusqlite::types::Value;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use crate::backend::shared::{decode_message, page_of, remaining_secs, StoredFields};
+use crate::backend::shared::{decode_message, page_of, StoredFields};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{millis_to_datetime, Message, SessionKey};
-use crate::store::{CorruptEntry, SessionMeta, SessionPage, SessionSummary, Ttl};
+use crate::store::{CorruptEntry, SessionMeta, SessionPage, SessionSummary};
 use crate::title::title_of;
 
-/// Deletes every expired session; returns how many.
-pub(super) fn purge_expired(conn: &mut Connection, now: i64) -> rusqlite::Result<usize> {
+/// Retention: deletes at most `limit` sessions whose last activity is before
+/// `before_ms`, oldest first (by the `sessions_by_activity` index), with their
+/// messages, in one transaction; returns their keys. A user's usage is counted from
+/// the rows themselves, so a deleted session frees its bytes and its place at once.
+pub(super) fn purge_idle(
+    conn: &mut Connection,
+    before_ms: i64,
+    limit: usize,
+) -> rusqlite::Result<Vec<SessionKey>> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    tx.execute(
-        "DELETE FROM messages WHERE (user, session) IN
-           (SELECT user, session FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1)",
-        params![now],
-    )?;
-    let n = tx.execute(
-        "DELETE FROM sessions WHERE expires_at IS NOT NULL AND expires_at <= ?1",
-        params![now],
-    )?;
-    tx.commit()?;
-    Ok(n)
-}
-
-/// Drops one session if it has expired, so that callers only ever see live ones.
-pub(super) fn purge_if_expired(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<()> {
-    let expired = is_expired_row(tx, key, now)?;
-    if expired {
-        delete_session(tx, key)?;
+    let idle: Vec<(String, String)> = {
+        let mut stmt = tx.prepare_cached(
+            "SELECT user, session FROM sessions WHERE updated_at < ?1
+              ORDER BY updated_at, user, session LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(
+            params![before_ms, limit.min(i64::MAX as usize) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let mut keys = Vec::with_capacity(idle.len());
+    for (user, session) in idle {
+        match SessionKey::new(&user, &session) {
+            Ok(key) => {
+                delete_session(&tx, &key)?;
+                keys.push(key);
+            }
+            // A row no valid key names (written by hand): delete it all the same.
+            Err(_) => {
+                tx.execute(
+                    "DELETE FROM messages WHERE user = ?1 AND session = ?2",
+                    params![user, session],
+                )?;
+                tx.execute(
+                    "DELETE FROM sessions WHERE user = ?1 AND session = ?2",
+                    params![user, session],
+                )?;
+            }
+        }
     }
-    Ok(())
+    tx.commit()?;
+    Ok(keys)
 }
 
 pub(super) fn delete_session(
@@ -55,13 +71,14 @@ pub(super) fn delete_session(
     Ok(n > 0)
 }
 
+/// The session's meta; `ttl_remaining_secs` is always `None`: the TTL deletes
+/// nothing here.
 pub(super) fn read_meta(
     tx: &rusqlite::Transaction<'_>,
     key: &SessionKey,
-    now: i64,
 ) -> rusqlite::Result<Option<SessionMeta>> {
     tx.query_row(
-        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq, expires_at,
+        "SELECT message_count, bytes, created_at, updated_at, last_seq, trimmed_seq,
                 coalesce(title, nullif(auto_title, ''))
            FROM sessions WHERE user = ?1 AND session = ?2",
         params![key.user(), key.session()],
@@ -73,25 +90,12 @@ pub(super) fn read_meta(
                 updated_at_ms: r.get(3)?,
                 last_seq: r.get::<_, i64>(4)? as u64,
                 trimmed_seq: r.get::<_, i64>(5)? as u64,
-                ttl_remaining_secs: remaining_secs(r.get(6)?, now),
-                title: r.get(7)?,
+                ttl_remaining_secs: None,
+                title: r.get(6)?,
             })
         },
     )
     .optional()
-}
-
-pub(super) fn set_expiry(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    ttl: Ttl,
-    now: i64,
-) -> rusqlite::Result<()> {
-    tx.execute(
-        "UPDATE sessions SET expires_at = ?3 WHERE user = ?1 AND session = ?2",
-        params![key.user(), key.session(), ttl.expires_at_ms(now)],
-    )?;
-    Ok(())
 }
 
 pub(super) fn ensure_session(
@@ -125,17 +129,15 @@ pub(super) fn set_auto_title(
     Ok(())
 }
 
-/// Sets or clears the title given by a person on a live session; whether it exists.
+/// Sets or clears the title given by a person; whether the session exists.
 pub(super) fn set_given_title(
     conn: &Connection,
     key: &SessionKey,
     title: Option<&str>,
-    now: i64,
 ) -> rusqlite::Result<bool> {
     let n = conn.execute(
-        "UPDATE sessions SET title = ?3
-          WHERE user = ?1 AND session = ?2 AND (expires_at IS NULL OR expires_at > ?4)",
-        params![key.user(), key.session(), title, now],
+        "UPDATE sessions SET title = ?3 WHERE user = ?1 AND session = ?2",
+        params![key.user(), key.session(), title],
     )?;
     Ok(n > 0)
 }
@@ -178,21 +180,6 @@ pub(super) fn decode_row(
         Ok((seq, message))
     })();
     Ok(decoded)
-}
-
-pub(super) fn is_expired_row(
-    tx: &rusqlite::Transaction<'_>,
-    key: &SessionKey,
-    now: i64,
-) -> rusqlite::Result<bool> {
-    Ok(tx
-        .query_row(
-            "SELECT expires_at IS NOT NULL AND expires_at <= ?3 FROM sessions WHERE user = ?1 AND session = ?2",
-            params![key.user(), key.session(), now],
-            |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(false))
 }
 
 /// A bounded run of a session's entries from `from`; good and corrupt entries, and
@@ -249,13 +236,12 @@ pub(super) fn read_range(
     Ok((messages, corrupt, more))
 }
 
-/// One page of a user's live sessions after `after`, most recent activity first.
+/// One page of a user's sessions after `after`, most recent activity first.
 pub(super) fn list_page(
     conn: &Connection,
     user: &str,
     after: Option<&ListCursor>,
     limit: usize,
-    now: i64,
 ) -> rusqlite::Result<SessionPage> {
     let limit = limit.max(1);
     let (after_ms, after_session) = match after {
@@ -263,16 +249,15 @@ pub(super) fn list_page(
         None => (i64::MAX, String::new()),
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT session, message_count, bytes, created_at, updated_at, expires_at,
+        "SELECT session, message_count, bytes, created_at, updated_at,
                 coalesce(title, nullif(auto_title, '')) FROM sessions
-          WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)
-            AND (?5 = 0 OR updated_at < ?3 OR (updated_at = ?3 AND session < ?4))
-          ORDER BY updated_at DESC, session DESC LIMIT ?6",
+          WHERE user = ?1
+            AND (?4 = 0 OR updated_at < ?2 OR (updated_at = ?2 AND session < ?3))
+          ORDER BY updated_at DESC, session DESC LIMIT ?5",
     )?;
     let rows = stmt.query_map(
         params![
             user,
-            now,
             after_ms,
             after_session,
             i64::from(after.is_some()),
@@ -285,8 +270,8 @@ pub(super) fn list_page(
                 bytes: r.get::<_, i64>(2)? as u64,
                 created_at: millis_to_datetime(r.get(3)?),
                 updated_at: millis_to_datetime(r.get(4)?),
-                ttl_remaining_secs: remaining_secs(r.get(5)?, now),
-                title: r.get(6)?,
+                ttl_remaining_secs: None,
+                title: r.get(5)?,
                 tier: None,
             })
         },
@@ -295,34 +280,30 @@ pub(super) fn list_page(
     Ok(page_of(sorted, limit))
 }
 
-/// One page of the ids of the users with a live session, ascending, after `after`: a
-/// walk of the `(user, session)` primary key in order, stopping at `limit` users.
+/// One page of the ids of the users with a session, ascending, after `after`: a walk
+/// of the `(user, session)` primary key in order, stopping at `limit` users.
 pub(super) fn user_page(
     conn: &Connection,
     after: Option<&str>,
     limit: usize,
-    now: i64,
 ) -> rusqlite::Result<Vec<String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT user FROM sessions
-          WHERE user > ?1 AND (expires_at IS NULL OR expires_at > ?2)
-          ORDER BY user LIMIT ?3",
+          WHERE user > ?1 ORDER BY user LIMIT ?2",
     )?;
     let limit = limit.clamp(1, i64::MAX as usize) as i64;
-    let rows = stmt.query_map(params![after.unwrap_or(""), now, limit], |r| r.get(0))?;
+    let rows = stmt.query_map(params![after.unwrap_or(""), limit], |r| r.get(0))?;
     rows.collect()
 }
 
-/// Live sessions of a user, and their stored bytes.
+/// A user's sessions, and their stored bytes.
 pub(super) fn user_usage(
     tx: &rusqlite::Transaction<'_>,
     user: &str,
-    now: i64,
 ) -> rusqlite::Result<(u64, u64)> {
     tx.query_row(
-        "SELECT count(*), coalesce(sum(bytes), 0) FROM sessions
-          WHERE user = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
-        params![user, now],
+        "SELECT count(*), coalesce(sum(bytes), 0) FROM sessions WHERE user = ?1",
+        params![user],
         |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, i64>(1)? as u64)),
     )
 }
