@@ -445,3 +445,59 @@ async fn the_hot_tier_works_on_a_redis_cluster() {
     assert_eq!(back.messages.len(), 2);
     assert_eq!(survivor.archive_status().unwrap().rehydrations_total, 1);
 }
+
+/// Retention with an archive: an idle conversation goes from both tiers; one used
+/// since its archive copy was written stays, and is archived again in full.
+async fn retention_across_tiers(redis: &RedisServer, archive: Archive) {
+    let mut cfg = config(3600);
+    cfg.sweep_every = None;
+    let store = tiered(redis, &archive, cfg).await;
+    let idle = unique_key("ret-idle");
+    let active = unique_key("ret-active");
+    store.append(&idle, &turn(0), opts(3600)).await.unwrap();
+    store.append(&active, &turn(0), opts(3600)).await.unwrap();
+    assert_eq!(store.flush(Duration::from_secs(10)).await, 0);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cutoff = chrono::Utc::now().timestamp_millis();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Used again after the cutoff, in Redis; its archive copy still looks idle.
+    let hot =
+        ragchat_memory::backend::redis::RedisStore::connect(&redis.url(), &Default::default())
+            .await
+            .unwrap()
+            .into_hot_tier();
+    hot.append(&active, &turn(1), opts(3600)).await.unwrap();
+
+    let purged = store.purge_idle(cutoff, 100).await.unwrap();
+    assert!(purged.contains(&idle), "{purged:?}");
+    assert!(
+        redis_keys(redis, idle.user()).is_empty(),
+        "idle gone from Redis"
+    );
+    let direct = archive.open().await;
+    assert!(
+        direct.meta(&idle).await.unwrap().is_none(),
+        "idle gone from the archive"
+    );
+    assert_eq!(
+        store
+            .meta(&active)
+            .await
+            .unwrap()
+            .expect("active stays")
+            .message_count,
+        4
+    );
+    assert_eq!(store.flush(Duration::from_secs(10)).await, 0);
+    let ids = archived_ids(direct.as_ref(), &active).await;
+    assert_eq!(
+        ids.len(),
+        4,
+        "the active conversation is archived again in full: {ids:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_idle_conversations_from_both_tiers_only() {
+    with_archives("retention", retention_across_tiers).await;
+}
