@@ -146,7 +146,7 @@ mod tests {
             updated_at: now,
             ttl_remaining_secs: Some(3),
             title: Some("What is ML?".into()),
-            tier: None,
+            tier: Some(ragchat_memory::Tier::Hot),
         };
         assert_eq!(schema_fields("SessionSummary"), json_fields(&summary));
         let stats = SessionStats {

@@ -279,6 +279,9 @@ impl TieredStore {
     /// Puts the conversation back into Redis from the archive if Redis lacks it.
     /// Returns whether the session exists now (in Redis).
     async fn rehydrate(&self, key: &SessionKey) -> Result<bool> {
+        if self.shared.not_archived.contains_key(key) {
+            return Ok(false);
+        }
         let token = self.lock(key).await?;
         let result = async {
             if self.hot.meta(key).await?.is_some() {
@@ -291,7 +294,10 @@ impl TieredStore {
                 .await;
             let loaded = match loaded {
                 Ok(Some(loaded)) => loaded,
-                Ok(None) => return Ok(false),
+                Ok(None) => {
+                    self.shared.not_archived.insert(key.clone(), ());
+                    return Ok(false);
+                }
                 // The archive cannot say: the conversation starts (or goes on) in Redis
                 // alone rather than the turn failing. Nothing is lost: its messages are
                 // archived after whatever the archive holds, and the next rehydration
@@ -464,6 +470,7 @@ impl SessionStore for TieredStore {
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
         let token = self.lock(key).await?;
         let result = async {
+            self.shared.not_archived.invalidate(key);
             let in_hot = self.hot.delete(key).await?;
             self.shared.forget(key);
             let in_archive = self.archive.delete(key).await?;

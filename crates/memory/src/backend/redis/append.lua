@@ -38,6 +38,7 @@ if m then
   seq = tonumber(m[5]) or 0
   trimmed = tonumber(m[6]) or 0
 end
+local seq_before, was_new = seq, not created
 -- A new, empty or repaired session has keys without the TTL (and maybe no index entry).
 if not created or count == 0 or repaired then
   refresh = true
@@ -216,16 +217,25 @@ end
 -- the TTL, however long it lasts.
 local pending = false
 if tier > 0 and ttl > 0 then
-  pending = (tonumber(call('HGET', meta, 'arch')) or 0) < seq
+  local arch = tonumber(call('HGET', meta, 'arch')) or 0
+  pending = arch < seq
+  -- Already behind before this append: its keys lost their TTL then (only mark.lua
+  -- gives it back, once nothing is behind), so there is nothing to do.
+  if pending and (arch >= seq_before or was_new or repaired) then
+    -- The user's index and usage total too: listing and quotas must see the session.
+    call('PERSIST', log)
+    call('PERSIST', meta)
+    call('PERSIST', ids)
+    call('PERSIST', index)
+    call('PERSIST', usage)
+  elseif pending and refresh then
+    -- Another session of the user may have given them a TTL meanwhile (mark.lua).
+    call('PERSIST', index)
+    call('PERSIST', usage)
+  end
 end
 local pttl = -2
 if pending then
-  -- The user's index and usage total too: listing and quotas must see the session.
-  call('PERSIST', log)
-  call('PERSIST', meta)
-  call('PERSIST', ids)
-  call('PERSIST', index)
-  call('PERSIST', usage)
   pttl = -1
 elseif refresh then
   if ttl > 0 then
