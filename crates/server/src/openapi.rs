@@ -50,6 +50,8 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         ops::Health,
         ops::Readiness,
         crate::readiness::PublicReadiness,
+        crate::readiness::ArchiveReadiness,
+        ragchat_memory::ArchiveState,
         ragchat_memory::Message,
         ragchat_memory::MessageStatus,
         ragchat_memory::Role,
