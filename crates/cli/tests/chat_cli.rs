@@ -261,8 +261,20 @@ fn demo_shows_the_loss_and_the_recovery() {
         text.contains(NO_CONVERSATION),
         "BEFORE must show the loss: {text}"
     );
-    // The demo cleaned up after itself.
+    // Away longer than the TTL, the conversation left Redis and came back.
+    let away = text
+        .lines()
+        .find(|l| l.contains("continues after"))
+        .unwrap_or_else(|| panic!("no away row: {text}"));
+    assert!(away.contains("yes (archived while away)"), "{text}");
+    // The demo cleaned up after itself: Redis, and the archive file it made.
     assert_eq!(server.cli(&["DBSIZE"]), "0");
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with("demo-archive"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
 
     let out = run("memory://");
     assert!(

@@ -17,6 +17,16 @@
 //! | `ragchat_memory_reads_total{source}` | counter | history reads: `cache` (no round trip: Redis vouched nothing changed), `store` (one round trip), `degraded` (store unreachable) |
 //! | `ragchat_memory_repairs_total` | counter | conversations found with keys evicted by Redis and rebuilt from what was left |
 //! | `ragchat_retention_deleted_total` | counter | conversations `--retention` deleted (idle longer than it) |
+//! | `ragchat_archive_lag_messages` | gauge | acknowledged messages this server knows the archive lacks (Redis keeps them, without expiry) |
+//! | `ragchat_archive_lag_seconds` | gauge | age of the oldest of them (0 when caught up) |
+//! | `ragchat_archive_written_total` | counter | messages this server wrote to the archive |
+//! | `ragchat_rehydrations_total` | counter | conversations this server loaded back from the archive into Redis |
+//!
+//! The `ragchat_archive_*` and `ragchat_rehydrations_total` series exist only on a
+//! Redis store with an archive (`--archive`): they are registered the first time the
+//! archive's status is observed, so a store without one does not export zeros that
+//! read as "an archive, idle". They are copied from the store's own counters (which
+//! only grow while the process lives) on every scrape and `/readyz`.
 //!
 //! The edge's counters (failed authentications, lockouts, rate limits, timeouts,
 //! idempotent replays) are listed in [`crate::edge_metrics`].
@@ -30,7 +40,7 @@ use std::time::{Duration, Instant};
 
 use metrics::{Counter, Gauge, Histogram};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
-use ragchat_memory::{MemoryStatus, Mode, SessionKey};
+use ragchat_memory::{ArchiveStatus, MemoryStatus, Mode, SessionKey};
 
 use ragchat_engine::TurnTimings;
 
@@ -246,6 +256,18 @@ impl Metrics {
             .absolute(status.retention_deleted);
     }
 
+    /// Sets the archive's gauges and counters from its status (see the module docs).
+    pub fn observe_archive(&self, status: &ArchiveStatus) {
+        metrics::with_local_recorder(&self.inner.recorder, || {
+            metrics::gauge!("ragchat_archive_lag_messages").set(status.lag_messages as f64);
+            metrics::gauge!("ragchat_archive_lag_seconds").set(status.lag_seconds);
+            // `absolute` never lowers a counter, so a scrape racing another keeps
+            // the series monotonic.
+            metrics::counter!("ragchat_archive_written_total").absolute(status.written_total);
+            metrics::counter!("ragchat_rehydrations_total").absolute(status.rehydrations_total);
+        });
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let active = {
@@ -313,6 +335,23 @@ fn describe() {
     describe_counter!(
         "ragchat_retention_deleted_total",
         "Conversations retention deleted for being idle longer than --retention"
+    );
+    describe_counter!(
+        "ragchat_archive_written_total",
+        "Messages this server wrote to the archive behind Redis"
+    );
+    describe_counter!(
+        "ragchat_rehydrations_total",
+        "Conversations this server loaded back from the archive into Redis"
+    );
+    describe_gauge!(
+        "ragchat_archive_lag_messages",
+        "Acknowledged messages this server knows the archive does not have yet"
+    );
+    describe_gauge!(
+        "ragchat_archive_lag_seconds",
+        Unit::Seconds,
+        "Age of the oldest message the archive does not have yet"
     );
     describe_gauge!("ragchat_turns_in_flight", "Chat turns being answered now");
     describe_gauge!(
@@ -411,5 +450,37 @@ mod tests {
         assert!(text.contains("# HELP ragchat_degraded"), "{text}");
         // Two sets of metrics do not share counts.
         assert!(!Metrics::new().render().contains("outcome=\"ok\"} 1"));
+    }
+
+    #[test]
+    fn archive_series_appear_with_an_archive_and_stay_monotonic() {
+        let metrics = Metrics::new();
+        assert!(
+            !metrics.render().contains("ragchat_archive_"),
+            "no archive, no archive series"
+        );
+        let mut status = ArchiveStatus {
+            state: ragchat_memory::ArchiveState::Ok,
+            lag_messages: 3,
+            lag_seconds: 1.5,
+            written_total: 7,
+            rehydrations_total: 2,
+            last_error: None,
+        };
+        metrics.observe_archive(&status);
+        // An older snapshot observed late never lowers a counter.
+        status.written_total = 4;
+        status.lag_messages = 0;
+        status.lag_seconds = 0.0;
+        metrics.observe_archive(&status);
+        let text = metrics.render();
+        assert!(text.contains("ragchat_archive_written_total 7"), "{text}");
+        assert!(text.contains("ragchat_rehydrations_total 2"), "{text}");
+        assert!(text.contains("ragchat_archive_lag_messages 0"), "{text}");
+        assert!(text.contains("ragchat_archive_lag_seconds 0"), "{text}");
+        assert!(
+            text.contains("# TYPE ragchat_archive_written_total counter"),
+            "{text}"
+        );
     }
 }

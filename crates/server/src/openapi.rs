@@ -50,6 +50,9 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         ops::Health,
         ops::Readiness,
         crate::readiness::PublicReadiness,
+        crate::readiness::ArchiveReadiness,
+        ragchat_memory::ArchiveState,
+        ragchat_memory::Tier,
         ragchat_memory::Message,
         ragchat_memory::MessageStatus,
         ragchat_memory::Role,
@@ -115,6 +118,19 @@ mod tests {
             .collect()
     }
 
+    /// A component's properties, or its enum values.
+    fn schema_fields_or_enum(name: &str) -> Vec<String> {
+        let doc = serde_json::to_value(document()).unwrap();
+        let schema = &doc["components"]["schemas"][name];
+        if let Some(values) = schema["enum"].as_array() {
+            return values.iter().map(|v| v.to_string()).collect();
+        }
+        schema["properties"]
+            .as_object()
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
     fn json_fields(value: &impl Serialize) -> BTreeSet<String> {
         serde_json::to_value(value)
             .unwrap()
@@ -146,9 +162,26 @@ mod tests {
             updated_at: now,
             ttl_remaining_secs: Some(3),
             title: Some("What is ML?".into()),
-            tier: Some(ragchat_memory::Tier::Hot),
+            // Present on a Redis store with an archive (absent otherwise).
+            tier: Some(ragchat_memory::Tier::Archived),
         };
         assert_eq!(schema_fields("SessionSummary"), json_fields(&summary));
+        let archive = crate::readiness::ArchiveReadiness {
+            state: ragchat_memory::ArchiveState::Down,
+            lag_messages: 1,
+            lag_seconds: 0.5,
+        };
+        assert_eq!(schema_fields("ArchiveReadiness"), json_fields(&archive));
+        // Every schema a component refers to is itself a component.
+        let doc = serde_json::to_string(&document()).unwrap();
+        for name in ["Tier", "ArchiveState", "ArchiveReadiness"] {
+            if doc.contains(&format!("#/components/schemas/{name}\"")) {
+                assert!(
+                    !schema_fields_or_enum(name).is_empty(),
+                    "{name} is referred to, not defined"
+                );
+            }
+        }
         let stats = SessionStats {
             user: "u".into(),
             session: "s".into(),

@@ -8,11 +8,18 @@
 //!   store, the answerer (model, endpoint), persistence and the warnings themselves
 //!   need a key. A wrong key counts as a failed authentication like anywhere else, so
 //!   the detailed view cannot be used to test keys without the lockout.
+//! - A Redis store with an archive behind it shows the archive ([`ArchiveReadiness`]).
+//!   An archive that is `down` does **not** make the server unready: turns are
+//!   acknowledged by Redis, which keeps every conversation the archive has not
+//!   confirmed without expiry, so nothing is lost while it is away; what it costs is
+//!   Redis memory, which is why it shows as a warning (and in `warning_count`) for an
+//!   operator to act on rather than as a reason for a load balancer to drain servers
+//!   that all share the same archive.
 
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
-use ragchat_memory::{Mode, SessionManager};
+use ragchat_memory::{ArchiveState, ArchiveStatus, Mode, SessionManager};
 use serde::Serialize;
 use tokio::sync::Mutex;
 use utoipa::ToSchema;
@@ -36,6 +43,48 @@ pub struct PublicReadiness {
     pub mode: Mode,
     /// How many things an operator should look at (send a key to see them).
     pub warning_count: usize,
+}
+
+/// The archive behind a Redis store, as `/readyz` shows it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ArchiveReadiness {
+    /// `ok` (caught up, or catching up), `down` (its last write failed: a warning,
+    /// not unreadiness; see the module docs).
+    pub state: ArchiveState,
+    /// Acknowledged messages this server knows are not archived yet.
+    pub lag_messages: u64,
+    /// Age of the oldest of them, in seconds (0 when none).
+    pub lag_seconds: f64,
+}
+
+impl From<&ArchiveStatus> for ArchiveReadiness {
+    fn from(status: &ArchiveStatus) -> Self {
+        ArchiveReadiness {
+            state: status.state,
+            lag_messages: status.lag_messages,
+            lag_seconds: status.lag_seconds,
+        }
+    }
+}
+
+/// The warning for an archive that is down, unless `warnings` (the store's own, which
+/// are cached for a while) already say why.
+pub fn archive_warning(status: &ArchiveStatus, warnings: &[String]) -> Option<String> {
+    if status.state != ArchiveState::Down {
+        return None;
+    }
+    let why = status
+        .last_error
+        .as_deref()
+        .unwrap_or("its last write failed");
+    if warnings.iter().any(|w| w.contains(why)) {
+        return None;
+    }
+    Some(format!(
+        "the archive is down ({why}): turns still succeed; the {} message(s) it has not \
+         confirmed stay in Redis without expiry until it answers again",
+        status.lag_messages
+    ))
 }
 
 /// The store's last answer to the readiness probe.
@@ -80,4 +129,34 @@ pub fn detailed_view_allowed(
         .auth_failures()
         .authenticate(state.auth(), headers, source, state.auth_events())
         .is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(state: ArchiveState, last_error: Option<&str>) -> ArchiveStatus {
+        ArchiveStatus {
+            state,
+            lag_messages: 4,
+            lag_seconds: 2.0,
+            written_total: 0,
+            rehydrations_total: 0,
+            last_error: last_error.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn a_down_archive_is_one_warning() {
+        assert_eq!(archive_warning(&status(ArchiveState::Ok, None), &[]), None);
+        let down = status(ArchiveState::Down, Some("connection refused"));
+        let warning = archive_warning(&down, &[]).expect("a warning");
+        assert!(
+            warning.contains("connection refused") && warning.contains("4 message(s)"),
+            "{warning}"
+        );
+        // The store's own warning already says it: not twice.
+        let store_says = vec!["the archive x is not answering (connection refused)".to_string()];
+        assert_eq!(archive_warning(&down, &store_says), None);
+    }
 }

@@ -27,6 +27,8 @@ const CLEARED_ENV: &[&str] = &[
     "RAGCHAT_LLM_MODEL",
     "RAGCHAT_TTL",
     "RAGCHAT_RETENTION",
+    "RAGCHAT_ARCHIVE",
+    "RAGCHAT_ARCHIVE_MODE",
     "RAGCHAT_MAX_MESSAGE_BYTES",
     "OPENAI_API_KEY",
     "RAGCHAT_HEADER_READ_TIMEOUT",
@@ -130,6 +132,11 @@ impl Server {
     /// `http://127.0.0.1:PORT`.
     pub(crate) fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's data dir (its journal, indexes, log).
+    pub(crate) fn data_dir(&self) -> &Path {
+        self.data_dir.path()
     }
 
     /// The process id.

@@ -13,7 +13,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Source;
 use crate::persistence::RedisPersistence;
-use crate::readiness::{detailed_view_allowed, PublicReadiness};
+use crate::readiness::{archive_warning, detailed_view_allowed, ArchiveReadiness, PublicReadiness};
 use crate::state::AppState;
 
 pub use crate::readiness::READINESS_PROBE_USER;
@@ -43,6 +43,11 @@ pub struct Readiness {
     pub redis_persistence: RedisPersistence,
     /// The answerer (`extractive`, or the LLM model and endpoint, its secrets hidden).
     pub answerer: String,
+    /// The archive behind a Redis store; absent for a store without one. An archive
+    /// that is `down` adds a warning and leaves `ready` alone: Redis keeps what it has
+    /// not confirmed, without expiry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub archive: Option<ArchiveReadiness>,
     /// Things an operator should fix (e.g. a Redis that keeps nothing on disk, or may
     /// evict conversations; journal entries kept for another store).
     pub warnings: Vec<String>,
@@ -59,7 +64,8 @@ pub async fn healthz() -> Json<Health> {
 }
 
 /// Readiness: store reachable (or the journal standing in), mode, pending replay,
-/// Redis persistence. The store is asked at most once a second. With a keys file, a
+/// Redis persistence, the archive's state and lag (an archive that is down is a
+/// warning, not unreadiness). The store is asked at most once a second. With a keys file, a
 /// caller without a valid key gets only `ready`, `mode` and `warning_count`.
 #[utoipa::path(
     get,
@@ -98,6 +104,11 @@ pub async fn readyz(State(state): State<AppState>, source: Source, headers: Head
     warnings.extend(memory.store_warnings().await);
     warnings.extend(memory.other_store_warnings().await.unwrap_or_default());
     warnings.extend(state.auth().warnings());
+    let archive = memory.store().archive_status();
+    if let Some(archive) = &archive {
+        state.metrics().observe_archive(archive);
+        warnings.extend(archive_warning(archive, &warnings));
+    }
     let code = if ready {
         StatusCode::OK
     } else {
@@ -118,6 +129,7 @@ pub async fn readyz(State(state): State<AppState>, source: Source, headers: Head
         pending_sync,
         redis_persistence: persistence,
         answerer: state.engine().answerer().describe(),
+        archive: archive.as_ref().map(ArchiveReadiness::from),
         warnings,
     };
     (code, Json(body)).into_response()
@@ -133,6 +145,9 @@ pub async fn readyz(State(state): State<AppState>, source: Source, headers: Head
 pub async fn metrics(State(state): State<AppState>) -> Response {
     if let Ok(status) = state.memory().status().await {
         state.metrics().observe_memory(&status);
+    }
+    if let Some(archive) = state.memory().store().archive_status() {
+        state.metrics().observe_archive(&archive);
     }
     (
         [(

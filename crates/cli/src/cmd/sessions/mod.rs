@@ -73,7 +73,8 @@ pub(crate) enum SessionsCommand {
         /// User id.
         #[arg(long, short)]
         user: String,
-        /// JSON: {"sessions":[{"session","title","message_count","updated_at","ttl_remaining_secs",...}]}.
+        /// JSON: {"sessions":[{"session","title","message_count","updated_at","ttl_remaining_secs",...}]};
+        /// with an archive each also has "tier": "hot" (in Redis) or "archived".
         #[arg(long)]
         json: bool,
     },
@@ -143,6 +144,15 @@ struct DeleteJson<'a> {
     user: &'a str,
     session: &'a str,
     deleted: bool,
+}
+
+/// The `tier` column's word for a conversation.
+fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
+    match tier {
+        Some(ragchat_memory::Tier::Hot) => "hot",
+        Some(ragchat_memory::Tier::Archived) => "archived",
+        None => "",
+    }
 }
 
 /// Runs a `sessions` subcommand.
@@ -350,23 +360,34 @@ async fn run_with(
                     return Ok(());
                 }
                 any = true;
-                let mut t = output::table(&[
+                // A Redis store with an archive says where each conversation is; a
+                // store used alone has no tiers, and no column for them.
+                let tiered = sessions.iter().any(|s| s.tier.is_some());
+                let mut header = vec![
                     "session",
                     "title",
                     "messages",
                     "size",
                     "last message",
                     "expires in",
-                ]);
+                ];
+                if tiered {
+                    header.push("tier");
+                }
+                let mut t = output::table(&header);
                 for s in sessions {
-                    t.add_row(vec![
+                    let mut row = vec![
                         s.session.clone(),
                         visible(s.title.as_deref().unwrap_or("")).into_owned(),
                         s.message_count.to_string(),
                         output::bytes(s.bytes),
                         output::ago(s.updated_at),
                         output::ttl(s.ttl_remaining_secs),
-                    ]);
+                    ];
+                    if tiered {
+                        row.push(tier_name(s.tier).to_string());
+                    }
+                    t.add_row(row);
                 }
                 println!("{t}");
                 Ok(())

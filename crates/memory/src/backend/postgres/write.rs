@@ -307,6 +307,12 @@ pub(super) async fn delete(tx: &Transaction<'_>, key: &SessionKey) -> PgResult<b
         .await?;
     tx.execute(&stmt, &[&key.user(), &key.session()]).await?;
     add_usage(tx, key.user(), -1, -bytes).await?;
+    // A user's last session gone, their usage row goes too: after an erasure no row
+    // names them. An append racing this waits on the row's lock and creates it again.
+    let stmt = tx
+        .prepare_cached("DELETE FROM ragchat_usage WHERE user_id = $1 AND sessions <= 0")
+        .await?;
+    tx.execute(&stmt, &[&key.user()]).await?;
     Ok(true)
 }
 
