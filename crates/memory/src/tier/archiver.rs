@@ -52,6 +52,13 @@ pub(super) struct Shared {
     down: Mutex<Option<String>>,
 }
 
+/// What was known of a pending session when a round on it started.
+struct Round {
+    generation: u64,
+    messages: u64,
+    started: Instant,
+}
+
 /// How one round on one session ended.
 enum Step {
     /// Everything the claim saw is archived.
@@ -110,27 +117,42 @@ impl Shared {
         self.pending().remove(key);
     }
 
-    /// Sessions due for a round, with their generation, at most `limit`.
-    fn due(&self, limit: usize) -> Vec<(SessionKey, u64)> {
+    /// Sessions due for a round, at most `limit`, each with what was known of it when
+    /// the round started.
+    fn due(&self, limit: usize) -> Vec<(SessionKey, Round)> {
         let now = Instant::now();
         self.pending()
             .iter()
             .filter(|(_, p)| p.not_before.is_none_or(|t| t <= now))
             .take(limit)
-            .map(|(k, p)| (k.clone(), p.generation))
+            .map(|(k, p)| {
+                let round = Round {
+                    generation: p.generation,
+                    messages: p.messages,
+                    started: now,
+                };
+                (k.clone(), round)
+            })
             .collect()
     }
 
-    fn finish(&self, key: &SessionKey, generation: u64, step: &Result<Step>, retry: Duration) {
+    fn finish(&self, key: &SessionKey, round: &Round, step: &Result<Step>, retry: Duration) {
         let mut pending = self.pending();
         let Some(entry) = pending.get_mut(key) else {
             return;
         };
         match step {
-            Ok(Step::Done) | Ok(Step::Gone) if entry.generation == generation => {
+            Ok(Step::Done) | Ok(Step::Gone) if entry.generation == round.generation => {
                 pending.remove(key);
             }
-            Ok(Step::Done) | Ok(Step::Gone) | Ok(Step::More) => entry.not_before = None,
+            Ok(Step::Done) => {
+                // Appended to during the round: what came before the round's claim is
+                // archived, so the lag is at most as old as the round.
+                entry.since = round.started;
+                entry.messages = entry.messages.saturating_sub(round.messages);
+                entry.not_before = None;
+            }
+            Ok(Step::Gone) | Ok(Step::More) => entry.not_before = None,
             Ok(Step::Busy) => entry.not_before = Some(Instant::now() + retry / 5),
             Err(_) => entry.not_before = Some(Instant::now() + retry),
         }
@@ -219,10 +241,17 @@ async fn archive_one(
             }
         }
     }
-    let (arch, seq) = hot
-        .mark_archived(key, &token, unarchived.upto(), config.ttl)
+    hot.mark_archived(key, &token, unarchived.upto(), config.ttl)
         .await?;
-    Ok(if arch < seq { Step::More } else { Step::Done })
+    // Everything the session held when it was claimed is archived, unless the claim's
+    // bound left some out. Appends made meanwhile are another round's: this
+    // process's raised the session's generation (so it stays pending), another
+    // process's are that process's to archive (or the sweep's).
+    Ok(if unarchived.more {
+        Step::More
+    } else {
+        Step::Done
+    })
 }
 
 /// Archives `key` now, until nothing of it is left unarchived (`--archive-mode sync`).
@@ -288,7 +317,7 @@ pub(super) async fn run(
             }
             continue;
         }
-        let round = futures::stream::iter(due).for_each_concurrent(config.concurrency, |(key, generation)| {
+        let round = futures::stream::iter(due).for_each_concurrent(config.concurrency, |(key, round)| {
             let (hot, archive, state, config) = (&hot, &archive, &state, &config);
             async move {
                 let step = archive_one(hot, archive.as_ref(), state, config, &key).await;
@@ -299,7 +328,7 @@ pub(super) async fn run(
                     }
                     Err(e) => tracing::warn!(session = %key, error = %e, "cannot archive this conversation"),
                 }
-                state.finish(&key, generation, &step, config.retry_after);
+                state.finish(&key, &round, &step, config.retry_after);
             }
         });
         round.await;
