@@ -317,6 +317,7 @@ pub(super) async fn run(
             }
             continue;
         }
+        let round_started = Instant::now();
         let round = futures::stream::iter(due).for_each_concurrent(config.concurrency, |(key, round)| {
             let (hot, archive, state, config) = (&hot, &archive, &state, &config);
             async move {
@@ -332,6 +333,12 @@ pub(super) async fn run(
             }
         });
         round.await;
+        // Rounds are paced: under a steady load, each session is written at most once
+        // per `batch_delay`, with what gathered meanwhile (fewer, larger writes).
+        let rest = config.batch_delay.saturating_sub(round_started.elapsed());
+        if !rest.is_zero() {
+            tokio::time::sleep(rest).await;
+        }
     }
 }
 

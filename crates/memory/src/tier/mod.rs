@@ -162,6 +162,52 @@ pub async fn open_tiered(
     Ok(Arc::new(TieredStore::new(hot, archive, config)?))
 }
 
+/// What a rehydration found.
+enum Rehydrated {
+    /// Neither tier has the session (or the archive could not say).
+    Missing,
+    /// Redis has it (another server put it back, or it was there).
+    Present,
+    /// Put back into Redis from the archive: its newest entries.
+    Restored(LoadedSession),
+}
+
+/// The answer to a `ReadFrom::Newest` read from entries just restored (the newest of
+/// the session, bounded by the restore limit), bounded like a read of Redis: at most
+/// `limit` (at least one entry), `more` when older entries after `after` are left out.
+fn newest_of(restored: LoadedSession, from: ReadFrom, limit: ReadLimit, ttl: Ttl) -> LoadedSession {
+    let after = match from {
+        ReadFrom::Newest { after } | ReadFrom::After(after) => after,
+    };
+    let mut picked = Vec::new();
+    let mut bytes = 0u64;
+    let mut cut = false;
+    for (seq, m) in restored.messages.into_iter().rev() {
+        if seq <= after {
+            break;
+        }
+        if !picked.is_empty() && (picked.len() >= limit.messages || bytes >= limit.bytes) {
+            cut = true;
+            break;
+        }
+        bytes += m.stored_bytes();
+        picked.push((seq, m));
+    }
+    picked.reverse();
+    let first = picked.first().map_or(u64::MAX, |(s, _)| *s);
+    let floor = after.max(restored.meta.trimmed_seq);
+    let mut meta = restored.meta;
+    meta.ttl_remaining_secs = (ttl.secs > 0).then_some(ttl.secs);
+    LoadedSession {
+        meta,
+        messages: picked,
+        corrupt: restored.corrupt,
+        stamp: None,
+        more: cut || (restored.more && first > floor + 1),
+        repaired: false,
+    }
+}
+
 /// Redis in front, an archive behind (see the module docs).
 pub struct TieredStore {
     hot: Arc<RedisStore>,
@@ -279,13 +325,21 @@ impl TieredStore {
     /// Puts the conversation back into Redis from the archive if Redis lacks it.
     /// Returns whether the session exists now (in Redis).
     async fn rehydrate(&self, key: &SessionKey) -> Result<bool> {
+        Ok(!matches!(
+            self.rehydrate_with(key).await?,
+            Rehydrated::Missing
+        ))
+    }
+
+    /// [`TieredStore::rehydrate`], with what was restored.
+    async fn rehydrate_with(&self, key: &SessionKey) -> Result<Rehydrated> {
         if self.shared.not_archived.contains_key(key) {
-            return Ok(false);
+            return Ok(Rehydrated::Missing);
         }
         let token = self.lock(key).await?;
         let result = async {
             if self.hot.meta(key).await?.is_some() {
-                return Ok(true);
+                return Ok(Rehydrated::Present);
             }
             let from = ReadFrom::Newest { after: 0 };
             let loaded = self
@@ -296,7 +350,7 @@ impl TieredStore {
                 Ok(Some(loaded)) => loaded,
                 Ok(None) => {
                     self.shared.not_archived.insert(key.clone(), ());
-                    return Ok(false);
+                    return Ok(Rehydrated::Missing);
                 }
                 // The archive cannot say: the conversation starts (or goes on) in Redis
                 // alone rather than the turn failing. Nothing is lost: its messages are
@@ -305,17 +359,18 @@ impl TieredStore {
                 Err(e) if e.is_retryable() => {
                     tracing::warn!(session = %key, error = %e, "the archive cannot be read: going on without the conversation's archived part");
                     self.shared.set_down(Some(e.to_string()));
-                    return Ok(false);
+                    return Ok(Rehydrated::Missing);
                 }
                 Err(e) => return Err(e),
             };
-            if self.hot.restore(key, &loaded, self.config.ttl).await? {
-                self.shared
-                    .rehydrations
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                tracing::debug!(session = %key, messages = loaded.messages.len(), "loaded a conversation back from the archive");
+            if !self.hot.restore(key, &loaded, self.config.ttl).await? {
+                return Ok(Rehydrated::Present);
             }
-            Ok(true)
+            self.shared
+                .rehydrations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            tracing::debug!(session = %key, messages = loaded.messages.len(), "loaded a conversation back from the archive");
+            Ok(Rehydrated::Restored(loaded))
         }
         .await;
         let _ = self.hot.unlock(key, &token).await;
@@ -406,15 +461,18 @@ impl SessionStore for TieredStore {
     ) -> Result<Option<LoadedSession>> {
         let hot = match self.hot.load(key, from, limit, ttl).await? {
             Some(hot) => hot,
-            None => {
-                if !self.rehydrate(key).await? {
-                    return Ok(None);
+            None => match self.rehydrate_with(key).await? {
+                Rehydrated::Missing => return Ok(None),
+                // What was just put back answers a read of the newest entries (a
+                // chat turn's) without reading it from Redis again.
+                Rehydrated::Restored(restored) if matches!(from, ReadFrom::Newest { .. }) => {
+                    return Ok(Some(newest_of(restored, from, limit, self.config.ttl)));
                 }
-                match self.hot.load(key, from, limit, ttl).await? {
+                _ => match self.hot.load(key, from, limit, ttl).await? {
                     Some(hot) => hot,
                     None => return Ok(None),
-                }
-            }
+                },
+            },
         };
         // Paging back below what Redis holds (a rehydration puts back only the newest
         // entries): those pages come from the archive.
