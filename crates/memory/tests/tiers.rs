@@ -13,9 +13,9 @@ use std::time::Duration;
 use ragchat_memory::backend::redis::keys::SessionKeys;
 use ragchat_memory::testing::unique_key;
 use ragchat_memory::tier::ArchiveMode;
-use ragchat_memory::{ManagerConfig, Message, Role, SessionManager, SessionStore, Tier, Ttl};
+use ragchat_memory::{ManagerConfig, SessionManager, SessionStore, Tier, Ttl};
 use ragchat_testkit::{redis_or_skip, RedisServer};
-use tiers_support::{archived_ids, config, eventually, redis_keys, tiered, Archive};
+use tiers_support::{archived_ids, config, eventually, opts, redis_keys, tiered, turn, Archive};
 
 fn manager(store: Arc<dyn SessionStore>, ttl: u64) -> SessionManager {
     SessionManager::new(
@@ -25,13 +25,6 @@ fn manager(store: Arc<dyn SessionStore>, ttl: u64) -> SessionManager {
             ..ManagerConfig::default()
         },
     )
-}
-
-fn turn(i: usize) -> Vec<Message> {
-    vec![
-        Message::new(Role::User, format!("question {i}")),
-        Message::new(Role::Assistant, format!("answer {i}")),
-    ]
 }
 
 async fn with_archives(name: &str, scenario: impl AsyncFn(&RedisServer, Archive)) {
@@ -127,15 +120,6 @@ async fn nothing_expires_unarchived(redis: &RedisServer, archive: Archive) {
         async || redis_keys(redis, key.user()).is_empty(),
     )
     .await;
-}
-
-fn opts(ttl: u64) -> ragchat_memory::store::AppendOptions {
-    ragchat_memory::store::AppendOptions {
-        ttl: Ttl::secs(ttl),
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: ragchat_memory::Quotas::UNBOUNDED,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -445,4 +429,53 @@ async fn retention_across_tiers(redis: &RedisServer, archive: Archive) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retention_deletes_idle_conversations_from_both_tiers_only() {
     with_archives("retention", retention_across_tiers).await;
+}
+
+/// A conversation one server created and another archived (its sweep) comes back on
+/// the first server too once Redis lost it: nothing this server remembers about the
+/// archive not having it may outlive the archive's answer (the CI run that found this
+/// had such a memory, kept 2 s).
+async fn archived_elsewhere(redis: &RedisServer, archive: Archive) {
+    let mut quiet = config(3600);
+    quiet.batch_delay = Duration::from_secs(3600);
+    quiet.sweep_every = None;
+    let creator = tiered(redis, &archive, quiet).await;
+    let key = unique_key("elsewhere");
+    let history = creator
+        .load(
+            &key,
+            ragchat_memory::ReadFrom::Newest { after: 0 },
+            ragchat_memory::ReadLimit::new(10, 1 << 20),
+            Ttl::secs(3600),
+        )
+        .await
+        .unwrap();
+    assert!(history.is_none(), "a new conversation");
+    creator.append(&key, &turn(0), opts(3600)).await.unwrap();
+    let sweeper = tiered(redis, &archive, config(3600)).await;
+    let direct = archive.open().await;
+    eventually(
+        Duration::from_secs(10),
+        "the other server's sweep archives it",
+        async || archived_ids(direct.as_ref(), &key).await.len() == 2,
+    )
+    .await;
+    drop(sweeper);
+    redis.cli(&["FLUSHALL"]);
+    let back = creator
+        .load(
+            &key,
+            ragchat_memory::ReadFrom::Newest { after: 0 },
+            ragchat_memory::ReadLimit::new(10, 1 << 20),
+            Ttl::secs(3600),
+        )
+        .await
+        .unwrap()
+        .expect("back from the archive on the server that created it");
+    assert_eq!(back.messages.len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_archived_by_another_server_comes_back_everywhere() {
+    with_archives("elsewhere", archived_elsewhere).await;
 }

@@ -8,26 +8,9 @@ mod tiers_support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ragchat_memory::store::AppendOptions;
 use ragchat_memory::testing::unique_key;
-use ragchat_memory::{Message, Quotas, Role, SessionStore, Ttl};
-use tiers_support::{archived_ids, config, eventually, Archive};
-
-fn opts(ttl: u64) -> AppendOptions {
-    AppendOptions {
-        ttl: Ttl::secs(ttl),
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: Quotas::UNBOUNDED,
-    }
-}
-
-fn turn(i: usize) -> Vec<Message> {
-    vec![
-        Message::new(Role::User, format!("question {i}")),
-        Message::new(Role::Assistant, format!("answer {i}")),
-    ]
-}
+use ragchat_memory::{SessionStore, Ttl};
+use tiers_support::{archived_ids, config, eventually, opts, turn, Archive};
 
 /// The hot tier on a Redis Cluster: archiving, the sweep over every master (what a
 /// dead process left, on whichever master holds it), expiry once archived, and

@@ -12,30 +12,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ragchat_memory::backend::redis::keys::SessionKeys;
-use ragchat_memory::store::AppendOptions;
 use ragchat_memory::testing::unique_key;
 use ragchat_memory::{
-    ArchiveState, ManagerConfig, Message, Quotas, ReadFrom, ReadLimit, Role, SessionKey,
-    SessionManager, SessionStore, Ttl,
+    ArchiveState, ManagerConfig, ReadFrom, ReadLimit, SessionKey, SessionManager, SessionStore, Ttl,
 };
 use ragchat_testkit::redis_or_skip;
-use tiers_support::{archived_ids, config, eventually, tiered, Archive};
-
-fn opts(ttl: u64) -> AppendOptions {
-    AppendOptions {
-        ttl: Ttl::secs(ttl),
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: Quotas::UNBOUNDED,
-    }
-}
-
-fn turn(i: usize) -> Vec<Message> {
-    vec![
-        Message::new(Role::User, format!("question {i}")),
-        Message::new(Role::Assistant, format!("answer {i}")),
-    ]
-}
+use tiers_support::{archived_ids, config, eventually, opts, tiered, turn, Archive};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_down_for_30_s_under_load_loses_and_expires_nothing() {

@@ -42,10 +42,6 @@ struct Pending {
 /// State shared by the store and its archiver task.
 pub(super) struct Shared {
     pending: Mutex<HashMap<SessionKey, Pending>>,
-    /// Sessions the archive just said it does not have, so that a new conversation's
-    /// first read and first append ask it once, not twice. Forgotten after 2 s, and
-    /// as soon as this process archives the session.
-    pub(super) not_archived: moka::sync::Cache<SessionKey, ()>,
     pub(super) wake: tokio::sync::Notify,
     written: AtomicU64,
     pub(super) rehydrations: AtomicU64,
@@ -75,10 +71,6 @@ impl Default for Shared {
     fn default() -> Self {
         Shared {
             pending: Mutex::default(),
-            not_archived: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(Duration::from_secs(2))
-                .build(),
             wake: tokio::sync::Notify::new(),
             written: AtomicU64::new(0),
             rehydrations: AtomicU64::new(0),
@@ -233,7 +225,6 @@ async fn archive_one(
             }
         };
         shared.written.fetch_add(written, Ordering::Relaxed);
-        shared.not_archived.invalidate(key);
         if let Some(title) = &unarchived.title {
             if let Err(e) = archive.set_title(key, Some(title)).await {
                 let _ = hot.unlock(key, &token).await;

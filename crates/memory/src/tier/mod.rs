@@ -214,9 +214,6 @@ impl TieredStore {
 
     /// [`TieredStore::rehydrate`], with what was restored.
     async fn rehydrate_with(&self, key: &SessionKey) -> Result<Rehydrated> {
-        if self.shared.not_archived.contains_key(key) {
-            return Ok(Rehydrated::Missing);
-        }
         let token = self.lock(key).await?;
         let result = async {
             if self.hot.meta(key).await?.is_some() {
@@ -229,10 +226,7 @@ impl TieredStore {
                 .await;
             let loaded = match loaded {
                 Ok(Some(loaded)) => loaded,
-                Ok(None) => {
-                    self.shared.not_archived.insert(key.clone(), ());
-                    return Ok(Rehydrated::Missing);
-                }
+                Ok(None) => return Ok(Rehydrated::Missing),
                 // The archive cannot say: the conversation starts (or goes on) in Redis
                 // alone rather than the turn failing. Nothing is lost: its messages are
                 // archived after whatever the archive holds, and the next rehydration
@@ -409,7 +403,6 @@ impl SessionStore for TieredStore {
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
         let token = self.lock(key).await?;
         let result = async {
-            self.shared.not_archived.invalidate(key);
             let in_hot = self.hot.delete(key).await?;
             self.shared.forget(key);
             let in_archive = self.archive.delete(key).await?;

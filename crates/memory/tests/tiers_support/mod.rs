@@ -14,6 +14,25 @@ use ragchat_memory::{
 };
 use ragchat_testkit::{PostgresServer, RedisServer};
 
+/// Append options for tests: TTL `ttl` s, no trimming, no quotas.
+pub(crate) fn opts(ttl: u64) -> ragchat_memory::store::AppendOptions {
+    ragchat_memory::store::AppendOptions {
+        ttl: Ttl::secs(ttl),
+        max_messages: 0,
+        refresh_ttl: true,
+        quotas: ragchat_memory::Quotas::UNBOUNDED,
+    }
+}
+
+/// Turn `i`: a question and its answer (new message ids every call).
+pub(crate) fn turn(i: usize) -> Vec<ragchat_memory::Message> {
+    use ragchat_memory::{Message, Role};
+    vec![
+        Message::new(Role::User, format!("question {i}")),
+        Message::new(Role::Assistant, format!("answer {i}")),
+    ]
+}
+
 /// The durable store behind Redis in one test.
 pub(crate) enum Archive {
     Sqlite(tempfile::TempDir),
