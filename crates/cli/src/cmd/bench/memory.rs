@@ -186,7 +186,7 @@ impl Latencies {
 }
 
 /// One session filled with `history` messages.
-async fn prefill(
+pub(crate) async fn prefill(
     manager: &SessionManager,
     history: u64,
     message_bytes: usize,

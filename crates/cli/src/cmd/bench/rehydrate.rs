@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Result};
 use hdrhistogram::Histogram;
-use ragchat_memory::{Message, SessionKey};
 use serde::Serialize;
 
 use crate::config::GlobalArgs;
@@ -54,26 +53,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: RehydrateArgs) -> Result<Exit
     let Some(tiered) = crate::config::opened_tiered() else {
         bail!("no archive was opened");
     };
-    let text = "lorem ipsum dolor sit amet ".repeat(args.message_bytes / 27 + 1);
-    let text = &text[..args.message_bytes.min(text.len())];
     let mut keys = Vec::new();
     for _ in 0..args.sessions.max(1) {
-        let key = SessionKey::new("bench", format!("rehydrate-{}", Message::user("x").id))?;
-        let mut written = 0;
-        while written < args.messages {
-            let batch: Vec<Message> = (written..args.messages.min(written + 500))
-                .map(|i| {
-                    if i % 2 == 0 {
-                        Message::user(format!("{i} {text}"))
-                    } else {
-                        Message::assistant(format!("{i} {text}"))
-                    }
-                })
-                .collect();
-            written += batch.len() as u64;
-            manager.append(&key, batch).await?;
-        }
-        keys.push(key);
+        keys.push(super::memory::prefill(&manager, args.messages, args.message_bytes).await?);
     }
     if !args.json {
         eprintln!(
