@@ -203,6 +203,18 @@ impl TieredStore {
         }
     }
 
+    /// Runs `work` holding the session's archive lock, and releases it after.
+    async fn locked<T>(
+        &self,
+        key: &SessionKey,
+        work: impl AsyncFnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let token = self.lock(key).await?;
+        let result = work().await;
+        let _ = self.hot.unlock(key, &token).await;
+        result
+    }
+
     /// Puts the conversation back into Redis from the archive if Redis lacks it.
     /// Returns whether the session exists now (in Redis).
     async fn rehydrate(&self, key: &SessionKey) -> Result<bool> {
@@ -214,8 +226,7 @@ impl TieredStore {
 
     /// [`TieredStore::rehydrate`], with what was restored.
     async fn rehydrate_with(&self, key: &SessionKey) -> Result<Rehydrated> {
-        let token = self.lock(key).await?;
-        let result = async {
+        self.locked(key, async || {
             if self.hot.meta(key).await?.is_some() {
                 return Ok(Rehydrated::Present);
             }
@@ -246,10 +257,8 @@ impl TieredStore {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             tracing::debug!(session = %key, messages = loaded.messages.len(), "loaded a conversation back from the archive");
             Ok(Rehydrated::Restored(loaded))
-        }
-        .await;
-        let _ = self.hot.unlock(key, &token).await;
-        result
+        })
+        .await
     }
 
     /// After an append stored `stored` messages: the archiver's turn, or (sync mode)
@@ -401,16 +410,13 @@ impl SessionStore for TieredStore {
     }
 
     async fn delete(&self, key: &SessionKey) -> Result<bool> {
-        let token = self.lock(key).await?;
-        let result = async {
+        self.locked(key, async || {
             let in_hot = self.hot.delete(key).await?;
             self.shared.forget(key);
             let in_archive = self.archive.delete(key).await?;
             Ok(in_hot || in_archive)
-        }
-        .await;
-        let _ = self.hot.unlock(key, &token).await;
-        result
+        })
+        .await
     }
 
     async fn users(&self, after: Option<&str>, limit: usize) -> Result<Vec<String>> {

@@ -442,3 +442,17 @@ impl ConnectionLike for Conn {
         }
     }
 }
+
+impl super::RedisStore {
+    /// Runs one plain command on a connection for this call.
+    pub(super) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> crate::error::Result<T> {
+        let mut conn = self.connection().await?;
+        let watch = self.target.watch(&conn);
+        watch
+            .done(cmd.query_async(&mut conn).await)
+            .map_err(|e| self.failed(&conn, e))
+    }
+}

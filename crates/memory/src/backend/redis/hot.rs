@@ -347,13 +347,4 @@ impl RedisStore {
         }
         Ok(Some(behind))
     }
-
-    /// Runs one plain command.
-    async fn query<T: redis::FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T> {
-        let mut conn = self.connection().await?;
-        let watch = self.target.watch(&conn);
-        watch
-            .done(cmd.query_async(&mut conn).await)
-            .map_err(|e| self.failed(&conn, e))
-    }
 }

@@ -470,11 +470,7 @@ impl SessionStore for RedisStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        let mut conn = self.connection().await?;
-        let watch = self.target.watch(&conn);
-        let _: String = watch
-            .done(redis::cmd("PING").query_async(&mut conn).await)
-            .map_err(|e| self.failed(&conn, e))?;
+        let _: String = self.query(&redis::cmd("PING")).await?;
         Ok(())
     }
 
