@@ -65,4 +65,8 @@ async fn the_hot_tier_works_on_a_redis_cluster() {
         .expect("rehydrated");
     assert_eq!(back.messages.len(), 2);
     assert_eq!(survivor.archive_status().unwrap().rehydrations_total, 1);
+    // Listing an archived-only conversation asks the cluster which it holds.
+    let listed = survivor.list(keys[1].user(), None, 10).await.unwrap();
+    assert_eq!(listed.sessions.len(), 1);
+    assert_eq!(listed.sessions[0].tier, Some(ragchat_memory::Tier::Archived));
 }

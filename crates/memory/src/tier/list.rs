@@ -96,16 +96,20 @@ async fn one_round(
             ..s
         })
         .collect();
-    let mut candidates = Vec::new();
-    for s in archived.sessions {
-        if !in_hot.contains(&s.session) {
-            candidates.push(s);
-        }
-    }
-    for s in candidates {
-        let key = SessionKey::new(user, &s.session)?;
-        if hot.meta(&key).await?.is_some() {
-            continue; // in Redis, listed from there (on another page)
+    let candidates: Vec<SessionSummary> = archived
+        .sessions
+        .into_iter()
+        .filter(|s| !in_hot.contains(&s.session))
+        .collect();
+    // Which of them Redis holds (listed from there, on another page): one round trip.
+    let keys = candidates
+        .iter()
+        .map(|s| SessionKey::new(user, &s.session))
+        .collect::<Result<Vec<_>>>()?;
+    let held = hot.sessions_exist(&keys).await?;
+    for (s, held) in candidates.into_iter().zip(held) {
+        if held {
+            continue;
         }
         rows.push(SessionSummary {
             tier: Some(Tier::Archived),

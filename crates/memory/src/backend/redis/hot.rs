@@ -233,6 +233,28 @@ impl RedisStore {
         Ok(value_i64(&value) == Some(1))
     }
 
+    /// Whether Redis holds each of `keys` (sessions of one user: one slot, so one
+    /// pipeline on a cluster too), in one round trip.
+    ///
+    /// # Errors
+    /// `Unavailable` when Redis cannot be reached.
+    pub async fn sessions_exist(&self, keys: &[SessionKey]) -> Result<Vec<bool>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for key in keys {
+            let k = SessionKeys::new(key);
+            pipe.cmd("EXISTS").arg(&k.meta).arg(&k.log);
+        }
+        let mut conn = self.connection().await?;
+        let watch = self.target.watch(&conn);
+        let found: Vec<u64> = watch
+            .done(pipe.query_async(&mut conn).await)
+            .map_err(|e| self.failed(&conn, e))?;
+        Ok(found.into_iter().map(|n| n > 0).collect())
+    }
+
     /// Takes the session's archive lock for `lock` if it is free.
     ///
     /// # Errors
