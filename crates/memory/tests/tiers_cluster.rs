@@ -68,5 +68,8 @@ async fn the_hot_tier_works_on_a_redis_cluster() {
     // Listing an archived-only conversation asks the cluster which it holds.
     let listed = survivor.list(keys[1].user(), None, 10).await.unwrap();
     assert_eq!(listed.sessions.len(), 1);
-    assert_eq!(listed.sessions[0].tier, Some(ragchat_memory::Tier::Archived));
+    assert_eq!(
+        listed.sessions[0].tier,
+        Some(ragchat_memory::Tier::Archived)
+    );
 }
