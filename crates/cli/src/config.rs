@@ -120,6 +120,13 @@ pub(crate) struct GlobalArgs {
     )]
     pub archive_mode: String,
 
+    /// Redis: look for conversations in the v1 layout on every call and merge what a v1
+    /// server wrote (needed while a rolling deploy from v1 runs); off saves one EXISTS
+    /// per call once no v1 server is left. Conversations Redis holds only in v1 are
+    /// converted on first use either way.
+    #[arg(long, global = true, env = "RAGCHAT_REDIS_V1_GUARD", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    pub redis_v1_guard: bool,
+
     /// Seconds Redis keeps an idle conversation in RAM (sliding; 0 = no expiry). With
     /// an archive the conversation is loaded back on its next use; with Redis alone
     /// the TTL deletes it. SQLite and PostgreSQL ignore it.
@@ -276,6 +283,7 @@ impl GlobalArgs {
             connect_timeout: t,
             command_timeout: t,
             lazy: self.store_is_remote(),
+            v1_guard: self.redis_v1_guard,
             ..StoreOptions::default()
         }
     }
@@ -384,6 +392,15 @@ impl GlobalArgs {
             run_first_pass(&manager, max_age).await;
         }
         Ok(Arc::new(manager))
+    }
+}
+
+/// `on` or `off` (also `true`/`false`, `1`/`0`).
+fn on_off(s: &str) -> Result<bool, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "on" | "true" | "1" | "yes" => Ok(true),
+        "off" | "false" | "0" | "no" => Ok(false),
+        _ => Err(format!("expected on or off, not {s:?}")),
     }
 }
 

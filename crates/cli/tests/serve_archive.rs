@@ -343,7 +343,7 @@ async fn readyz_shows_an_archive_down_as_a_warning_and_the_lag_drains() {
     // Turns still succeed, and what they store stays in Redis without expiry.
     let (q, a, _) = turn(&base, ALICE_KEY, "steady", "What is a decision tree?").await;
     during.extend([q, a]);
-    let meta = redis_keys(&redis, "alice}:s:steady:meta");
+    let meta = redis_keys(&redis, "alice}:s:steady:h");
     assert_eq!(
         redis.cli(&["TTL", &meta[0]]),
         "-1",

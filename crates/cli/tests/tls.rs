@@ -142,7 +142,7 @@ fn rediss_with_a_trusted_certificate() {
     assert!(stats["store"].as_str().unwrap().starts_with("rediss://"));
     // It really went through TLS to this server: the plain port sees the same data.
     let keys = server.cli(&["KEYS", "ragchat:{tls}*"]);
-    assert!(keys.contains("ragchat:{tls}:s:default:log"), "{keys}");
+    assert!(keys.contains("ragchat:{tls}:s:default:l"), "{keys}");
 
     // Without the CA the certificate is not trusted: a clear failure, nothing stored.
     let other = tempfile::tempdir().unwrap();

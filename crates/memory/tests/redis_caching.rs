@@ -261,7 +261,7 @@ async fn a_cached_read_refreshes_the_ttl_at_least_every_tenth_of_it() {
         .await
         .unwrap();
     manager.stats(&key).await.unwrap(); // loads the read script into Redis
-    let meta = SessionKeys::new(&key).meta;
+    let meta = SessionKeys::new(&key).hash;
     let counter = CallCounter::start(&server);
     manager.history(&key).await.unwrap();
     let fresh_read = appended.elapsed();

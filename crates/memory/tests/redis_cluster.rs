@@ -16,6 +16,9 @@ use ragchat_memory::{
 };
 use ragchat_testkit::RedisCluster;
 
+mod redis_support;
+use redis_support::PLANT_CORRUPT;
+
 struct Fixture {
     cluster: RedisCluster,
 }
@@ -32,15 +35,9 @@ impl StoreFixture for Fixture {
 
     async fn plant_corrupt(&self, key: &SessionKey) -> bool {
         let keys = SessionKeys::new(key);
-        let node = &self.cluster.nodes()[self.cluster.node_for_key(&keys.meta)];
-        let seq: u64 = node.cli(&["HGET", &keys.meta, "seq"]).parse().unwrap();
-        let id = format!("{}-0", seq + 1);
-        assert_eq!(
-            node.cli(&["XADD", &keys.log, &id, "id", "garbage", "role", "robot"]),
-            id
-        );
-        node.cli(&["HSET", &keys.meta, "seq", &(seq + 1).to_string()]);
-        node.cli(&["HINCRBY", &keys.meta, "count", "1"]);
+        let node = &self.cluster.nodes()[self.cluster.node_for_key(&keys.hash)];
+        let reply = node.cli(&["EVAL", PLANT_CORRUPT, "2", &keys.list, &keys.hash]);
+        assert!(reply.parse::<u64>().is_ok(), "planting failed: {reply}");
         true
     }
 }
@@ -78,8 +75,8 @@ async fn sessions_spread_over_the_masters() {
         .collect();
     assert_eq!(
         per_node.iter().sum::<u64>(),
-        30 * 5,
-        "five keys per user with one session (log, meta, ids, index, usage): {per_node:?}"
+        30 * 4,
+        "four keys per user with one session (list, hash, index, usage): {per_node:?}"
     );
     assert!(
         per_node.iter().filter(|n| **n > 0).count() >= 2,
@@ -122,7 +119,7 @@ async fn a_master_restarted_under_load_loses_nothing_acknowledged() {
         .unwrap(),
     );
     let key = unique_key("cluster-restart");
-    let victim = cluster.node_for_key(&SessionKeys::new(&key).meta);
+    let victim = cluster.node_for_key(&SessionKeys::new(&key).hash);
     let writer = {
         let manager = manager.clone();
         let key = key.clone();

@@ -53,7 +53,7 @@ async fn a_conversation_whose_meta_was_evicted_takes_appends_again() {
     m.append(&key, vec![Message::user("one"), Message::assistant("two")])
         .await
         .unwrap();
-    server.cli(&["DEL", &SessionKeys::new(&key).meta]);
+    server.cli(&["DEL", &SessionKeys::new(&key).hash]);
     let fresh = manager(&server).await;
     fresh
         .append(&key, vec![Message::user("three")])
@@ -77,7 +77,7 @@ async fn a_conversation_whose_log_was_evicted_reports_what_is_there() {
     let key = unique_key("nolog");
     let lost = vec![Message::user("one"), Message::assistant("two")];
     m.append(&key, lost.clone()).await.unwrap();
-    server.cli(&["DEL", &SessionKeys::new(&key).log]);
+    server.cli(&["DEL", &SessionKeys::new(&key).list]);
     let fresh = manager(&server).await;
     assert_eq!(assert_consistent(&fresh, &key).await, 0);
     assert!(fresh.status().await.unwrap().repairs >= 1);
@@ -93,7 +93,7 @@ async fn a_conversation_whose_log_was_evicted_reports_what_is_there() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_conversation_whose_id_set_was_evicted_still_dedupes_replays() {
+async fn a_conversation_whose_hash_was_evicted_still_dedupes_replays() {
     let Some(server) = redis_or_skip() else {
         return;
     };
@@ -101,7 +101,8 @@ async fn a_conversation_whose_id_set_was_evicted_still_dedupes_replays() {
     let key = unique_key("noids");
     let sent = vec![Message::user("one"), Message::assistant("two")];
     m.append(&key, sent.clone()).await.unwrap();
-    server.cli(&["DEL", &SessionKeys::new(&key).ids]);
+    // The hash holds the figures and the dedupe buckets; the list rebuilds both.
+    server.cli(&["DEL", &SessionKeys::new(&key).hash]);
     let fresh = manager(&server).await;
     let receipt = fresh.append(&key, sent).await.unwrap();
     assert_eq!(receipt.stored, 0, "a replay doubled the conversation");

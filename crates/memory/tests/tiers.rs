@@ -95,13 +95,13 @@ async fn nothing_expires_unarchived(redis: &RedisServer, archive: Archive) {
     store.append(&key, &turn(0), opts(1)).await.expect("append");
     let keys = SessionKeys::new(&key);
     assert_eq!(
-        redis.cli(&["PTTL", &keys.log]),
+        redis.cli(&["PTTL", &keys.list]),
         "-1",
         "no TTL while unarchived"
     );
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(
-        redis.cli(&["XLEN", &keys.log]),
+        redis.cli(&["LLEN", &keys.list]),
         "2",
         "still there after twice the TTL"
     );
@@ -271,8 +271,8 @@ async fn races(redis: &RedisServer, archive: Archive) {
         assert_eq!(x.unwrap().unwrap().messages.len(), 6);
         assert_eq!(y.unwrap().unwrap().messages.len(), 6);
         let keys = SessionKeys::new(&key);
-        assert_eq!(redis.cli(&["XLEN", &keys.log]), "6", "restored once");
-        assert_eq!(redis.cli(&["SCARD", &keys.ids]), "6");
+        assert_eq!(redis.cli(&["LLEN", &keys.list]), "6", "restored once");
+        assert_eq!(redis.cli(&["HGET", &keys.hash, "count"]), "6");
 
         // A delete racing the archiver (fresh appends not archived yet) and a
         // rehydration (Redis flushed again) on the other server.
@@ -328,7 +328,7 @@ async fn listing_and_erasure(redis: &RedisServer, archive: Archive) {
     for i in (0..12).step_by(2) {
         let key = ragchat_memory::SessionKey::new(&user, format!("s{i:02}")).unwrap();
         let keys = SessionKeys::new(&key);
-        redis.cli(&["DEL", &keys.log, &keys.meta, &keys.ids]);
+        redis.cli(&["DEL", &keys.list, &keys.hash]);
         redis.cli(&["ZREM", &keys.index, key.session()]);
     }
     let mut seen = Vec::new();

@@ -69,7 +69,7 @@ async fn postgres_down_for_30_s_under_load_loses_and_expires_nothing() {
         for key in &keys {
             let keys = SessionKeys::new(key);
             assert_eq!(
-                redis.cli(&["PTTL", &keys.log]),
+                redis.cli(&["PTTL", &keys.list]),
                 "-1",
                 "{key} keeps no TTL while unarchived"
             );
@@ -105,7 +105,7 @@ async fn postgres_down_for_30_s_under_load_loses_and_expires_nothing() {
     // Archived now: the TTL applies again.
     assert_eq!(archived_ids(direct.as_ref(), &newcomer).await.len(), 2);
     let first = SessionKeys::new(&keys[0]);
-    let pttl: i64 = redis.cli(&["PTTL", &first.log]).parse().unwrap();
+    let pttl: i64 = redis.cli(&["PTTL", &first.list]).parse().unwrap();
     assert!(pttl > 0 && pttl <= (TTL * 1000) as i64, "{pttl}");
 }
 
@@ -164,9 +164,9 @@ async fn archived_conversations_read_like_hot_ones() {
     }
     let seqs: Vec<u64> = seen.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (1..=30).collect::<Vec<_>>(), "{seen:?}");
-    let log = SessionKeys::new(&key).log;
+    let list = SessionKeys::new(&key).list;
     assert_eq!(
-        redis.cli(&["XLEN", &log]),
+        redis.cli(&["LLEN", &list]),
         "10",
         "only the newest went back to Redis"
     );

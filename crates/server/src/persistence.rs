@@ -116,6 +116,7 @@ impl PersistenceProbe {
                         command_timeout: self.timeout,
                         lazy: true,
                         heartbeat: Duration::ZERO,
+                        ..StoreOptions::default()
                     };
                     open_store(url, &opts).await.ok()
                 })

@@ -196,6 +196,10 @@ pub struct StoreOptions {
     /// client-side caching) is checked with a `PING` bounded by `command_timeout`;
     /// unanswered, it stops vouching. Zero turns the check off.
     pub heartbeat: Duration,
+    /// Redis: look for sessions in the v1 layout on every call, not only when a session
+    /// has no v2 keys, so that what a v1 server writes during a rolling deploy is merged
+    /// (see `backend::redis::keys`). One `EXISTS` per call; off once no v1 server runs.
+    pub v1_guard: bool,
 }
 
 /// Default interval of the connection heartbeat.
@@ -208,6 +212,7 @@ impl Default for StoreOptions {
             command_timeout: Duration::from_secs(2),
             lazy: false,
             heartbeat: DEFAULT_HEARTBEAT,
+            v1_guard: true,
         }
     }
 }

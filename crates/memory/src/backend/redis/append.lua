@@ -1,18 +1,18 @@
 -- Append messages to one session, atomically and idempotently, within the quotas.
--- KEYS: log, meta, ids, index, usage
+-- KEYS: list, hash, index, usage, v1log, v1meta, v1ids
 -- ARGV: now_ms, ttl_secs (0 = never), max_messages (0 = unbounded), session, n,
 --       refresh (1 = re-apply the TTL to every key; 0 = only when this append creates keys),
 --       quota_session_bytes, quota_user_sessions, quota_user_bytes (0 = unbounded),
 --       auto_title (the first question among the messages, '' for none),
 --       tier (0 = Redis alone; 1 = hot tier of an archive; 2 = the same, but a missing
 --       session is not created: the caller looks in the archive first),
---       then 6 fields per message: id, role, content, sources, ts, status
+--       guard (1 = look for v1 keys on every call: a rolling deploy from v1),
+--       then n packed messages (common.lua; their seq is set here)
 -- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, title,
 --          seq_or_0 per message},
 --          or the error "QUOTA <which> <figure> <limit>" when the new messages would break
 --          a quota (then nothing was written), or "MISSING" (tier 2, no such session).
-local call = redis.call
-local log, meta, ids, index, usage = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local k = session_keys()
 local now = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local max = tonumber(ARGV[3])
@@ -24,97 +24,97 @@ local quota_user_sessions = tonumber(ARGV[8])
 local quota_user_bytes = tonumber(ARGV[9])
 local auto_title = ARGV[10]
 local tier = tonumber(ARGV[11])
-local FIRST = 12
+local guard = ARGV[12] == '1'
+local FIRST = 13
 
-local m, repaired = check_session(log, meta, ids, index, session, now)
+-- The buckets of the given ids are read with the figures, in one command.
+local ids, buckets, wanted = {}, {}, {}
+for i = 1, n do
+  local id = packed_id(ARGV[FIRST + i - 1])
+  ids[i] = id
+  local b = bucket_of(id)
+  buckets[i] = b
+  if not wanted[b] then
+    wanted[b] = #FIGURES + 1 + #wanted
+    wanted[#wanted + 1] = b
+  end
+end
+local m, repaired = session_figures(k, session, now, wanted, guard)
 if not m and tier == 2 then
   return redis.error_reply('MISSING')
 end
-local created, count, bytes, seq, trimmed = nil, 0, 0, 0, 0
+local created, count, bytes, seq, trimmed, arch = nil, 0, 0, 0, 0, 0
+local held = {}
 if m then
   created = m[1]
   count = tonumber(m[3]) or 0
   bytes = tonumber(m[4]) or 0
   seq = tonumber(m[5]) or 0
   trimmed = tonumber(m[6]) or 0
+  arch = tonumber(m[9]) or 0
+  for _, b in ipairs(wanted) do
+    held[b] = m[wanted[b]] or nil
+  end
 end
 local seq_before, was_new = seq, not created
--- A new, empty or repaired session has keys without the TTL (and maybe no index entry).
 if not created or count == 0 or repaired then
   refresh = true
 end
 
--- Quotas, checked before anything is written. The bytes of all given messages bound
--- the bytes this append adds; only near a limit are stored ids looked up, to count
--- just the new ones.
-local adding = 0
-for i = 0, n - 1 do
-  local b = FIRST + i * 6
-  adding = adding + #ARGV[b + 2] + #ARGV[b + 3]
-end
-local exact = false
-local function new_bytes()
-  if exact then
-    return adding
-  end
-  local seen, total = {}, 0
-  for i = 0, n - 1 do
-    local b = FIRST + i * 6
-    local id = ARGV[b]
-    if not seen[id] and call('SISMEMBER', ids, id) == 0 then
-      total = total + #ARGV[b + 2] + #ARGV[b + 3]
+-- Which messages are new: not stored before, and not given twice in this call.
+local fresh, adding = {}, 0
+local function find_fresh()
+  fresh, adding = {}, 0
+  local seen = {}
+  for i = 1, n do
+    local id = ids[i]
+    if not seen[id] and not holds(held[buckets[i]], id) then
+      fresh[i] = true
+      adding = adding + packed_bytes(ARGV[FIRST + i - 1])
     end
     seen[id] = true
   end
-  exact, adding = true, total
-  return total
 end
--- Recounts the user's live sessions and their bytes from the session metas, dropping
--- index entries of sessions that expired (the running total in `usage` only ever
--- grows past the truth that way: sessions expire without telling it).
-local prefix = string.sub(meta, 1, #meta - #session - 5)
+find_fresh()
+local new_count = 0
+for _ in pairs(fresh) do
+  new_count = new_count + 1
+end
+
+-- Recounts the user's live sessions and their bytes from the session hashes (v2, or v1
+-- while a rolling deploy leaves some), dropping index entries of sessions that expired.
+local prefix = string.sub(k.hash, 1, #k.hash - #session - 2)
 local function recount()
   local live, total = 0, 0
-  for _, s in ipairs(call('ZRANGE', index, 0, -1)) do
-    local b = call('HGET', prefix .. s .. ':meta', 'bytes')
+  for _, s in ipairs(call('ZRANGE', k.index, 0, -1)) do
+    local b = call('HGET', prefix .. s .. ':h', 'bytes') or call('HGET', prefix .. s .. ':meta', 'bytes')
     if b then
       live = live + 1
       total = total + tonumber(b)
-    elseif call('EXISTS', prefix .. s .. ':log') == 0 then
-      call('ZREM', index, s)
+    elseif call('EXISTS', prefix .. s .. ':l', prefix .. s .. ':log') == 0 then
+      call('ZREM', k.index, s)
     end
   end
-  call('HSET', usage, 'bytes', total)
+  call('HSET', k.usage, 'bytes', total)
   if ttl > 0 then
-    copy_expiry(usage, ttl * 1000)
+    copy_expiry(k.usage, ttl * 1000)
   end
   return live, total
 end
 
-if not created and quota_user_sessions > 0 and call('ZCARD', index) >= quota_user_sessions then
+if not created and quota_user_sessions > 0 and call('ZCARD', k.index) >= quota_user_sessions then
   local live = recount()
   if live >= quota_user_sessions then
     return redis.error_reply('QUOTA user_sessions ' .. live .. ' ' .. quota_user_sessions)
   end
 end
-if quota_session_bytes > 0 and bytes + adding > quota_session_bytes and new_bytes() > 0 then
+if quota_session_bytes > 0 and bytes + adding > quota_session_bytes and adding > 0 then
   -- Trimming beyond max_messages frees the oldest entries' bytes in the same step.
   local freed = 0
-  if max > 0 and count + n > max then
-    local new = 0
-    local seen = {}
-    for i = 0, n - 1 do
-      local id = ARGV[FIRST + i * 6]
-      if not seen[id] and call('SISMEMBER', ids, id) == 0 then
-        new = new + 1
-      end
-      seen[id] = true
-    end
-    local k = math.min(count, count + new - max)
-    if k > 0 then
-      for _, e in ipairs(call('XRANGE', log, '-', '+', 'COUNT', k)) do
-        freed = freed + entry_bytes(e[2])
-      end
+  local drop = math.min(count, count + new_count - max)
+  if max > 0 and drop > 0 then
+    for _, v in ipairs(call('LRANGE', k.list, 0, drop - 1)) do
+      freed = freed + packed_bytes(v)
     end
   end
   local would = bytes + adding - freed
@@ -122,58 +122,84 @@ if quota_session_bytes > 0 and bytes + adding > quota_session_bytes and new_byte
     return redis.error_reply('QUOTA session_bytes ' .. would .. ' ' .. quota_session_bytes)
   end
 end
--- Per user: the running total is raised by this append's bytes up front, which is
--- also the check in the common case (one command). A total that was just created
--- (unknown before) or went over the limit is recounted from the session metas, and
--- the exact figure decides.
+-- Per user: the running total is raised by this append's bytes up front, which is also
+-- the check in the common case (one command). A total just created (unknown before) or
+-- over the limit is recounted from the session hashes, and the exact figure decides.
 local counted = 0
 if quota_user_bytes > 0 and adding > 0 then
-  local total = call('HINCRBY', usage, 'bytes', adding)
+  local total = call('HINCRBY', k.usage, 'bytes', adding)
   counted = adding
   if total == adding or total > quota_user_bytes then
     local _, used = recount()
     counted = 0
-    if used + new_bytes() > quota_user_bytes then
+    if used + adding > quota_user_bytes then
       return redis.error_reply('QUOTA user_bytes ' .. (used + adding) .. ' ' .. quota_user_bytes)
     end
   end
 end
 
+-- The new messages, with their seqs, in one push. RPUSHX on a session that has
+-- messages: 0 means Redis evicted its list (maxmemory), so its messages are gone, the
+-- figures say so, and their ids are forgotten so that a journal replaying them puts
+-- them back.
 local out = {}
-local added = 0
-for i = 0, n - 1 do
-  local b = FIRST + i * 6
-  if call('SADD', ids, ARGV[b]) == 1 then
-    seq = seq + 1
-    call('XADD', log, seq .. '-0', 'id', ARGV[b], 'role', ARGV[b + 1], 'content', ARGV[b + 2],
-      'sources', ARGV[b + 3], 'ts', ARGV[b + 4], 'status', ARGV[b + 5])
-    count = count + 1
-    added = added + #ARGV[b + 2] + #ARGV[b + 3]
-    out[i + 1] = seq
-  else
-    out[i + 1] = 0
+local function build()
+  local push = {}
+  local s = seq
+  for i = 1, n do
+    if fresh[i] then
+      s = s + 1
+      push[#push + 1] = with_seq(ARGV[FIRST + i - 1], s)
+      out[i] = s
+    else
+      out[i] = 0
+    end
+  end
+  return push, s
+end
+local push, last = build()
+if #push > 0 then
+  if count > 0 and call('RPUSHX', k.list, unpack(push)) == 0 then
+    forget_all(k.hash)
+    held = {}
+    trimmed, count, bytes = seq, 0, 0
+    repaired, refresh = true, true
+    find_fresh()
+    push, last = build()
+    call('RPUSH', k.list, unpack(push))
+  elseif count == 0 then
+    call('RPUSH', k.list, unpack(push))
   end
 end
+local added = adding
+seq = last
+count = count + #push
 bytes = bytes + added
+
+-- The dedupe buckets gain the new ids (in the same HSET as the figures).
+local update = {}
+local grown = {}
+for i = 1, n do
+  if fresh[i] then
+    local b = buckets[i]
+    grown[b] = (grown[b] or held[b] or '') .. ids[i]
+  end
+end
+for b, v in pairs(grown) do
+  update[#update + 1] = b
+  update[#update + 1] = v
+end
 
 local trimmed_now = false
 if max > 0 and count > max then
-  -- Trim the oldest entries and forget their ids, so the dedupe set stays as small as the log.
-  local old = call('XRANGE', log, '-', '+', 'COUNT', count - max)
-  for _, entry in ipairs(old) do
-    local fields = entry[2]
-    for j = 1, #fields, 2 do
-      local f = fields[j]
-      if f == 'id' then
-        call('SREM', ids, fields[j + 1])
-      elseif f == 'content' or f == 'sources' then
-        bytes = bytes - #fields[j + 1]
-        added = added - #fields[j + 1]
-      end
-    end
-    call('XDEL', log, entry[1])
-    trimmed = entry_seq(entry[1])
+  -- The oldest entries go; their ids stay in the buckets, so a late replay of one of
+  -- them still stores nothing.
+  for _, v in ipairs(call('LPOP', k.list, count - max) or {}) do
+    local b = packed_bytes(v)
+    bytes = bytes - b
+    added = added - b
     count = count - 1
+    trimmed = trimmed + 1
   end
   trimmed_now = true
 end
@@ -181,8 +207,9 @@ end
 local title = false
 if m then
   title = shown_title(m)
-  if m[8] == '' and auto_title ~= '' then
-    call('HSET', meta, 'auto', auto_title)
+  if (m[8] == false or m[8] == '') and auto_title ~= '' then
+    update[#update + 1] = 'auto'
+    update[#update + 1] = auto_title
     title = m[7] or auto_title
   end
 elseif auto_title ~= '' then
@@ -190,48 +217,38 @@ elseif auto_title ~= '' then
 end
 if not created then
   created = now
-  call('HSET', meta, 'created_at', created, 'updated_at', now, 'count', count, 'bytes', bytes,
-    'seq', seq, 'trimmed', trimmed, 'auto', auto_title)
-elseif trimmed_now then
-  call('HSET', meta, 'updated_at', now, 'count', count, 'bytes', bytes, 'seq', seq,
-    'trimmed', trimmed)
+  call('HSET', k.hash, 'created_at', created, 'updated_at', now, 'count', count, 'bytes', bytes,
+    'seq', seq, 'trimmed', trimmed, 'auto', auto_title, unpack(update))
+elseif trimmed_now or repaired then
+  call('HSET', k.hash, 'updated_at', now, 'count', count, 'bytes', bytes, 'seq', seq,
+    'trimmed', trimmed, unpack(update))
 else
-  call('HSET', meta, 'updated_at', now, 'count', count, 'bytes', bytes, 'seq', seq)
+  call('HSET', k.hash, 'updated_at', now, 'count', count, 'bytes', bytes, 'seq', seq,
+    unpack(update))
 end
 -- The index orders the user's sessions by last activity (listing pages by it).
-call('ZADD', index, now, session)
--- The running total follows what was stored and trimmed (counted up front already,
--- unless duplicates or trimming made it differ).
+call('ZADD', k.index, now, session)
+-- The running total follows what was stored and trimmed.
 local usage_created = false
 if added ~= counted then
-  -- A total equal to what this append added was (almost surely) created just now.
-  usage_created = call('HINCRBY', usage, 'bytes', added - counted) == added - counted
+  usage_created = call('HINCRBY', k.usage, 'bytes', added - counted) == added - counted
 end
 
--- The TTL slides: every key of the session gets it again. The caller asks for that at
--- least every tenth of the TTL rather than on every append (it saves commands a turn
--- costs), so a session lives 90% to 100% of the TTL after its last use.
--- In front of an archive, a session with messages the archive has not confirmed
--- (`arch` below `seq`) never expires: the archiver gives it the TTL back once it
--- has written them (mark.lua), so an outage of the archive cannot lose a message to
--- the TTL, however long it lasts.
+-- The TTL slides: every key of the session gets it again, at least every tenth of the
+-- TTL (the caller decides; it saves commands). In front of an archive, a session with
+-- messages the archive has not confirmed (`arch` below `seq`) never expires: the
+-- archiver gives it the TTL back once it has written them (mark.lua).
 local pending = false
 if tier > 0 and ttl > 0 then
-  local arch = tonumber(call('HGET', meta, 'arch')) or 0
   pending = arch < seq
-  -- Already behind before this append: its keys lost their TTL then (only mark.lua
-  -- gives it back, once nothing is behind), so there is nothing to do.
   if pending and (arch >= seq_before or was_new or repaired) then
-    -- The user's index and usage total too: listing and quotas must see the session.
-    call('PERSIST', log)
-    call('PERSIST', meta)
-    call('PERSIST', ids)
-    call('PERSIST', index)
-    call('PERSIST', usage)
+    call('PERSIST', k.list)
+    call('PERSIST', k.hash)
+    call('PERSIST', k.index)
+    call('PERSIST', k.usage)
   elseif pending and refresh then
-    -- Another session of the user may have given them a TTL meanwhile (mark.lua).
-    call('PERSIST', index)
-    call('PERSIST', usage)
+    call('PERSIST', k.index)
+    call('PERSIST', k.usage)
   end
 end
 local pttl = -2
@@ -239,37 +256,29 @@ if pending then
   pttl = -1
 elseif refresh then
   if ttl > 0 then
-    call('EXPIRE', log, ttl)
-    call('EXPIRE', meta, ttl)
-    call('EXPIRE', ids, ttl)
-    -- Every session of the user follows the same TTL policy, and this one was touched
-    -- last, so the index and the usage total must live at least as long as it does.
-    call('EXPIRE', index, ttl)
-    call('EXPIRE', usage, ttl)
+    call('EXPIRE', k.list, ttl)
+    call('EXPIRE', k.hash, ttl)
+    call('EXPIRE', k.index, ttl)
+    call('EXPIRE', k.usage, ttl)
     pttl = ttl * 1000
   else
-    call('PERSIST', log)
-    call('PERSIST', meta)
-    call('PERSIST', ids)
-    call('PERSIST', index)
-    call('PERSIST', usage)
+    call('PERSIST', k.list)
+    call('PERSIST', k.hash)
+    call('PERSIST', k.index)
+    call('PERSIST', k.usage)
     pttl = -1
   end
 end
-
 if not refresh and not pending and usage_created and ttl > 0 then
-  -- A usage total created by this append (evicted, or older than usage totals) must
-  -- not outlive the user.
-  copy_expiry(usage, ttl * 1000)
+  copy_expiry(k.usage, ttl * 1000)
 end
 
--- A read of meta after the writes above keeps the session in this connection's
--- client-side-caching table (see tracking.rs): Redis then tells this client when
--- another one changes it.
+-- A read of the hash after the writes keeps the session in this connection's
+-- client-side-caching table (tracking.rs).
 if pttl == -2 then
-  pttl = call('PTTL', meta)
+  pttl = call('PTTL', k.hash)
 else
-  call('EXISTS', meta)
+  call('EXISTS', k.hash)
 end
 
 local fixed = 0

@@ -1,43 +1,48 @@
 -- The archiver's first step for one session: take the session's archive lock and read
--- the entries the archive has not confirmed yet (after `arch`), bounded like a read.
--- KEYS: log, meta, lock
--- ARGV: token, lock_ms, max_messages, max_bytes
+-- the messages the archive has not confirmed yet (after `arch`), bounded like a read.
+-- KEYS: list, hash, index, usage, v1log, v1meta, v1ids, lock
+-- ARGV: token, lock_ms, max_messages, max_bytes, now_ms
 -- Returns: {'busy'} when another process holds the lock (it is archiving, rehydrating
 --          or deleting this session); {'missing'} when the session is gone (lock not
---          kept); else {'ok', created_at, seq, arch, entries, more, title}: the lock is
---          held until mark.lua or unlock.lua, or for lock_ms.
-local log, meta, lock = KEYS[1], KEYS[2], KEYS[3]
+--          kept); else {'ok', created_at, seq, arch, messages, more, title}, messages
+--          packed (common.lua): the lock is held until mark.lua or unlock.lua, or for
+--          lock_ms.
+local k = session_keys()
+local lock = KEYS[8]
 local max_n = math.max(1, tonumber(ARGV[3]))
 local max_b = tonumber(ARGV[4])
-if not redis.call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2]) then
-  return {'busy'}
-end
-local m = redis.call('HMGET', meta, 'created_at', 'seq', 'arch', 'trimmed', 'title')
-if not m[1] then
-  redis.call('DEL', lock)
+-- A v1 session is converted here too (the sweep finds v1 sessions written before an
+-- archive was configured); the guard is on: the archiver runs rarely per session.
+local m = session_figures(k, '', ARGV[5], nil, true)
+if not m then
   return {'missing'}
 end
-local seq = tonumber(m[2]) or 0
-local arch = tonumber(m[3]) or 0
--- Entries trimmed (max_messages) before they were archived are trimmed in the
+if not call('SET', lock, ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {'busy'}
+end
+local seq = tonumber(m[5]) or 0
+local arch = tonumber(m[9]) or 0
+local trimmed = tonumber(m[6]) or 0
+-- Messages trimmed (max_messages) before they were archived are trimmed in the
 -- archive too: it keeps the same cap.
-local from = math.max(arch, tonumber(m[4]) or 0) + 1
-local entries, used, more = {}, 0, 0
-while from <= seq and #entries < max_n and used < max_b do
-  local got = redis.call('XRANGE', log, from .. '-0', '+', 'COUNT', math.min(64, max_n - #entries))
+local from = math.max(arch, trimmed) + 1
+local messages, used, more = {}, 0, 0
+while from <= seq and #messages < max_n and used < max_b do
+  local want = math.min(64, max_n - #messages, seq - from + 1)
+  local got = call('LRANGE', k.list, from - trimmed - 1, from - trimmed - 2 + want)
   if #got == 0 then
     break
   end
-  for _, e in ipairs(got) do
-    entries[#entries + 1] = e
-    used = used + entry_bytes(e[2])
-    from = entry_seq(e[1]) + 1
-    if #entries >= max_n or used >= max_b then
+  for _, v in ipairs(got) do
+    messages[#messages + 1] = v
+    used = used + packed_bytes(v)
+    from = from + 1
+    if #messages >= max_n or used >= max_b then
       break
     end
   end
 end
-if from <= seq and #entries > 0 then
+if from <= seq and #messages > 0 then
   more = 1
 end
-return {'ok', m[1], seq, arch, entries, more, m[5] or false}
+return {'ok', m[1], seq, arch, messages, more, m[7] or false}

@@ -1,18 +1,20 @@
--- Delete every key of one session, its index entry and its share of the user's usage
--- (the usage total itself with the user's last session).
--- KEYS: log, meta, ids, index, usage   ARGV: session
+-- Delete every key of one session (both layouts), its index entry and its share of the
+-- user's usage (the usage total itself with the user's last session).
+-- KEYS: list, hash, index, usage, v1log, v1meta, v1ids   ARGV: session
 -- Returns 1 when the session existed, else 0.
+local k = session_keys()
 local existed = 0
-if redis.call('EXISTS', KEYS[1], KEYS[2]) > 0 then
+if call('EXISTS', k.list, k.hash, k.v1log, k.v1meta) > 0 then
   existed = 1
 end
-local bytes = tonumber(redis.call('HGET', KEYS[2], 'bytes')) or 0
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
-redis.call('ZREM', KEYS[4], ARGV[1])
-if redis.call('EXISTS', KEYS[4]) == 0 then
+local bytes = (tonumber(call('HGET', k.hash, 'bytes')) or 0)
+  + (tonumber(call('HGET', k.v1meta, 'bytes')) or 0)
+call('DEL', k.list, k.hash, k.v1log, k.v1meta, k.v1ids)
+call('ZREM', k.index, ARGV[1])
+if call('EXISTS', k.index) == 0 then
   -- The user's last session: nothing of theirs stays behind.
-  redis.call('DEL', KEYS[5])
-elseif bytes > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HINCRBY', KEYS[5], 'bytes', -bytes)
+  call('DEL', k.usage)
+elseif bytes > 0 and call('EXISTS', k.usage) == 1 then
+  call('HINCRBY', k.usage, 'bytes', -bytes)
 end
 return existed

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use redis::{Script, Value};
 
-use super::decode::{decode_entry, value_i64};
+use super::decode::value_i64;
 use super::keys::{archive_lock, parse_session_key, SessionKeys, META_PATTERN};
+use super::pack;
 use super::walk::KeyWalk;
 use super::RedisStore;
 use crate::backend::shared::{now_ms, report_corrupt};
@@ -82,18 +83,22 @@ impl HotScripts {
     pub(super) fn load() -> Self {
         HotScripts {
             claim: Script::new(concat!(
-                include_str!("repair.lua"),
+                include_str!("common.lua"),
                 include_str!("claim.lua")
             )),
             mark: Script::new(include_str!("mark.lua")),
             unlock: Script::new(include_str!("unlock.lua")),
-            restore: Script::new(include_str!("restore.lua")),
-            rearchive: Script::new(
-                "if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end \
-                 redis.call('HSET', KEYS[2], 'arch', 0) \
-                 redis.call('PERSIST', KEYS[1]) redis.call('PERSIST', KEYS[2]) \
-                 redis.call('PERSIST', KEYS[3]) return 1",
-            ),
+            restore: Script::new(concat!(
+                include_str!("common.lua"),
+                include_str!("restore.lua")
+            )),
+            rearchive: Script::new(concat!(
+                include_str!("common.lua"),
+                "local k = session_keys() \
+                 if not session_figures(k, '', ARGV[1], nil, true) then return 0 end \
+                 call('HSET', k.hash, 'arch', 0) \
+                 call('PERSIST', k.list) call('PERSIST', k.hash) return 1",
+            )),
         }
     }
 }
@@ -145,12 +150,16 @@ impl RedisStore {
     ) -> Result<Claim> {
         let keys = SessionKeys::new(key);
         let mut inv = self.hot.claim.prepare_invoke();
-        inv.key(&keys.log).key(&keys.meta).key(archive_lock(key));
+        for k in keys.all() {
+            inv.key(k);
+        }
+        inv.key(archive_lock(key));
         inv.arg(token)
             .arg(ms(lock))
             .arg(limit.messages.max(1))
-            .arg(limit.bytes.min(i64::MAX as u64));
-        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+            .arg(limit.bytes.min(i64::MAX as u64))
+            .arg(now_ms());
+        let (value, _) = self.invoke_stamped(&inv, key).await?;
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("claim script returned {value:?}")));
         };
@@ -165,16 +174,10 @@ impl RedisStore {
             other => return Err(self.corrupt(format!("claim script said {other:?}"))),
         }
         let num = |i: usize| items.get(i).and_then(value_i64).unwrap_or(0).max(0) as u64;
-        let mut entries = Vec::new();
-        let mut corrupt = Vec::new();
-        if let Some(Value::Array(list)) = items.get(4) {
-            for e in list {
-                match decode_entry(e) {
-                    Ok(m) => entries.push(m),
-                    Err(bad) => corrupt.push(bad),
-                }
-            }
-        }
+        let (entries, corrupt) = match items.get(4) {
+            Some(Value::Array(list)) => pack::decode_messages(list),
+            _ => (Vec::new(), Vec::new()),
+        };
         report_corrupt(&self.url, key, &corrupt);
         Ok(Claim::Ready(Unarchived {
             seq: num(2),
@@ -204,14 +207,13 @@ impl RedisStore {
     ) -> Result<(u64, u64)> {
         let keys = SessionKeys::new(key);
         let mut inv = self.hot.mark.prepare_invoke();
-        inv.key(&keys.log)
-            .key(&keys.meta)
-            .key(&keys.ids)
+        inv.key(&keys.list)
+            .key(&keys.hash)
             .key(archive_lock(key))
             .key(&keys.index)
             .key(&keys.usage);
         inv.arg(token).arg(upto).arg(super::ttl_arg(ttl));
-        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        let (value, _) = self.invoke_stamped(&inv, key).await?;
         let n = |i: usize| match &value {
             Value::Array(items) => items.get(i).and_then(value_i64).unwrap_or(0).max(0) as u64,
             _ => 0,
@@ -228,8 +230,11 @@ impl RedisStore {
     pub async fn rearchive(&self, key: &SessionKey) -> Result<bool> {
         let keys = SessionKeys::new(key);
         let mut inv = self.hot.rearchive.prepare_invoke();
-        inv.key(&keys.log).key(&keys.meta).key(&keys.ids);
-        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        for k in keys.all() {
+            inv.key(k);
+        }
+        inv.arg(now_ms());
+        let (value, _) = self.invoke_stamped(&inv, key).await?;
         Ok(value_i64(&value) == Some(1))
     }
 
@@ -245,7 +250,7 @@ impl RedisStore {
         let mut pipe = redis::pipe();
         for key in keys {
             let k = SessionKeys::new(key);
-            pipe.cmd("EXISTS").arg(&k.meta).arg(&k.log);
+            pipe.cmd("EXISTS").arg(k.own().as_slice());
         }
         let mut conn = self.connection().await?;
         let watch = self.target.watch(&conn);
@@ -277,7 +282,7 @@ impl RedisStore {
     pub async fn unlock(&self, key: &SessionKey, token: &str) -> Result<()> {
         let mut inv = self.hot.unlock.prepare_invoke();
         inv.key(archive_lock(key)).arg(token);
-        self.invoke_stamped(&inv, key.session()).await?;
+        self.invoke_stamped(&inv, key).await?;
         Ok(())
     }
 
@@ -297,20 +302,13 @@ impl RedisStore {
         for k in keys.all() {
             inv.key(k);
         }
-        let first = loaded.messages.first().map(|(s, _)| *s);
         let meta = &loaded.meta;
+        let entries = contiguous_tail(&loaded.messages);
+        let last = entries.last().map_or(0, |(s, _)| *s);
         // Everything below the first restored entry stays in the archive only.
-        let trimmed = first.map_or(meta.last_seq, |f| f.saturating_sub(1));
-        let mut last = 0;
-        let entries: Vec<&(u64, Message)> = loaded
-            .messages
-            .iter()
-            .filter(|(s, _)| {
-                let ascending = *s > last;
-                last = last.max(*s);
-                ascending
-            })
-            .collect();
+        let trimmed = entries
+            .first()
+            .map_or(meta.last_seq, |(f, _)| f.saturating_sub(1));
         inv.arg(now_ms())
             .arg(super::ttl_arg(ttl))
             .arg(key.session())
@@ -321,15 +319,9 @@ impl RedisStore {
             .arg(meta.title.as_deref().unwrap_or(""))
             .arg(entries.len());
         for (seq, m) in entries {
-            inv.arg(*seq)
-                .arg(m.id.to_string())
-                .arg(m.role.as_str())
-                .arg(m.content.as_str())
-                .arg(m.sources_json())
-                .arg(m.created_at_millis())
-                .arg(m.status.as_str());
+            inv.arg(pack::pack(m, *seq));
         }
-        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+        let (value, _) = self.invoke_stamped(&inv, key).await?;
         Ok(value_i64(&value) == Some(1))
     }
 
@@ -348,18 +340,22 @@ impl RedisStore {
         let Some(names) = self.walk_step(&mut walk.0).await? else {
             return Ok(None);
         };
-        let sessions: Vec<SessionKey> = names
+        let sessions: Vec<(SessionKey, &Vec<u8>)> = names
             .iter()
             .filter_map(|name| {
                 let (u, s) = parse_session_key(name)?;
-                SessionKey::new(std::str::from_utf8(u).ok()?, std::str::from_utf8(s).ok()?).ok()
+                let key =
+                    SessionKey::new(std::str::from_utf8(u).ok()?, std::str::from_utf8(s).ok()?)
+                        .ok()?;
+                Some((key, name))
             })
             .collect();
-        // One HMGET per session, sent together (each routed to its own slot on a
+        // One HMGET per session, of the hash the walk found (v2 `:h`, or v1 `:meta`:
+        // the claim converts it), sent together (each routed to its own slot on a
         // cluster).
-        let checks = sessions.iter().map(|key| async move {
+        let checks = sessions.iter().map(|(key, name)| async move {
             let mut cmd = redis::cmd("HMGET");
-            cmd.arg(SessionKeys::new(key).meta).arg("seq").arg("arch");
+            cmd.arg(name.as_slice()).arg("seq").arg("arch");
             let (seq, arch): (Option<u64>, Option<u64>) = self.query(&cmd).await?;
             Ok::<_, MemoryError>((seq.unwrap_or(0) > arch.unwrap_or(0)).then(|| key.clone()))
         });
@@ -369,4 +365,14 @@ impl RedisStore {
         }
         Ok(Some(behind))
     }
+}
+
+/// The newest run of `messages` (ascending seqs) whose seqs follow each other without a
+/// gap: what the v2 list can hold (its positions are implicit).
+fn contiguous_tail(messages: &[(u64, Message)]) -> &[(u64, Message)] {
+    let mut start = messages.len().saturating_sub(1);
+    while start > 0 && messages[start - 1].0 + 1 == messages[start].0 {
+        start -= 1;
+    }
+    messages.get(start..).unwrap_or_default()
 }

@@ -111,7 +111,7 @@ impl RedisStore {
             };
             let k = SessionKeys::new(&key);
             pipe.cmd("HMGET")
-                .arg(&k.meta)
+                .arg(&k.hash)
                 .arg(&[
                     "count",
                     "bytes",
@@ -121,7 +121,7 @@ impl RedisStore {
                     "auto",
                 ])
                 .cmd("PTTL")
-                .arg(&k.meta);
+                .arg(&k.hash);
             keys.push(key);
         }
         let replies: Vec<Value> = if keys.is_empty() {

@@ -1,16 +1,16 @@
--- Read one session: its meta and a bounded run of entries; refreshes the TTL of all its keys.
--- KEYS: log, meta, ids, index
--- ARGV: mode ('after' = oldest entries after a seq, 'newest' = newest entries after a
---       seq, 'meta' = no entries), after_seq, max_messages, max_bytes,
+-- Read one session: its figures and a bounded run of messages; refreshes the TTL of its keys.
+-- KEYS: list, hash, index, usage, v1log, v1meta, v1ids
+-- ARGV: mode ('after' = oldest messages after a seq, 'newest' = newest messages after a
+--       seq, 'meta' = no messages), after_seq, max_messages, max_bytes,
 --       ttl_secs (0 = never expire; -1 = leave TTLs alone), session, now_ms,
 --       tier (1 = hot tier of an archive: a session with unarchived messages keeps
---       no TTL, see append.lua)
+--       no TTL, see append.lua), guard (1 = look for v1 keys on every call)
 -- Returns: false when the session does not exist, else
---          {count, bytes, created_at, updated_at, seq, trimmed, pttl, entries, more, repaired,
---           title}
--- The run stops at max_messages entries, or as soon as its entries reach max_bytes: a
--- read never walks a whole long session (it would keep Redis busy for every client).
-local log, meta, ids, index = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+--          {count, bytes, created_at, updated_at, seq, trimmed, pttl, messages, more,
+--           repaired, title}, messages being packed (common.lua), oldest first.
+-- The run stops at max_messages, or as soon as its messages reach max_bytes: a read
+-- never walks a whole long session (it would keep Redis busy for every client).
+local k = session_keys()
 local mode = ARGV[1]
 local after = tonumber(ARGV[2])
 local max_n = math.max(1, tonumber(ARGV[3]))
@@ -19,36 +19,35 @@ local ttl = tonumber(ARGV[5])
 local session = ARGV[6]
 local now = ARGV[7]
 local tier = ARGV[8] == '1'
+local guard = ARGV[9] == '1'
 
-local m, repaired = check_session(log, meta, ids, index, session, now)
+local m, repaired = session_figures(k, session, now, nil, guard, true)
 if not m then
   return false
 end
-local pttl
-if tier and ttl > 0 and (tonumber(redis.call('HGET', meta, 'arch')) or 0) < (tonumber(m[5]) or 0) then
-  redis.call('EXPIRE', index, ttl)
-  pttl = -1
-elseif ttl > 0 then
-  redis.call('EXPIRE', log, ttl)
-  redis.call('EXPIRE', meta, ttl)
-  redis.call('EXPIRE', ids, ttl)
-  redis.call('EXPIRE', index, ttl)
-  pttl = ttl * 1000
-elseif ttl == 0 then
-  redis.call('PERSIST', log)
-  redis.call('PERSIST', meta)
-  redis.call('PERSIST', ids)
-  redis.call('PERSIST', index)
-  pttl = -1
-else
-  pttl = redis.call('PTTL', meta)
-end
-
 local seq = tonumber(m[5]) or 0
 local trimmed = tonumber(m[6]) or 0
-local entries, more = {}, 0
--- Entries are fetched a few at a time, more when they turn out small, so that a run
--- of big entries reads little past its bound.
+local pttl
+if tier and ttl > 0 and (tonumber(m[9]) or 0) < seq then
+  call('EXPIRE', k.index, ttl)
+  pttl = -1
+elseif ttl > 0 then
+  call('EXPIRE', k.list, ttl)
+  call('EXPIRE', k.hash, ttl)
+  call('EXPIRE', k.index, ttl)
+  pttl = ttl * 1000
+elseif ttl == 0 then
+  call('PERSIST', k.list)
+  call('PERSIST', k.hash)
+  call('PERSIST', k.index)
+  pttl = -1
+else
+  pttl = call('PTTL', k.hash)
+end
+
+local messages, more = {}, 0
+-- Messages are fetched a few at a time, more when they turn out small, so that a run of
+-- big ones reads little past its bound.
 local taken, used, chunk = 0, 0, 4
 local function full()
   return taken >= max_n or used >= max_b
@@ -57,20 +56,36 @@ local function next_chunk()
   local avg = math.max(1, used / math.max(1, taken))
   return math.max(1, math.min(256, max_n - taken, math.floor((max_b - used) / avg) + 1))
 end
+-- The list element of a seq; a message whose own seq disagrees means the figures and
+-- the list went apart, which a read must not paper over.
+local function at(s)
+  return s - trimmed - 1
+end
+local function check(v, s)
+  local own = packed_seq(v)
+  if string.byte(v, 1) == 2 and own ~= s then
+    return redis.error_reply('CORRUPT the list and the figures of ' .. session .. ' disagree at seq ' .. s)
+  end
+end
 if mode == 'after' and seq > after then
   local from = math.max(after, trimmed) + 1
   local last = nil
   while from <= seq and not full() do
-    local got = redis.call('XRANGE', log, from .. '-0', '+', 'COUNT', math.min(chunk, max_n - taken))
+    local want = math.min(chunk, max_n - taken, seq - from + 1)
+    local got = call('LRANGE', k.list, at(from), at(from + want - 1))
     if #got == 0 then
       break
     end
-    for _, e in ipairs(got) do
-      entries[#entries + 1] = e
+    local bad = check(got[1], from)
+    if bad then
+      return bad
+    end
+    for _, v in ipairs(got) do
+      messages[#messages + 1] = v
       taken = taken + 1
-      used = used + entry_bytes(e[2])
-      last = entry_seq(e[1])
-      from = last + 1
+      used = used + packed_bytes(v)
+      last = from
+      from = from + 1
       if full() then
         break
       end
@@ -86,17 +101,22 @@ elseif mode == 'newest' and seq > after then
   local first = nil
   local rev = {}
   while upto > floor and not full() do
-    local got = redis.call('XREVRANGE', log, upto .. '-0', (floor + 1) .. '-0', 'COUNT',
-      math.min(chunk, max_n - taken))
+    local want = math.min(chunk, max_n - taken, upto - floor)
+    local got = call('LRANGE', k.list, at(upto - want + 1), at(upto))
     if #got == 0 then
       break
     end
-    for _, e in ipairs(got) do
-      rev[#rev + 1] = e
+    local bad = check(got[#got], upto)
+    if bad then
+      return bad
+    end
+    for i = #got, 1, -1 do
+      local v = got[i]
+      rev[#rev + 1] = v
       taken = taken + 1
-      used = used + entry_bytes(e[2])
-      first = entry_seq(e[1])
-      upto = first - 1
+      used = used + packed_bytes(v)
+      first = upto
+      upto = upto - 1
       if full() then
         break
       end
@@ -104,16 +124,16 @@ elseif mode == 'newest' and seq > after then
     chunk = next_chunk()
   end
   for i = #rev, 1, -1 do
-    entries[#entries + 1] = rev[i]
+    messages[#messages + 1] = rev[i]
   end
   if first and first > floor + 1 then
     more = 1
   end
 end
--- Read meta after the EXPIREs so the session stays tracked for this client (tracking.rs).
-redis.call('EXISTS', meta)
+-- Read the hash after the EXPIREs so the session stays tracked for this client.
+call('EXISTS', k.hash)
 local fixed = 0
 if repaired then
   fixed = 1
 end
-return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, entries, more, fixed, shown_title(m)}
+return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, messages, more, fixed, shown_title(m)}

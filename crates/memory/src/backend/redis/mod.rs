@@ -1,27 +1,67 @@
 //! `redis://`, `rediss://` and `redis+cluster://`: sessions shared by every app server
 //! on one Redis or one Redis Cluster.
 //!
-//! Layout and the reasons for it are in [`keys`]. Every operation on a session is one
-//! Lua script, so it is one round trip and atomic:
-//! - `append.lua`: check the quotas, skip ids already stored, `XADD` the rest with entry
-//!   id `<seq>-0`, update the meta hash, trim beyond `max_messages` (forgetting the
-//!   trimmed ids), `EXPIRE` every key of the session, touch the user's session index
-//!   and usage total;
-//! - `load.lua`: the meta hash plus a bounded run of entries (oldest after a seq, or
-//!   newest), refreshing TTLs: no script ever walks a whole session, so one user's
-//!   100 MB conversation cannot keep Redis busy for everyone else;
-//! - `delete.lua`: every key of the session, its index entry and its usage share;
-//! - `title.lua`: sets or clears the title a person gave the session (meta field
-//!   `title`; the append sets the automatic one, `auto`, once).
+//! Key layout in [`keys`]. Every operation on a session is one Lua script, so it is one
+//! round trip and atomic:
+//! - `append.lua`: check the quotas, skip ids already stored, `RPUSH` the rest packed
+//!   ([`pack`]) in one command, update the figures and the dedupe buckets in one `HSET`,
+//!   trim beyond `max_messages` with one `LPOP` (the trimmed ids stay remembered),
+//!   touch the user's session index and usage total, `EXPIRE` every key when due;
+//! - `load.lua`: the figures plus a bounded run of messages (oldest after a seq, or
+//!   newest) by `LRANGE` at computed positions, refreshing TTLs: no script ever walks a
+//!   whole session, so one user's 100 MB conversation cannot keep Redis busy for
+//!   everyone else;
+//! - `delete.lua`: every key of the session in both layouts, its index entry and its
+//!   usage share;
+//! - `title.lua`: sets or clears the title a person gave the session (`title`; the
+//!   append sets the automatic one, `auto`, once);
+//! - `convert.lua`: one bounded step of moving a v1 session into v2.
 //!
-//! `append.lua`, `load.lua` and `title.lua` start with `repair.lua`: a session whose keys Redis
-//! evicted one by one (under `maxmemory`) is rebuilt from what is left instead of
-//! failing ([`eviction`] tells the operator when Redis may do that).
+//! Each starts with `common.lua`: packing helpers, the dedupe buckets, the v1 conversion
+//! and the repair of a session whose keys Redis evicted one by one (under `maxmemory`;
+//! [`eviction`] tells the operator when Redis may do that). The scripts end by reading
+//! the session's hash after their writes: that keeps it in this connection's RESP3
+//! tracking table, so Redis tells this process when another one changes it and a cached
+//! copy can be served without a round trip ([`tracking`]).
 //!
-//! Both scripts end by reading the meta hash, after their writes: that keeps the
-//! session in this connection's RESP3 tracking table, so Redis tells this process when
-//! another one changes it and a cached copy can be served without a round trip
-//! ([`tracking`]).
+//! # Layout v2, and why
+//!
+//! v1 kept a STREAM entry of six fields per message, a meta HASH and a SET of message
+//! ids. An append of a turn ran about ten commands (HMGET, EXISTS, SADD and XADD per
+//! message, HSET, ZADD, HINCRBY, EXISTS), and a message of 300 bytes took about 540
+//! bytes of Redis memory; the id set forgot the ids of trimmed messages, so a late
+//! replay of one stored it again. Candidates, measured for 1000 messages of 300 bytes
+//! by `benches/layout/run` (numbers in BENCHMARKS.md):
+//! - one packed value per message instead of six fields: in a STREAM (one field) about
+//!   420 bytes per message, in a LIST about 344: a stream entry carries an id and
+//!   per-entry flags and its nodes are smaller, a list element is the value and a
+//!   few bytes. Positions in a list are implicit (seq = trimmed + 1 + index), so every
+//!   packed value also carries its seq, which reads check;
+//! - dedupe: a SET of the raw 16-byte ids costs about 50 bytes per id (an entry per
+//!   member), 256 hash fields of concatenated ids about 12, and they can live in the
+//!   session's own hash, read by the same HMGET as the figures and written by the same
+//!   HSET: no command of their own. A lookup is a `string.find` in one bucket (1/256 of
+//!   the ids). Trimming does not remove ids, so the record never forgets (8 MB of
+//!   history at the cap adds 16 bytes per message ever stored, and a bucket grows by
+//!   one id per 256 messages).
+//! - ids that carry their own order (UUIDv7) or a high-water mark per writer were
+//!   rejected: ids from an `Idempotency-Key` are hashes, imported ids are anything,
+//!   and a journal replays after later direct appends, so "older than the mark" does
+//!   not mean "stored".
+//!
+//! The v2 append is HMGET, RPUSH(X), HSET, ZADD, HINCRBY and EXISTS: six commands for a
+//! turn, one more (EXISTS of the v1 keys) while `StoreOptions::v1_guard` is on.
+//!
+//! # From v1
+//!
+//! A v2 server reads v1 sessions by converting them: the first script that finds one
+//! moves it into v2 (`convert.lua`: at most 1 MB of messages per step; the caller
+//! runs steps until done, other clients' commands in between), keeping its seqs. For a
+//! rolling deploy, where v1 servers keep writing v1 keys for sessions a v2 server has
+//! converted, the guard (on by default) makes every v2 call look for v1 keys and merge
+//! what it finds (deduped by id, appended after the v2 messages). Turn it off
+//! (`--redis-v1-guard off`) once no v1 server is left; it costs one EXISTS per call.
+//! A v1 server sees only what it wrote after the conversion while the deploy lasts.
 //!
 //! One multiplexed connection is made per store (on first use, and again after it
 //! drops) and shared by every call; it applies the connect and response timeouts.
@@ -34,8 +74,12 @@ mod hot;
 mod identity;
 pub mod keys;
 mod list;
+mod pack;
+mod session;
 pub mod tracking;
 mod users;
+#[doc(hidden)]
+pub mod v1;
 mod walk;
 
 use async_trait::async_trait;
@@ -43,12 +87,12 @@ use redis::cluster::ClusterClient;
 
 use self::conn::{Conn, LazyCluster, SingleNode, Target};
 pub use self::decode::decode_entry;
-use self::decode::{classify, decode_meta, quota_breach, value_i64};
+use self::decode::{classify, quota_breach, value_i64};
 pub use self::hot::{Claim, SweepWalk, Unarchived};
 use redis::{Client, RedisError, Script, Value};
 
 use self::keys::SessionKeys;
-use super::shared::{now_ms, report_corrupt};
+use super::shared::now_ms;
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
@@ -57,7 +101,6 @@ use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
     SessionStore, Stamp, StoreKind, Ttl,
 };
-use crate::title::title_of;
 
 /// Sessions in Redis: a single node (`redis://`, `rediss://`) or a Redis Cluster
 /// (`redis+cluster://h1:p1,h2:p2`, `rediss+cluster://...`).
@@ -70,6 +113,8 @@ pub struct RedisStore {
     hot: hot::HotScripts,
     /// The hot tier of an archive (see [`hot`]).
     tiered: bool,
+    /// Look for v1 keys on every call (`StoreOptions::v1_guard`).
+    v1_guard: bool,
 }
 
 #[derive(Clone)]
@@ -78,23 +123,31 @@ struct Scripts {
     load: Script,
     delete: Script,
     title: Script,
+    convert: Script,
 }
 
 impl Scripts {
     fn load() -> Self {
         Scripts {
             append: Script::new(concat!(
-                include_str!("repair.lua"),
+                include_str!("common.lua"),
                 include_str!("append.lua")
             )),
             load: Script::new(concat!(
-                include_str!("repair.lua"),
+                include_str!("common.lua"),
                 include_str!("load.lua")
             )),
-            delete: Script::new(include_str!("delete.lua")),
+            delete: Script::new(concat!(
+                include_str!("common.lua"),
+                include_str!("delete.lua")
+            )),
             title: Script::new(concat!(
-                include_str!("repair.lua"),
+                include_str!("common.lua"),
                 include_str!("title.lua")
+            )),
+            convert: Script::new(concat!(
+                include_str!("common.lua"),
+                include_str!("convert.lua")
             )),
         }
     }
@@ -155,6 +208,7 @@ impl RedisStore {
             scripts: Scripts::load(),
             hot: hot::HotScripts::load(),
             tiered: false,
+            v1_guard: opts.v1_guard,
         };
         if !opts.lazy {
             tokio::time::timeout(opts.connect_timeout + opts.command_timeout, store.ping())
@@ -191,6 +245,7 @@ impl RedisStore {
             scripts: Scripts::load(),
             hot: hot::HotScripts::load(),
             tiered: false,
+            v1_guard: opts.v1_guard,
         };
         if !opts.lazy {
             store.ping().await?;
@@ -213,26 +268,54 @@ impl RedisStore {
         classify(&self.url, e)
     }
 
-    /// Runs a script invocation for `session` and returns its reply with the stamp
-    /// taken just before it was sent (see [`tracking`]). A quota refusal of the append
-    /// script comes back as `Quota`, worded with the session's name.
+    /// Runs a script invocation for `key` and returns its reply with the stamp taken
+    /// just before it was sent (see [`tracking`]). A quota refusal of the append script
+    /// comes back as `Quota`, worded with the session's name. A session still in the v1
+    /// layout that takes more than one step to convert (CONVERTING) is converted a
+    /// bounded step per call, other clients' commands running in between, and then the
+    /// invocation runs again.
     async fn invoke_stamped(
         &self,
         inv: &redis::ScriptInvocation<'_>,
-        session: &str,
+        key: &SessionKey,
     ) -> Result<(Value, Option<Stamp>)> {
         let mut conn = self.connection().await?;
-        let stamp = self.stamp(&conn);
-        let watch = self.target.watch(&conn);
-        match watch.done(inv.invoke_async(&mut conn).await) {
-            Ok(value) => Ok((value, stamp)),
-            Err(e) if e.code() == Some("MISSING") || e.to_string().contains("MISSING") => {
-                Err(MemoryError::NotFound(session.to_string()))
+        loop {
+            let stamp = self.stamp(&conn);
+            let watch = self.target.watch(&conn);
+            return match watch.done(inv.invoke_async(&mut conn).await) {
+                Ok(value) => Ok((value, stamp)),
+                Err(e) if says(&e, "MISSING") => Err(MemoryError::NotFound(key.session().into())),
+                Err(e) if says(&e, "CONVERTING") => {
+                    self.convert(&mut conn, key).await?;
+                    continue;
+                }
+                Err(e) => Err(match quota_breach(&e) {
+                    Some(breach) => breach.into_error(key.session()),
+                    None => self.failed(&conn, e),
+                }),
+            };
+        }
+    }
+
+    /// Converts `key` from the v1 layout, one bounded step per script call.
+    async fn convert(&self, conn: &mut Conn, key: &SessionKey) -> Result<()> {
+        let keys = SessionKeys::new(key);
+        let mut inv = self.scripts.convert.prepare_invoke();
+        for k in keys.all() {
+            inv.key(k);
+        }
+        let mut steps = 0u64;
+        loop {
+            let watch = self.target.watch(conn);
+            let done: i64 = watch
+                .done(inv.invoke_async(conn).await)
+                .map_err(|e| self.failed(conn, e))?;
+            steps += 1;
+            if done == 1 {
+                tracing::info!(store = %self.url, session = %key, steps, "converted a conversation from the v1 layout");
+                return Ok(());
             }
-            Err(e) => Err(match quota_breach(&e) {
-                Some(breach) => breach.into_error(session),
-                None => self.failed(&conn, e),
-            }),
         }
     }
 
@@ -247,136 +330,15 @@ impl RedisStore {
         self.target.tracker().map_or(0, |t| t.received())
     }
 
-    /// Runs the load script: `from` = `None` reads no entries; `ttl = -1` leaves
-    /// TTLs alone.
-    async fn run_load(
-        &self,
-        key: &SessionKey,
-        from: Option<ReadFrom>,
-        limit: ReadLimit,
-        ttl: i64,
-    ) -> Result<Option<LoadedSession>> {
-        let keys = SessionKeys::new(key);
-        let mut inv = self.scripts.load.prepare_invoke();
-        for k in keys.all().into_iter().take(4) {
-            inv.key(k);
-        }
-        let (mode, after) = match from {
-            None => ("meta", 0),
-            Some(ReadFrom::After(after)) => ("after", after),
-            Some(ReadFrom::Newest { after }) => ("newest", after),
-        };
-        inv.arg(mode)
-            .arg(after.min(i64::MAX as u64))
-            .arg(limit.messages.max(1))
-            .arg(limit.bytes.min(i64::MAX as u64))
-            .arg(ttl)
-            .arg(key.session())
-            .arg(now_ms())
-            .arg(u8::from(self.tiered));
-        let (value, stamp) = self.invoke_stamped(&inv, key.session()).await?;
-        let items = match value {
-            Value::Nil | Value::Boolean(false) => return Ok(None),
-            Value::Array(items) => items,
-            other => return Err(self.corrupt(format!("load script returned {other:?}"))),
-        };
-        let meta = decode_meta(&items, 10, |what| self.corrupt(what))?;
-        let mut messages = Vec::new();
-        let mut corrupt = Vec::new();
-        if let Some(Value::Array(entries)) = items.get(7) {
-            messages.reserve(entries.len());
-            for entry in entries {
-                match decode_entry(entry) {
-                    Ok(m) => messages.push(m),
-                    Err(bad) => corrupt.push(bad),
-                }
-            }
-            report_corrupt(&self.url, key, &corrupt);
-        }
-        let flag = |i: usize| items.get(i).and_then(value_i64).unwrap_or(0) == 1;
-        let repaired = flag(9);
-        if repaired {
-            tracing::warn!(store = %self.url, session = %key, "repaired a conversation whose keys Redis had evicted");
-        }
-        Ok(Some(LoadedSession {
-            meta,
-            messages,
-            corrupt,
-            stamp,
-            more: flag(8),
-            repaired,
-        }))
-    }
-
-    /// The append script with its `tier` argument (see `append.lua`); `Ok(None)` when
-    /// tier 2 found no session.
-    async fn append_with_tier(
-        &self,
-        key: &SessionKey,
-        messages: &[Message],
-        opts: AppendOptions,
-        tier: u8,
-    ) -> Result<Option<AppendOutcome>> {
-        let keys = SessionKeys::new(key);
-        let mut inv = self.scripts.append.prepare_invoke();
-        for k in keys.all() {
-            inv.key(k);
-        }
-        inv.arg(now_ms())
-            .arg(ttl_arg(opts.ttl))
-            .arg(opts.max_messages)
-            .arg(key.session())
-            .arg(messages.len())
-            .arg(u8::from(opts.refresh_ttl))
-            .arg(opts.quotas.session_bytes)
-            .arg(opts.quotas.user_sessions)
-            .arg(opts.quotas.user_bytes)
-            .arg(title_of(messages).unwrap_or_default())
-            .arg(tier);
-        for m in messages {
-            inv.arg(m.id.to_string())
-                .arg(m.role.as_str())
-                .arg(m.content.as_str())
-                .arg(m.sources_json())
-                .arg(m.created_at_millis())
-                .arg(m.status.as_str());
-        }
-        let (value, stamp) = match self.invoke_stamped(&inv, key.session()).await {
-            Ok(reply) => reply,
-            Err(MemoryError::NotFound(_)) if tier == 2 => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Value::Array(items) = value else {
-            return Err(self.corrupt(format!("append script returned {value:?}")));
-        };
-        let meta = decode_meta(&items, 8, |what| self.corrupt(what))?;
-        let repaired = items.get(7).and_then(value_i64) == Some(1);
-        if repaired {
-            tracing::warn!(store = %self.url, session = %key, "repaired a conversation whose keys Redis had evicted");
-        }
-        let seqs = items
-            .iter()
-            .skip(9)
-            .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
-            .collect::<Vec<_>>();
-        if seqs.len() != messages.len() {
-            return Err(self.corrupt(format!(
-                "append script returned {} seqs for {} messages",
-                seqs.len(),
-                messages.len()
-            )));
-        }
-        Ok(Some(AppendOutcome {
-            seqs,
-            meta,
-            stamp,
-            repaired,
-        }))
-    }
-
     fn corrupt(&self, what: String) -> MemoryError {
         MemoryError::Corrupt(format!("{}: {what}", self.url))
     }
+}
+
+/// Whether a script's error carries `code` (single nodes and clusters word errors
+/// differently).
+fn says(e: &RedisError, code: &str) -> bool {
+    e.code() == Some(code) || e.to_string().contains(code)
 }
 
 fn ttl_arg(ttl: Ttl) -> i64 {
@@ -443,14 +405,15 @@ impl SessionStore for RedisStore {
     async fn set_title(&self, key: &SessionKey, title: Option<&str>) -> Result<bool> {
         let keys = SessionKeys::new(key);
         let mut inv = self.scripts.title.prepare_invoke();
-        for k in keys.all().into_iter().take(4) {
+        for k in keys.all() {
             inv.key(k);
         }
         inv.arg(key.session())
             .arg(now_ms())
             .arg(u8::from(title.is_some()))
-            .arg(title.unwrap_or_default());
-        let (value, _) = self.invoke_stamped(&inv, key.session()).await?;
+            .arg(title.unwrap_or_default())
+            .arg(u8::from(self.v1_guard));
+        let (value, _) = self.invoke_stamped(&inv, key).await?;
         Ok(value_i64(&value) == Some(1))
     }
 

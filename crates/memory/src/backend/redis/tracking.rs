@@ -208,7 +208,7 @@ mod tests {
         let before = t.stamp(1).unwrap();
         assert!(t.unchanged_since(&a, before));
 
-        t.on_push(1, &invalidate(&[&SessionKeys::new(&a).meta]));
+        t.on_push(1, &invalidate(&[&SessionKeys::new(&a).hash]));
         assert!(!t.unchanged_since(&a, before), "a changed after the stamp");
         let after = t.stamp(1).unwrap();
         assert!(

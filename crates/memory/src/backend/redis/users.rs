@@ -79,7 +79,7 @@ mod tests {
         for user in ["e", "a", "b", "d", "c", "bad id", "c"] {
             found.offer(super::super::keys::user_index(user).as_bytes());
         }
-        found.offer(b"ragchat:{x}:s:y:log");
+        found.offer(b"ragchat:{x}:s:y:l");
         assert_eq!(found.ids.into_iter().collect::<Vec<_>>(), ["c", "d"]);
     }
 }
