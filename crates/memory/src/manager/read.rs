@@ -162,12 +162,20 @@ impl SessionManager {
             // Put this session's journaled messages in the store before reading it.
             self.replay_session_if_idle(key).await;
         }
+        // What is still journaled, read before the store: a message leaves the journal
+        // only after the store has it, so each one is in this snapshot or in the
+        // store's reply, even while a replay moves it (read after, it could be in
+        // neither).
+        let journaled = self.journaled(key).await?;
         let cached = if self.inner.config.cache_bytes > 0 {
             self.inner.cache.get(key)
         } else {
             None
         };
-        if let Some(entry) = cached.as_ref().filter(|_| may_vouch) {
+        if let Some(entry) = cached
+            .as_ref()
+            .filter(|_| may_vouch && journaled.is_empty())
+        {
             if let Some(history) = self.current_copy(key, entry).await {
                 self.inner.reads.cache.fetch_add(1, Ordering::Relaxed);
                 return Ok(history);
@@ -175,7 +183,7 @@ impl SessionManager {
         }
         let clean_tail = cached.as_ref().and_then(|e| {
             let c = lock(e);
-            c.is_clean().then_some(c.last_seq)
+            (c.is_clean() && journaled.is_empty()).then_some(c.last_seq)
         });
         let loaded = match self.load_tail(key, clean_tail.unwrap_or(0)).await {
             Ok(loaded) => loaded,
@@ -189,10 +197,7 @@ impl SessionManager {
         self.inner.reads.store.fetch_add(1, Ordering::Relaxed);
         let Some(loaded) = loaded else {
             self.inner.cache.invalidate(key);
-            if self.pending_for(key) > 0 {
-                return self.rebuild(key, None).await;
-            }
-            return Ok(History::default());
+            return Ok(self.rebuild(key, None, journaled));
         };
         if let (Some(entry), Some(_)) = (&cached, clean_tail) {
             let same_session = lock(entry).created_at_ms == loaded.meta.created_at_ms;
@@ -217,13 +222,26 @@ impl SessionManager {
             }
             self.inner.cache.invalidate(key);
             if same_session && !loaded.repaired {
-                return self.rebuild(key, Some(loaded)).await;
+                return Ok(self.rebuild(key, Some(loaded), journaled));
             }
             // Deleted and recreated (or repaired) since we cached it: start over.
             let fresh = self.load_tail(key, 0).await?;
-            return self.rebuild(key, fresh).await;
+            return Ok(self.rebuild(key, fresh, journaled));
         }
-        self.rebuild(key, Some(loaded)).await
+        Ok(self.rebuild(key, Some(loaded), journaled))
+    }
+
+    /// The session's most recent journaled messages (none when this process knows of
+    /// none in the journal).
+    async fn journaled(&self, key: &SessionKey) -> Result<Vec<Message>> {
+        match &self.inner.journal {
+            Some(journal) if self.pending_for(key) > 0 => {
+                journal
+                    .recent_messages(key, self.inner.config.history_limit)
+                    .await
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The newest entries after `after`, within the history bound, refreshing the TTL.
@@ -270,17 +288,18 @@ impl SessionManager {
         })
     }
 
-    /// Caches a session from a read of its tail plus whatever of it is still only
-    /// journaled.
-    async fn rebuild(&self, key: &SessionKey, tail: Option<LoadedSession>) -> Result<History> {
+    /// Caches a session from a read of its tail plus what of it was still only
+    /// journaled just before that read.
+    fn rebuild(
+        &self,
+        key: &SessionKey,
+        tail: Option<LoadedSession>,
+        journaled: Vec<Message>,
+    ) -> History {
         let limit = self.inner.config.history_limit;
-        let journaled = match (&self.inner.journal, self.pending_for(key)) {
-            (Some(journal), n) if n > 0 => journal.recent_messages(key, limit).await?,
-            _ => Vec::new(),
-        };
         let mut cached = match tail {
             Some(loaded) => Cached::from_load(loaded, limit),
-            None if journaled.is_empty() => return Ok(History::default()),
+            None if journaled.is_empty() => return History::default(),
             None => Cached::from_journal(Vec::new(), limit),
         };
         if !journaled.is_empty() {
@@ -304,7 +323,7 @@ impl SessionManager {
                 .cache
                 .insert(key.clone(), Arc::new(Mutex::new(cached)));
         }
-        Ok(history)
+        history
     }
 
     /// What this process knows of a session while the store is unreachable.

@@ -182,13 +182,11 @@ impl SessionManager {
             {
                 *n = n.saturating_sub(moved);
             }
-            // A cached view holding these as journaled is rebuilt from the store on
-            // the next read.
-            if let Some(entry) = self.inner.cache.get(key) {
-                if !super::lock(&entry).is_clean() {
-                    self.inner.cache.invalidate(key);
-                }
-            }
+            // A cached copy of the session is rebuilt from the store on the next read:
+            // one holding these as journaled, and a clean one too, which the store
+            // would go on vouching for (Redis does not tell a connection about its
+            // own writes), without these.
+            self.inner.cache.invalidate(key);
         }
     }
 }
