@@ -84,6 +84,11 @@ impl SessionManager {
     /// same except for a message replayed from a journal after an outage (it comes on
     /// the page where the store put it). `None` when the session does not exist.
     ///
+    /// Messages still in the journal (a replay is busy, or did not get through) come at
+    /// the end of the last page, not past its cursor (they are not stored yet); when
+    /// they do not fit in it, `has_more` asks for one more page. That page is flagged
+    /// `partial` when the journal holds more of them than one page.
+    ///
     /// While the store is unreachable, the first page is what this process kept (its
     /// cache and the journal), flagged `partial`; a session it knows nothing about, or
     /// any later page, is `Unavailable`: never "does not exist".
@@ -99,6 +104,16 @@ impl SessionManager {
         if self.pending_for(key) > 0 {
             self.replay_session_if_idle(key).await;
         }
+        // Read before the store, as in `sync`: a message the replay moves meanwhile is
+        // in one of the two.
+        let journaled: Vec<Message> = match &self.inner.journal {
+            Some(journal) if self.pending_for(key) > 0 => {
+                let entries = journal.entries(key, limit).await?;
+                entries.into_iter().map(|e| e.message).collect()
+            }
+            _ => Vec::new(),
+        };
+        let more_journaled = self.pending_for(key) > journaled.len() as u64;
         let from = ReadFrom::After(after.map_or(0, |c| c.0));
         let loaded = self
             .call(|| {
@@ -126,15 +141,18 @@ impl SessionManager {
         self.note_repair(loaded.repaired);
         let last = loaded.last_seq_read();
         let corrupt_skipped = loaded.corrupt.len();
-        let mut messages: Vec<Message> = loaded.messages.into_iter().map(|(_, m)| m).collect();
-        messages.sort_by_key(|m| (m.created_at, m.id));
-        Ok(Some(MessagePage {
-            messages,
+        let mut page = MessagePage {
+            messages: loaded.messages.into_iter().map(|(_, m)| m).collect(),
             has_more: loaded.more,
             next_cursor: last.map(PageCursor).or(after),
             partial: false,
             corrupt_skipped,
-        }))
+        };
+        if !page.has_more {
+            end_with_journaled(&mut page, journaled, more_journaled, limit);
+        }
+        page.messages.sort_by_key(|m| (m.created_at, m.id));
+        Ok(Some(page))
     }
 
     async fn degraded_page(
@@ -362,6 +380,28 @@ impl SessionManager {
         }
         Ok(history)
     }
+}
+
+/// Adds to the store's last page the session's still-journaled messages it does not
+/// hold (the oldest ones, within the page's bound); when they do not fit, the page
+/// says there is more, and they come on the next one.
+fn end_with_journaled(
+    page: &mut MessagePage,
+    journaled: Vec<Message>,
+    more_journaled: bool,
+    limit: ReadLimit,
+) {
+    let stored: std::collections::HashSet<_> = page.messages.iter().map(|m| m.id).collect();
+    let missing: Vec<Message> = journaled
+        .into_iter()
+        .filter(|m| !stored.contains(&m.id))
+        .collect();
+    if !page.messages.is_empty() && page.messages.len() + missing.len() > limit.messages.max(1) {
+        page.has_more = true;
+        return;
+    }
+    page.messages.extend(missing);
+    page.partial = more_journaled;
 }
 
 /// The page for what this process kept of a session while the store is unreachable.

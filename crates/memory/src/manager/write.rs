@@ -1,6 +1,7 @@
 //! Writing: appends (idempotent, within the quotas, through the cache), the journal
 //! fallback while the store is unreachable, and the input checks every append passes.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,13 +128,11 @@ impl SessionManager {
         };
         journal.append(key, &messages).await?;
         self.inner.episodes.journaled();
-        *self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
-            .or_insert(0) += messages.len() as u64;
+        {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            *pending.entry(key.clone()).or_insert(0) += messages.len() as u64;
+            self.inner.journaled_appends.fetch_add(1, Ordering::SeqCst);
+        }
         if self.inner.config.cache_bytes > 0 {
             match self.inner.cache.get(key) {
                 Some(entry) => {
