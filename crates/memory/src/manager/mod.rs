@@ -92,6 +92,9 @@ pub(crate) struct Inner {
     last_error: Mutex<Option<String>>,
     /// Sessions known to have entries in the journal, and how many.
     pending: Mutex<HashMap<SessionKey, u64>>,
+    /// Appends this process journaled, counted while `pending` is locked: a replay
+    /// that read the journal before one of them must not forget what `pending` says of it.
+    journaled_appends: AtomicU64,
     /// One replay at a time in this process.
     replay_lock: tokio::sync::Mutex<()>,
     reads: ReadCounters,
@@ -172,6 +175,7 @@ impl SessionManager {
                 journal,
                 last_error: Mutex::new(None),
                 pending: Mutex::new(HashMap::new()),
+                journaled_appends: AtomicU64::new(0),
                 replay_lock: tokio::sync::Mutex::new(()),
                 reads: ReadCounters::default(),
                 repairs: AtomicU64::new(0),

@@ -84,6 +84,11 @@ impl SessionManager {
     /// same except for a message replayed from a journal after an outage (it comes on
     /// the page where the store put it). `None` when the session does not exist.
     ///
+    /// Messages still in the journal (a replay is busy, or did not get through) come at
+    /// the end of the last page, not past its cursor (they are not stored yet); when
+    /// they do not fit in it, `has_more` asks for one more page. That page is flagged
+    /// `partial` when the journal holds more of them than one page.
+    ///
     /// While the store is unreachable, the first page is what this process kept (its
     /// cache and the journal), flagged `partial`; a session it knows nothing about, or
     /// any later page, is `Unavailable`: never "does not exist".
@@ -99,6 +104,16 @@ impl SessionManager {
         if self.pending_for(key) > 0 {
             self.replay_session_if_idle(key).await;
         }
+        // Read before the store, as in `sync`: a message the replay moves meanwhile is
+        // in one of the two.
+        let journaled: Vec<Message> = match &self.inner.journal {
+            Some(journal) if self.pending_for(key) > 0 => {
+                let entries = journal.entries(key, limit).await?;
+                entries.into_iter().map(|e| e.message).collect()
+            }
+            _ => Vec::new(),
+        };
+        let more_journaled = self.pending_for(key) > journaled.len() as u64;
         let from = ReadFrom::After(after.map_or(0, |c| c.0));
         let loaded = self
             .call(|| {
@@ -126,15 +141,18 @@ impl SessionManager {
         self.note_repair(loaded.repaired);
         let last = loaded.last_seq_read();
         let corrupt_skipped = loaded.corrupt.len();
-        let mut messages: Vec<Message> = loaded.messages.into_iter().map(|(_, m)| m).collect();
-        messages.sort_by_key(|m| (m.created_at, m.id));
-        Ok(Some(MessagePage {
-            messages,
+        let mut page = MessagePage {
+            messages: loaded.messages.into_iter().map(|(_, m)| m).collect(),
             has_more: loaded.more,
             next_cursor: last.map(PageCursor).or(after),
             partial: false,
             corrupt_skipped,
-        }))
+        };
+        if !page.has_more {
+            end_with_journaled(&mut page, journaled, more_journaled, limit);
+        }
+        page.messages.sort_by_key(|m| (m.created_at, m.id));
+        Ok(Some(page))
     }
 
     async fn degraded_page(
@@ -162,12 +180,20 @@ impl SessionManager {
             // Put this session's journaled messages in the store before reading it.
             self.replay_session_if_idle(key).await;
         }
+        // What is still journaled, read before the store: a message leaves the journal
+        // only after the store has it, so each one is in this snapshot or in the
+        // store's reply, even while a replay moves it (read after, it could be in
+        // neither).
+        let journaled = self.journaled(key).await?;
         let cached = if self.inner.config.cache_bytes > 0 {
             self.inner.cache.get(key)
         } else {
             None
         };
-        if let Some(entry) = cached.as_ref().filter(|_| may_vouch) {
+        if let Some(entry) = cached
+            .as_ref()
+            .filter(|_| may_vouch && journaled.is_empty())
+        {
             if let Some(history) = self.current_copy(key, entry).await {
                 self.inner.reads.cache.fetch_add(1, Ordering::Relaxed);
                 return Ok(history);
@@ -175,7 +201,7 @@ impl SessionManager {
         }
         let clean_tail = cached.as_ref().and_then(|e| {
             let c = lock(e);
-            c.is_clean().then_some(c.last_seq)
+            (c.is_clean() && journaled.is_empty()).then_some(c.last_seq)
         });
         let loaded = match self.load_tail(key, clean_tail.unwrap_or(0)).await {
             Ok(loaded) => loaded,
@@ -189,10 +215,7 @@ impl SessionManager {
         self.inner.reads.store.fetch_add(1, Ordering::Relaxed);
         let Some(loaded) = loaded else {
             self.inner.cache.invalidate(key);
-            if self.pending_for(key) > 0 {
-                return self.rebuild(key, None).await;
-            }
-            return Ok(History::default());
+            return Ok(self.rebuild(key, None, journaled));
         };
         if let (Some(entry), Some(_)) = (&cached, clean_tail) {
             let same_session = lock(entry).created_at_ms == loaded.meta.created_at_ms;
@@ -217,13 +240,26 @@ impl SessionManager {
             }
             self.inner.cache.invalidate(key);
             if same_session && !loaded.repaired {
-                return self.rebuild(key, Some(loaded)).await;
+                return Ok(self.rebuild(key, Some(loaded), journaled));
             }
             // Deleted and recreated (or repaired) since we cached it: start over.
             let fresh = self.load_tail(key, 0).await?;
-            return self.rebuild(key, fresh).await;
+            return Ok(self.rebuild(key, fresh, journaled));
         }
-        self.rebuild(key, Some(loaded)).await
+        Ok(self.rebuild(key, Some(loaded), journaled))
+    }
+
+    /// The session's most recent journaled messages (none when this process knows of
+    /// none in the journal).
+    async fn journaled(&self, key: &SessionKey) -> Result<Vec<Message>> {
+        match &self.inner.journal {
+            Some(journal) if self.pending_for(key) > 0 => {
+                journal
+                    .recent_messages(key, self.inner.config.history_limit)
+                    .await
+            }
+            _ => Ok(Vec::new()),
+        }
     }
 
     /// The newest entries after `after`, within the history bound, refreshing the TTL.
@@ -270,17 +306,18 @@ impl SessionManager {
         })
     }
 
-    /// Caches a session from a read of its tail plus whatever of it is still only
-    /// journaled.
-    async fn rebuild(&self, key: &SessionKey, tail: Option<LoadedSession>) -> Result<History> {
+    /// Caches a session from a read of its tail plus what of it was still only
+    /// journaled just before that read.
+    fn rebuild(
+        &self,
+        key: &SessionKey,
+        tail: Option<LoadedSession>,
+        journaled: Vec<Message>,
+    ) -> History {
         let limit = self.inner.config.history_limit;
-        let journaled = match (&self.inner.journal, self.pending_for(key)) {
-            (Some(journal), n) if n > 0 => journal.recent_messages(key, limit).await?,
-            _ => Vec::new(),
-        };
         let mut cached = match tail {
             Some(loaded) => Cached::from_load(loaded, limit),
-            None if journaled.is_empty() => return Ok(History::default()),
+            None if journaled.is_empty() => return History::default(),
             None => Cached::from_journal(Vec::new(), limit),
         };
         if !journaled.is_empty() {
@@ -304,7 +341,7 @@ impl SessionManager {
                 .cache
                 .insert(key.clone(), Arc::new(Mutex::new(cached)));
         }
-        Ok(history)
+        history
     }
 
     /// What this process knows of a session while the store is unreachable.
@@ -343,6 +380,28 @@ impl SessionManager {
         }
         Ok(history)
     }
+}
+
+/// Adds to the store's last page the session's still-journaled messages it does not
+/// hold (the oldest ones, within the page's bound); when they do not fit, the page
+/// says there is more, and they come on the next one.
+fn end_with_journaled(
+    page: &mut MessagePage,
+    journaled: Vec<Message>,
+    more_journaled: bool,
+    limit: ReadLimit,
+) {
+    let stored: std::collections::HashSet<_> = page.messages.iter().map(|m| m.id).collect();
+    let missing: Vec<Message> = journaled
+        .into_iter()
+        .filter(|m| !stored.contains(&m.id))
+        .collect();
+    if !page.messages.is_empty() && page.messages.len() + missing.len() > limit.messages.max(1) {
+        page.has_more = true;
+        return;
+    }
+    page.messages.extend(missing);
+    page.partial = more_journaled;
 }
 
 /// The page for what this process kept of a session while the store is unreachable.

@@ -9,6 +9,7 @@
 //! identity); entries for other stores are reported and left alone. Replayed messages
 //! were acknowledged already, so no quota refuses them.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 
 use super::{Inner, Mode, ReplayReport, SessionManager};
@@ -92,11 +93,20 @@ impl SessionManager {
                 });
             }
         }
+        let appends = self.journaled_appends();
         let sessions = journal.pending_sessions().await?;
         {
             let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
-            pending.clear();
-            pending.extend(sessions.iter().cloned());
+            // An append journaled since the query may be missing from its answer: then
+            // what was known stays (a session with nothing left is dropped when it is
+            // next replayed, or by the next listing).
+            if self.journaled_appends() == appends {
+                pending.clear();
+            }
+            for (key, n) in &sessions {
+                let known = pending.entry(key.clone()).or_insert(0);
+                *known = (*known).max(*n);
+            }
         }
         let mut report = ReplayReport {
             sessions: sessions.len(),
@@ -143,13 +153,15 @@ impl SessionManager {
             return Ok(());
         };
         loop {
+            let appends = self.journaled_appends();
             let batch = journal.entries(key, REPLAY_BATCH).await?;
             if batch.is_empty() {
-                self.inner
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(key);
+                let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+                // Not if an append was journaled since the query (it may be this
+                // session's, and missing from the answer).
+                if self.journaled_appends() == appends {
+                    pending.remove(key);
+                }
                 return Ok(());
             }
             let messages: Vec<Message> = batch.iter().map(|e| e.message.clone()).collect();
@@ -182,13 +194,16 @@ impl SessionManager {
             {
                 *n = n.saturating_sub(moved);
             }
-            // A cached view holding these as journaled is rebuilt from the store on
-            // the next read.
-            if let Some(entry) = self.inner.cache.get(key) {
-                if !super::lock(&entry).is_clean() {
-                    self.inner.cache.invalidate(key);
-                }
-            }
+            // A cached copy of the session is rebuilt from the store on the next read:
+            // one holding these as journaled, and a clean one too, which the store
+            // would go on vouching for (Redis does not tell a connection about its
+            // own writes), without these.
+            self.inner.cache.invalidate(key);
         }
+    }
+
+    /// How many appends this process journaled so far.
+    fn journaled_appends(&self) -> u64 {
+        self.inner.journaled_appends.load(Ordering::SeqCst)
     }
 }

@@ -255,13 +255,15 @@ pub struct AppendReceipt {
 pub struct MessagePage {
     /// The page's messages, in conversation order.
     pub messages: Vec<Message>,
-    /// Whether the store holds messages after this page.
+    /// Whether the store holds messages after this page (or messages still in the
+    /// journal come on the next page).
     pub has_more: bool,
     /// Where the next page starts (after this page's last stored message); `None` when
     /// the page is empty and no cursor was given, or the page is partial.
     pub next_cursor: Option<PageCursor>,
     /// True when the store was unreachable and the page is what this process kept
-    /// (its cache and the local journal): older messages may be missing.
+    /// (its cache and the local journal): older messages may be missing. Also on a
+    /// last page when the journal holds more of the session's messages than it shows.
     pub partial: bool,
     /// Stored entries of the page that could not be decoded (skipped and logged).
     pub corrupt_skipped: usize,

@@ -1,6 +1,7 @@
 //! Writing: appends (idempotent, within the quotas, through the cache), the journal
 //! fallback while the store is unreachable, and the input checks every append passes.
 
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -68,6 +69,9 @@ impl SessionManager {
             });
         }
         let opts = self.append_options(key);
+        // Asked before the store takes the append: a replay that moves the session's
+        // journaled messages to the store while it does would hide them afterwards.
+        let nothing_journaled = self.pending_for(key) == 0;
         match self
             .call(|| self.inner.store.append(key, &messages, opts))
             .await
@@ -75,7 +79,13 @@ impl SessionManager {
             Ok(outcome) => {
                 self.note_repair(outcome.repaired);
                 let stored = outcome.stored();
-                self.write_through(key, &messages, &outcome, opts.refresh_ttl);
+                self.write_through(
+                    key,
+                    &messages,
+                    &outcome,
+                    opts.refresh_ttl,
+                    nothing_journaled,
+                );
                 Ok(AppendReceipt {
                     duplicates: messages.len() - stored,
                     messages,
@@ -118,13 +128,11 @@ impl SessionManager {
         };
         journal.append(key, &messages).await?;
         self.inner.episodes.journaled();
-        *self
-            .inner
-            .pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(key.clone())
-            .or_insert(0) += messages.len() as u64;
+        {
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            *pending.entry(key.clone()).or_insert(0) += messages.len() as u64;
+            self.inner.journaled_appends.fetch_add(1, Ordering::SeqCst);
+        }
         if self.inner.config.cache_bytes > 0 {
             match self.inner.cache.get(key) {
                 Some(entry) => {
@@ -153,12 +161,15 @@ impl SessionManager {
 
     /// Puts freshly appended messages into the cache when they directly follow the
     /// cached tail; otherwise the next read fetches them (and whatever came between).
+    /// `nothing_journaled`: the journal held none of the session's messages when the
+    /// append was sent.
     fn write_through(
         &self,
         key: &SessionKey,
         messages: &[Message],
         outcome: &AppendOutcome,
         refreshed: bool,
+        nothing_journaled: bool,
     ) {
         if self.inner.config.cache_bytes == 0 {
             return;
@@ -175,9 +186,10 @@ impl SessionManager {
                     let mut cached = lock(&entry);
                     if cached.created_at_ms != meta.created_at_ms
                         || !cached.is_clean()
+                        || !nothing_journaled
                         || outcome.repaired
                     {
-                        // A recreated session, or one holding journaled messages: the
+                        // A recreated session, or one with journaled messages: the
                         // next read rebuilds it from the store.
                         drop(cached);
                         self.inner.cache.invalidate(key);
@@ -212,8 +224,8 @@ impl SessionManager {
             }
             None => {
                 // A brand-new session: these messages are its whole history (unless the
-                // journal still holds older ones for it).
-                let complete = self.pending_for(key) == 0
+                // journal held older ones for it when the append was sent).
+                let complete = nothing_journaled
                     && meta.trimmed_seq == 0
                     && meta.message_count as usize == new.len()
                     && new.first().is_some_and(|(s, _)| *s == 1);
