@@ -26,6 +26,8 @@ pub(crate) struct MemoryBench {
     pub message_bytes: usize,
     /// Concurrent clients, each with its own session.
     pub clients: usize,
+    /// Leave the bench sessions in the store.
+    pub keep: bool,
     /// One JSON object per history size.
     pub json: bool,
 }
@@ -101,6 +103,7 @@ pub(crate) async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<Exi
         warmup,
         message_bytes,
         clients,
+        keep,
         json,
     } = options;
     if turns == 0 {
@@ -118,7 +121,10 @@ pub(crate) async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<Exi
                 manager.store_url()
             );
         }
-        let r = bench_memory(&manager, n, turns, warmup, message_bytes, clients).await?;
+        let (r, keys) = bench_memory(&manager, n, turns, warmup, message_bytes, clients).await?;
+        if !keep {
+            forget(&manager, &keys).await?;
+        }
         if json {
             output::json_line(&r)?;
         }
@@ -157,6 +163,22 @@ pub(crate) async fn run(global: &GlobalArgs, options: MemoryBench) -> Result<Exi
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes the bench sessions. In degraded mode the store cannot delete, so their
+/// journaled messages are dropped instead of replaying benchmark data into the store later.
+async fn forget(manager: &SessionManager, keys: &[SessionKey]) -> Result<()> {
+    for key in keys {
+        if let Err(e) = manager.delete(key).await {
+            match manager.journal() {
+                Some(journal) => {
+                    journal.remove_session(key).await?;
+                }
+                None => return Err(e.into()),
+            }
+        }
+    }
+    Ok(())
 }
 
 fn text(bytes: usize, i: u64) -> String {
@@ -267,7 +289,7 @@ async fn bench_memory(
     warmup: u64,
     message_bytes: usize,
     clients: usize,
-) -> Result<MemoryBenchResult> {
+) -> Result<(MemoryBenchResult, Vec<SessionKey>)> {
     let clients = clients.max(1);
     let mut keys = Vec::with_capacity(clients);
     for _ in 0..clients {
@@ -310,21 +332,9 @@ async fn bench_memory(
         None => None,
     };
     let archive_drain_s = drain_time(manager.store().as_ref()).await;
-    // Clean up; in degraded mode the store cannot delete, so drop the bench sessions'
-    // journaled messages instead of replaying benchmark data into the store later.
-    for key in &keys {
-        if let Err(e) = manager.delete(key).await {
-            match manager.journal() {
-                Some(journal) => {
-                    journal.remove_session(key).await?;
-                }
-                None => return Err(e.into()),
-            }
-        }
-    }
     let timed = per_client * clients as u64;
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1e6;
-    Ok(MemoryBenchResult {
+    let result = MemoryBenchResult {
         store: manager.store_url(),
         history,
         turns: timed,
@@ -338,7 +348,8 @@ async fn bench_memory(
         append_p50_ms: ms(&all.appends, 0.5),
         archive_lag_max_s,
         archive_drain_s,
-    })
+    };
+    Ok((result, keys))
 }
 
 fn nanos(d: Duration) -> u64 {

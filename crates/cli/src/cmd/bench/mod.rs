@@ -42,6 +42,10 @@ pub(crate) enum BenchCommand {
         /// Concurrent clients, each with its own session (turns are split between them).
         #[arg(long, default_value_t = 1)]
         clients: usize,
+        /// Leave the bench conversations in the store (to look at them, e.g. Redis's
+        /// MEMORY USAGE); by default they are deleted at the end.
+        #[arg(long)]
+        keep: bool,
         /// One JSON object per history size: {"store","history","turns","turns_per_s","p50_ms","p99_ms",...}.
         #[arg(long)]
         json: bool,
@@ -59,6 +63,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<Ex
             warmup,
             message_bytes,
             clients,
+            keep,
             json,
         } => {
             let options = memory::MemoryBench {
@@ -67,6 +72,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<Ex
                 warmup,
                 message_bytes,
                 clients,
+                keep,
                 json,
             };
             memory::run(global, options).await

@@ -35,7 +35,7 @@ for i = 1, n do
   local b = bucket_of(id)
   buckets[i] = b
   if not wanted[b] then
-    wanted[b] = #FIGURES + 1 + #wanted
+    wanted[b] = FIGURES + 1 + #wanted
     wanted[#wanted + 1] = b
   end
 end

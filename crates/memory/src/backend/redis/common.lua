@@ -12,8 +12,8 @@
 local call = redis.call
 local HEAD = 39
 local BUCKETS = 256
-local FIGURES = {'created_at', 'updated_at', 'count', 'bytes', 'seq', 'trimmed', 'title',
-  'auto', 'arch', 'converting'}
+-- session_figures reads these many figures before any extra field.
+local FIGURES = 10
 
 -- Stored bytes of a packed message: content plus sources, as Message::stored_bytes counts.
 local function packed_bytes(v)
@@ -27,36 +27,26 @@ local function packed_id(v)
   return string.sub(v, 2, 17)
 end
 
+-- `n` as `width` bytes, big-endian.
 local function be(n, width)
-  local out = {}
-  for i = width, 1, -1 do
-    out[i] = string.char(n % 256)
-    n = math.floor(n / 256)
-  end
-  return table.concat(out)
+  return struct.pack('>I' .. width, n)
 end
 
 local function packed_seq(v)
-  local b1, b2, b3, b4, b5, b6, b7, b8 = string.byte(v, 18, 25)
-  if not b8 then
+  if #v < HEAD then
     return nil
   end
-  return ((((((b1 * 256 + b2) * 256 + b3) * 256 + b4) * 256 + b5) * 256 + b6) * 256 + b7) * 256 + b8
+  return (struct.unpack('>I8', v, 18))
 end
 
 -- The packed message with its seq replaced (the caller gives seqs; the script assigns them).
 local function with_seq(v, seq)
-  return string.sub(v, 1, 17) .. be(seq, 8) .. string.sub(v, 26)
+  return string.sub(v, 1, 17) .. struct.pack('>I8', seq) .. string.sub(v, 26)
 end
 
--- The dedupe bucket (a hash field) of a 16-byte id.
+-- The dedupe bucket (a hash field: '#' and one byte) of a 16-byte id: the XOR of its bytes.
 local function bucket_of(id)
-  local h = 0
-  local b = {string.byte(id, 1, 16)}
-  for i = 1, #b do
-    h = (h * 31 + b[i]) % 16777213
-  end
-  return '#' .. (h % BUCKETS)
+  return '#' .. string.char(bit.bxor(string.byte(id, 1, 16)))
 end
 
 -- Whether `id` is one of the 16-byte ids concatenated in `ids`.
@@ -107,7 +97,7 @@ end
 local function forget_all(hash)
   local fields = {}
   for i = 0, BUCKETS - 1 do
-    fields[#fields + 1] = '#' .. i
+    fields[#fields + 1] = '#' .. string.char(i)
   end
   call('HDEL', hash, unpack(fields))
 end
@@ -129,172 +119,178 @@ local function shown_title(m)
   return false
 end
 
--- 16 raw bytes of a UUID written as text, or nil.
-local function uuid_raw(text)
-  local hex = string.gsub(text or '', '-', '')
-  if #hex ~= 32 or string.find(hex, '[^0-9a-fA-F]') then
-    return nil
+-- What only a conversion or a repair needs, defined when one happens (the closures of
+-- every function defined at the top cost every call of every script).
+local function rare()
+  -- 16 raw bytes of a UUID written as text, or nil.
+  local function uuid_raw(text)
+    local hex = string.gsub(text or '', '-', '')
+    if #hex ~= 32 or string.find(hex, '[^0-9a-fA-F]') then
+      return nil
+    end
+    return (string.gsub(hex, '..', function(h)
+      return string.char(tonumber(h, 16))
+    end))
   end
-  return (string.gsub(hex, '..', function(h)
-    return string.char(tonumber(h, 16))
-  end))
-end
 
--- A v1 stream entry's fields, packed with `seq`.
-local function pack_v1(fields, seq)
-  local f = {}
-  for j = 1, #fields, 2 do
-    f[fields[j]] = fields[j + 1]
+  -- A v1 stream entry's fields, packed with `seq`.
+  local function pack_v1(fields, seq)
+    local f = {}
+    for j = 1, #fields, 2 do
+      f[fields[j]] = fields[j + 1]
+    end
+    local id = uuid_raw(f.id)
+    local ts = tonumber(f.ts)
+    if not id or not f.role or not f.content or not ts or ts < 0 then
+      return '\0' .. 'a v1 entry without a valid id, role, content or ts'
+    end
+    local sources = f.sources or ''
+    return '\2' .. id .. be(seq, 8) .. be(ts, 8) .. string.sub(f.role, 1, 1)
+      .. string.sub(f.status or 'complete', 1, 1) .. be(#sources, 4) .. sources .. f.content
   end
-  local id = uuid_raw(f.id)
-  local ts = tonumber(f.ts)
-  if not id or not f.role or not f.content or not ts or ts < 0 then
-    return '\0' .. 'a v1 entry without a valid id, role, content or ts'
-  end
-  local sources = f.sources or ''
-  return '\2' .. id .. be(seq, 8) .. be(ts, 8) .. string.sub(f.role, 1, 1)
-    .. string.sub(f.status or 'complete', 1, 1) .. be(#sources, 4) .. sources .. f.content
-end
 
--- Moves a session stored in the v1 layout (a stream, a meta hash and an id set) into
--- the v2 keys, a bounded step at a time (`budget` bytes of messages), oldest entries
--- first, so that converting a 100 MB conversation never keeps Redis busy for long:
--- while the hash says `converting`, every script asks its caller to run steps first
--- (the CONVERTING error). The first step writes the figures; the last deletes the v1
--- keys. When the v2 session existed already (a v1 server wrote to it after it was
--- converted, during a rolling deploy), the v1 entries whose ids it does not hold are
--- appended after its own. Positions: a v1 session keeps its seqs when they follow
--- each other; gaps close by moving older entries up (never down, so an archive's
--- `arch` never skips one). Returns true when no v1 data is left.
-local function convert_step(k, budget)
-  local m = call('HMGET', k.hash, 'created_at', 'converting', 'seq')
-  if not m[2] then
-    if call('EXISTS', k.v1log, k.v1meta) == 0 then
-      return true
+  -- Moves a session stored in the v1 layout (a stream, a meta hash and an id set) into
+  -- the v2 keys, a bounded step at a time (`budget` bytes of messages), oldest entries
+  -- first, so that converting a 100 MB conversation never keeps Redis busy for long:
+  -- while the hash says `converting`, every script asks its caller to run steps first
+  -- (the CONVERTING error). The first step writes the figures; the last deletes the v1
+  -- keys. When the v2 session existed already (a v1 server wrote to it after it was
+  -- converted, during a rolling deploy), the v1 entries whose ids it does not hold are
+  -- appended after its own. Positions: a v1 session keeps its seqs when they follow
+  -- each other; gaps close by moving older entries up (never down, so an archive's
+  -- `arch` never skips one). Returns true when no v1 data is left.
+  local function convert_step(k, budget)
+    local m = call('HMGET', k.hash, 'created_at', 'converting', 'seq')
+    if not m[2] then
+      if call('EXISTS', k.v1log, k.v1meta) == 0 then
+        return true
+      end
+      local old = call('HMGET', k.v1meta, 'created_at', 'updated_at', 'seq', 'title', 'auto', 'arch',
+        'count')
+      local pttl = call('PTTL', k.v1meta)
+      if not m[1] then
+        -- A fresh conversion: the figures first, positions from v1's.
+        local n = call('XLEN', k.v1log)
+        local last = tonumber(old[3]) or 0
+        local newest = call('XREVRANGE', k.v1log, '+', '-', 'COUNT', 1)[1]
+        if newest then
+          last = math.max(last, tonumber(string.match(newest[1], '^(%d+)')) or 0)
+        end
+        local base = last - n
+        local args = {'created_at', old[1] or old[2] or '0', 'updated_at', old[2] or old[1] or '0',
+          'count', 0, 'bytes', 0, 'seq', base, 'trimmed', base}
+        if old[4] then
+          args[#args + 1] = 'title'
+          args[#args + 1] = old[4]
+        end
+        if old[5] then
+          args[#args + 1] = 'auto'
+          args[#args + 1] = old[5]
+        end
+        if old[6] then
+          args[#args + 1] = 'arch'
+          args[#args + 1] = math.min(tonumber(old[6]) or 0, last)
+        end
+        call('HSET', k.hash, unpack(args))
+        if pttl > 0 then
+          call('PEXPIRE', k.hash, pttl)
+        end
+      elseif old[2] then
+        call('HSET', k.hash, 'updated_at', old[2])
+      end
+      call('HSET', k.hash, 'converting', 1)
     end
-    local old = call('HMGET', k.v1meta, 'created_at', 'updated_at', 'seq', 'title', 'auto', 'arch',
-      'count')
-    local pttl = call('PTTL', k.v1meta)
-    if not m[1] then
-      -- A fresh conversion: the figures first, positions from v1's.
-      local n = call('XLEN', k.v1log)
-      local last = tonumber(old[3]) or 0
-      local newest = call('XREVRANGE', k.v1log, '+', '-', 'COUNT', 1)[1]
-      if newest then
-        last = math.max(last, tonumber(string.match(newest[1], '^(%d+)')) or 0)
+    local seq = tonumber(call('HGET', k.hash, 'seq')) or 0
+    local count = tonumber(call('HGET', k.hash, 'count')) or 0
+    local bytes = tonumber(call('HGET', k.hash, 'bytes')) or 0
+    local packed, ids, moved, used = {}, {}, {}, 0
+    local chunk = call('XRANGE', k.v1log, '-', '+', 'COUNT', 64)
+    for _, e in ipairs(chunk) do
+      local f = e[2]
+      local id = nil
+      for j = 1, #f, 2 do
+        if f[j] == 'id' then
+          id = uuid_raw(f[j + 1])
+        end
       end
-      local base = last - n
-      local args = {'created_at', old[1] or old[2] or '0', 'updated_at', old[2] or old[1] or '0',
-        'count', 0, 'bytes', 0, 'seq', base, 'trimmed', base}
-      if old[4] then
-        args[#args + 1] = 'title'
-        args[#args + 1] = old[4]
+      moved[#moved + 1] = e[1]
+      if not id or not holds(call('HGET', k.hash, bucket_of(id)), id) then
+        seq = seq + 1
+        local v = pack_v1(f, seq)
+        packed[#packed + 1] = v
+        used = used + #v
+        bytes = bytes + packed_bytes(v)
+        count = count + 1
+        if id then
+          ids[#ids + 1] = id
+          remember(k.hash, {id})
+        end
       end
-      if old[5] then
-        args[#args + 1] = 'auto'
-        args[#args + 1] = old[5]
-      end
-      if old[6] then
-        args[#args + 1] = 'arch'
-        args[#args + 1] = math.min(tonumber(old[6]) or 0, last)
-      end
-      call('HSET', k.hash, unpack(args))
-      if pttl > 0 then
-        call('PEXPIRE', k.hash, pttl)
-      end
-    elseif old[2] then
-      call('HSET', k.hash, 'updated_at', old[2])
-    end
-    call('HSET', k.hash, 'converting', 1)
-  end
-  local seq = tonumber(call('HGET', k.hash, 'seq')) or 0
-  local count = tonumber(call('HGET', k.hash, 'count')) or 0
-  local bytes = tonumber(call('HGET', k.hash, 'bytes')) or 0
-  local packed, ids, moved, used = {}, {}, {}, 0
-  local chunk = call('XRANGE', k.v1log, '-', '+', 'COUNT', 64)
-  for _, e in ipairs(chunk) do
-    local f = e[2]
-    local id = nil
-    for j = 1, #f, 2 do
-      if f[j] == 'id' then
-        id = uuid_raw(f[j + 1])
+      if used >= budget then
+        break
       end
     end
-    moved[#moved + 1] = e[1]
-    if not id or not holds(call('HGET', k.hash, bucket_of(id)), id) then
-      seq = seq + 1
-      local v = pack_v1(f, seq)
-      packed[#packed + 1] = v
-      used = used + #v
-      bytes = bytes + packed_bytes(v)
-      count = count + 1
-      if id then
-        ids[#ids + 1] = id
-        remember(k.hash, {id})
+    if #packed > 0 then
+      call('RPUSH', k.list, unpack(packed))
+      local p = call('PTTL', k.hash)
+      if p > 0 then
+        call('PEXPIRE', k.list, p)
       end
     end
-    if used >= budget then
-      break
+    if #moved > 0 then
+      call('XDEL', k.v1log, unpack(moved))
     end
-  end
-  if #packed > 0 then
-    call('RPUSH', k.list, unpack(packed))
-    local p = call('PTTL', k.hash)
-    if p > 0 then
-      call('PEXPIRE', k.list, p)
+    call('HSET', k.hash, 'count', count, 'bytes', bytes, 'seq', seq)
+    if call('XLEN', k.v1log) > 0 then
+      return false
     end
+    call('DEL', k.v1log, k.v1meta, k.v1ids)
+    call('HDEL', k.hash, 'converting')
+    if (tonumber(call('HGET', k.hash, 'arch')) or seq) < seq then
+      -- Unarchived messages: the session keeps no TTL until the archiver has them.
+      call('PERSIST', k.hash)
+      call('PERSIST', k.list)
+    end
+    return true
   end
-  if #moved > 0 then
-    call('XDEL', k.v1log, unpack(moved))
-  end
-  call('HSET', k.hash, 'count', count, 'bytes', bytes, 'seq', seq)
-  if call('XLEN', k.v1log) > 0 then
-    return false
-  end
-  call('DEL', k.v1log, k.v1meta, k.v1ids)
-  call('HDEL', k.hash, 'converting')
-  if (tonumber(call('HGET', k.hash, 'arch')) or seq) < seq then
-    -- Unarchived messages: the session keeps no TTL until the archiver has them.
-    call('PERSIST', k.hash)
-    call('PERSIST', k.list)
-  end
-  return true
-end
 
--- Rebuilds the figures and the dedupe buckets from the list, for a session whose hash
--- Redis evicted (maxmemory) while its list stayed. Reads the whole list, bounded by the
--- per-session byte quota; it runs once, for a damaged session.
-local function rebuild_hash(list, hash, index, session, now)
-  local count, bytes, first, last, first_ts, last_ts = 0, 0, nil, 0, nil, nil
-  local ids = {}
-  local n = call('LLEN', list)
-  for i = 0, n - 1, 256 do
-    for _, v in ipairs(call('LRANGE', list, i, i + 255)) do
-      count = count + 1
-      bytes = bytes + packed_bytes(v)
-      local s = packed_seq(v)
-      if s and string.byte(v, 1) == 2 then
-        ids[#ids + 1] = packed_id(v)
-        first = first or s
-        last = s
+  -- Rebuilds the figures and the dedupe buckets from the list, for a session whose hash
+  -- Redis evicted (maxmemory) while its list stayed. Reads the whole list, bounded by the
+  -- per-session byte quota; it runs once, for a damaged session.
+  local function rebuild_hash(list, hash, index, session, now)
+    local count, bytes, first, last, first_ts, last_ts = 0, 0, nil, 0, nil, nil
+    local ids = {}
+    local n = call('LLEN', list)
+    for i = 0, n - 1, 256 do
+      for _, v in ipairs(call('LRANGE', list, i, i + 255)) do
+        count = count + 1
+        bytes = bytes + packed_bytes(v)
+        local s = packed_seq(v)
+        if s and string.byte(v, 1) == 2 then
+          ids[#ids + 1] = packed_id(v)
+          first = first or s
+          last = s
+        end
       end
     end
+    if count == 0 then
+      call('DEL', list)
+      return nil
+    end
+    first = first or 1
+    last = math.max(last, first + count - 1)
+    remember(hash, ids)
+    local created, updated = now, now
+    call('HSET', hash, 'created_at', created, 'updated_at', updated, 'count', count, 'bytes', bytes,
+      'seq', last, 'trimmed', last - count)
+    call('ZADD', index, updated, session)
+    local pttl = call('PTTL', list)
+    copy_expiry(hash, pttl)
+    copy_expiry(index, pttl)
+    return true
   end
-  if count == 0 then
-    call('DEL', list)
-    return nil
-  end
-  first = first or 1
-  last = math.max(last, first + count - 1)
-  remember(hash, ids)
-  local created, updated = now, now
-  call('HSET', hash, 'created_at', created, 'updated_at', updated, 'count', count, 'bytes', bytes,
-    'seq', last, 'trimmed', last - count)
-  call('ZADD', index, updated, session)
-  local pttl = call('PTTL', list)
-  copy_expiry(hash, pttl)
-  copy_expiry(index, pttl)
-  return true
+
+  return {convert_step = convert_step, rebuild_hash = rebuild_hash}
 end
 
 -- The most bytes of messages one conversion step moves.
@@ -309,13 +305,16 @@ local STEP_BYTES = 1048576
 -- `guard` (rolling deploys from v1) looks for v1 keys on every call; `check_list`
 -- (reads) makes sure a session with messages still has its list.
 local function session_figures(k, session, now, extra, guard, check_list)
-  local fields = {unpack(FIGURES)}
-  for _, f in ipairs(extra or {}) do
-    fields[#fields + 1] = f
+  local fields = {'created_at', 'updated_at', 'count', 'bytes', 'seq', 'trimmed', 'title', 'auto',
+    'arch', 'converting'}
+  if extra then
+    for i = 1, #extra do
+      fields[10 + i] = extra[i]
+    end
   end
   local m = call('HMGET', k.hash, unpack(fields))
   if m[10] or ((guard or not m[1]) and call('EXISTS', k.v1log, k.v1meta) > 0) then
-    if not convert_step(k, STEP_BYTES) then
+    if not rare().convert_step(k, STEP_BYTES) then
       error({err = 'CONVERTING ' .. session})
     end
     m = call('HMGET', k.hash, unpack(fields))
@@ -335,7 +334,7 @@ local function session_figures(k, session, now, extra, guard, check_list)
   if call('EXISTS', k.list) == 0 then
     return nil, false
   end
-  if not rebuild_hash(k.list, k.hash, k.index, session, now) then
+  if not rare().rebuild_hash(k.list, k.hash, k.index, session, now) then
     return nil, true
   end
   return call('HMGET', k.hash, unpack(fields)), true
