@@ -1,7 +1,7 @@
 -- Shared by the v2 scripts (prepended to each). Layout (keys.rs):
 --   list  LIST of packed messages, oldest first; the element at index i has seq trimmed+1+i
 --   hash  HASH of the session's figures (created_at, updated_at, count, bytes, seq,
---         trimmed, title, auto, arch) and the dedupe buckets: field '#<0..255>' holds the
+--         trimmed, title, auto, arch) and the dedupe buckets: field '#' + one byte b holds the
 --         16-byte ids of every message the session ever stored whose id falls in that
 --         bucket, concatenated (trimming does not forget them)
 -- A packed message (built by pack.rs, read by unpack there):

@@ -7,7 +7,7 @@
 //!                                             (common.lua); element i has seq trimmed+1+i
 //! ragchat:{<user>}:s:<session>:h      HASH    created_at, updated_at, count, bytes, seq, trimmed,
 //!                                             title (given), auto (first question), arch
-//!                                             (archive tier), and the dedupe buckets #0..#255
+//!                                             (archive tier), and 256 dedupe buckets ('#' + a byte)
 //! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing, paged by it)
 //! ragchat:{<user>}:usage              HASH    bytes: stored bytes over the user's sessions (quota)
 //! ragchat:{<user>}:s:<session>:lock   STRING  the archive lock (hot tier only: archiving,

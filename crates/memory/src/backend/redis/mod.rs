@@ -33,12 +33,12 @@
 //! replay of one stored it again. Candidates, measured for 1000 messages of 300 bytes
 //! by `benches/layout/run` (numbers in BENCHMARKS.md):
 //! - one packed value per message instead of six fields: in a STREAM (one field) about
-//!   420 bytes per message, in a LIST about 344: a stream entry carries an id and
+//!   420 bytes per message, in a LIST about 358: a stream entry carries an id and
 //!   per-entry flags and its nodes are smaller, a list element is the value and a
 //!   few bytes. Positions in a list are implicit (seq = trimmed + 1 + index), so every
 //!   packed value also carries its seq, which reads check;
-//! - dedupe: a SET of the raw 16-byte ids costs about 50 bytes per id (an entry per
-//!   member), 256 hash fields of concatenated ids about 12, and they can live in the
+//! - dedupe: a SET of the raw 16-byte ids costs about 64 bytes per id (an entry per
+//!   member), 256 hash fields of concatenated ids about 21, and they can live in the
 //!   session's own hash, read by the same HMGET as the figures and written by the same
 //!   HSET: no command of their own. A lookup is a `string.find` in one bucket (1/256 of
 //!   the ids). Trimming does not remove ids, so the record never forgets (8 MB of
@@ -49,8 +49,11 @@
 //!   and a journal replays after later direct appends, so "older than the mark" does
 //!   not mean "stored".
 //!
-//! The v2 append is HMGET, RPUSH(X), HSET, ZADD, HINCRBY and EXISTS: six commands for a
-//! turn, one more (EXISTS of the v1 keys) while `StoreOptions::v1_guard` is on.
+//! The v2 append is HMGET, RPUSH(X), HSET, ZADD, HINCRBY and PTTL: six commands for a
+//! turn, one more (EXISTS of the v1 keys) while `StoreOptions::v1_guard` is on. Measured,
+//! memory met its target (content + 94 bytes per message, v1 + 240) but Redis's CPU per
+//! turn did not fall: the Lua between the commands now costs about as much as the
+//! commands (BENCHMARKS.md, "Storage format v2").
 //!
 //! # From v1
 //!
