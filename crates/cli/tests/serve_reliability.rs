@@ -88,9 +88,11 @@ async fn kill_9_under_load_keeps_every_answered_turn_once() {
     let survivor = Server::start(&args);
     let victim_url = victim.url();
     let stop = Arc::new(AtomicBool::new(false));
+    let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
             let stop = stop.clone();
+            let turns = turns.clone();
             let base = victim_url.clone();
             tokio::spawn(async move {
                 let http = client();
@@ -110,6 +112,7 @@ async fn kill_9_under_load_keeps_every_answered_turn_once() {
                         Some(body) => {
                             answered.push(body["user_message"]["id"].as_str().unwrap().to_string());
                             answered.push(body["answer"]["id"].as_str().unwrap().to_string());
+                            turns.fetch_add(1, Ordering::SeqCst);
                         }
                         None => {
                             failed += 1;
@@ -122,7 +125,18 @@ async fn kill_9_under_load_keeps_every_answered_turn_once() {
             })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Under load until at least CLIENTS turns were answered (however slow the machine),
+    // and at least 1.5 s; then the kill lands mid-turn for most clients.
+    let started = std::time::Instant::now();
+    while turns.load(Ordering::SeqCst) < CLIENTS || started.elapsed() < Duration::from_millis(1500)
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the server answered only {} turns in 120 s",
+            turns.load(Ordering::SeqCst)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     victim.kill();
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::SeqCst);
