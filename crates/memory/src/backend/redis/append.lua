@@ -6,7 +6,8 @@
 --       auto_title (the first question among the messages, '' for none),
 --       tier (0 = Redis alone; 1 = hot tier of an archive; 2 = the same, but a missing
 --       session is not created: the caller looks in the archive first),
---       guard (1 = look for v1 keys on every call: a rolling deploy from v1),
+--       guard (1 = a rolling deploy from v1 may be under way: look for v1 keys when the
+--       TTL is refreshed, at least every tenth of it, and when the session is new),
 --       then n packed messages (common.lua; their seq is set here)
 -- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, title,
 --          seq_or_0 per message},
@@ -39,7 +40,9 @@ for i = 1, n do
     wanted[#wanted + 1] = b
   end
 end
-local m, repaired = session_figures(k, session, now, wanted, guard)
+-- The guard's EXISTS costs a tenth of a turn; what a v1 server wrote is merged by the
+-- next refreshing append or by any read that reaches Redis (load.lua checks every time).
+local m, repaired = session_figures(k, session, now, wanted, guard and refresh)
 if not m and tier == 2 then
   return redis.error_reply('MISSING')
 end
