@@ -98,3 +98,12 @@ mod tests {
         assert_eq!(ttl(Some(7260)), "2 h 1 min");
     }
 }
+
+/// The `tier` column's word for a conversation (`sessions list`).
+pub(crate) fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
+    match tier {
+        Some(ragchat_memory::Tier::Hot) => "hot",
+        Some(ragchat_memory::Tier::Archived) => "archived",
+        None => "",
+    }
+}

@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{about, account, ops, sessions, sources, turns};
+use crate::routes::{about, account, ops, search, sessions, sources, turns};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         sessions::session_delete,
         sessions::session_rename,
         sources::source_get,
+        search::search_get,
         about::about_get,
         account::export,
         account::me_delete,
@@ -46,6 +47,8 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         about::About,
         about::AboutDocument,
         sessions::MessagePage,
+        search::SearchResults,
+        ragchat_memory::SearchHit,
         account::Erased,
         ops::Health,
         ops::Readiness,
