@@ -83,6 +83,15 @@ pub(crate) async fn warn_if_degraded(manager: &ragchat_memory::SessionManager) {
     );
 }
 
+/// The `tier` column's word for a conversation (`sessions list`).
+pub(crate) fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
+    match tier {
+        Some(ragchat_memory::Tier::Hot) => "hot",
+        Some(ragchat_memory::Tier::Archived) => "archived",
+        None => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -96,14 +105,5 @@ mod tests {
         assert_eq!(ttl(Some(42)), "42 s");
         assert_eq!(ttl(Some(3599)), "59 min 59 s");
         assert_eq!(ttl(Some(7260)), "2 h 1 min");
-    }
-}
-
-/// The `tier` column's word for a conversation (`sessions list`).
-pub(crate) fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
-    match tier {
-        Some(ragchat_memory::Tier::Hot) => "hot",
-        Some(ragchat_memory::Tier::Archived) => "archived",
-        None => "",
     }
 }

@@ -443,7 +443,7 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
     /// `Unsupported` for a store without a durable tier (the default: Redis alone,
     /// `memory://`); `Unavailable` when the store cannot be reached.
     async fn search(&self, _user: &str, _query: &SearchQuery) -> Result<SearchPage> {
-        Err(crate::search::unsupported(&self.describe()))
+        Err(crate::search::unsupported(self.kind()))
     }
 
     /// Checks that the store answers.

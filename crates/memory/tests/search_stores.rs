@@ -39,7 +39,12 @@ async fn an_sqlite_file_from_before_search_is_indexed_when_opened() {
     let key = SessionKey::new("olga", "garden").unwrap();
     {
         let store = SqliteStore::open(&path).await.unwrap();
-        write(&store, &key, &["Tomatoes need staking", "Prune the roses in March"]).await;
+        write(
+            &store,
+            &key,
+            &["Tomatoes need staking", "Prune the roses in March"],
+        )
+        .await;
     }
     // Back to version 1: no index, no triggers.
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -71,7 +76,12 @@ async fn a_postgres_database_from_before_search_is_indexed_by_the_migration() {
     let key = SessionKey::new("olga", "garden").unwrap();
     {
         let store = open_store(&url, &StoreOptions::default()).await.unwrap();
-        write(store.as_ref(), &key, &["Tomatoes need staking", "Prune the roses"]).await;
+        write(
+            store.as_ref(),
+            &key,
+            &["Tomatoes need staking", "Prune the roses"],
+        )
+        .await;
     }
     server.psql(
         "before_search",
@@ -81,7 +91,10 @@ async fn a_postgres_database_from_before_search_is_indexed_by_the_migration() {
     let store = open_store(&url, &StoreOptions::default()).await.unwrap();
     let page = search(store.as_ref(), "olga", "pruning roses").await;
     assert_eq!(page.hits.len(), 1, "{page:?}");
-    assert_eq!(page.hits[0].snippet, "<mark>Prune</mark> the <mark>roses</mark>");
+    assert_eq!(
+        page.hits[0].snippet,
+        "<mark>Prune</mark> the <mark>roses</mark>"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,7 +111,13 @@ async fn retention_removes_hits_at_once() {
     for store in stores {
         let key = unique_key("old");
         write(store.as_ref(), &key, &["the quarterly invoice"]).await;
-        assert_eq!(search(store.as_ref(), key.user(), "invoice").await.hits.len(), 1);
+        assert_eq!(
+            search(store.as_ref(), key.user(), "invoice")
+                .await
+                .hits
+                .len(),
+            1
+        );
         let later = chrono::Utc::now().timestamp_millis() + 1000;
         let purged = store.purge_idle(later, 1000).await.unwrap();
         assert!(purged.contains(&key), "{}", store.describe());
@@ -137,9 +156,11 @@ async fn redis_with_an_archive_finds_what_was_just_acknowledged() {
         // Appended on b, whose archiver writes within its batch delay: a finds it.
         let started = Instant::now();
         write(b.as_ref(), &key, &["the wifi router is in the attic"]).await;
-        eventually(Duration::from_secs(10), "b's append found on a", async || {
-            search(a.as_ref(), key.user(), "wifi").await.hits.len() == 2
-        })
+        eventually(
+            Duration::from_secs(10),
+            "b's append found on a",
+            async || search(a.as_ref(), key.user(), "wifi").await.hits.len() == 2,
+        )
         .await;
         println!(
             "{}: found on the other server after {:?}",
@@ -148,7 +169,10 @@ async fn redis_with_an_archive_finds_what_was_just_acknowledged() {
         );
 
         // Another user never; a delete, on either server, everywhere at once.
-        assert!(search(b.as_ref(), "someone-else", "wifi").await.hits.is_empty());
+        assert!(search(b.as_ref(), "someone-else", "wifi")
+            .await
+            .hits
+            .is_empty());
         assert!(a.delete(&key).await.unwrap());
         assert!(search(b.as_ref(), key.user(), "wifi").await.hits.is_empty());
         assert!(search(a.as_ref(), key.user(), "wifi").await.hits.is_empty());

@@ -213,6 +213,21 @@ mod tests {
             sessions: vec![session],
         };
         assert_eq!(schema_fields("UserExport"), json_fields(&export));
+        let hit = ragchat_memory::SearchHit {
+            session: "s".into(),
+            message_id: ragchat_memory::MessageId::new(),
+            seq: 1,
+            role: ragchat_memory::Role::User,
+            created_at: now,
+            snippet: "<mark>hi</mark>".into(),
+            score: 0.5,
+        };
+        assert_eq!(schema_fields("SearchHit"), json_fields(&hit));
+        let results = crate::routes::search::SearchResults {
+            hits: vec![hit],
+            next_cursor: None,
+        };
+        assert_eq!(schema_fields("SearchResults"), json_fields(&results));
     }
 
     #[test]
@@ -230,6 +245,7 @@ mod tests {
             "/v1/sessions/{session}/messages",
             "/v1/sessions/{session}/stats",
             "/v1/export",
+            "/v1/search",
             "/v1/me",
             "/healthz",
             "/readyz",

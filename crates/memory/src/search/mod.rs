@@ -216,11 +216,16 @@ impl FromStr for SearchCursor {
     }
 }
 
-/// The error of a store that cannot search (Redis alone, `memory://`).
-pub(crate) fn unsupported(store: &str) -> MemoryError {
+/// The error of a store that cannot search (Redis alone, `memory://`). It names the
+/// kind of store, not its address: the message reaches API clients.
+pub(crate) fn unsupported(kind: crate::spec::StoreKind) -> MemoryError {
+    let what = match kind {
+        crate::spec::StoreKind::Memory => "memory:// keeps conversations in RAM only",
+        _ => "Redis alone keeps conversations for their TTL only",
+    };
     MemoryError::Unsupported(format!(
-        "search needs a durable store: {store} keeps no searchable record; use sqlite:// or \
-         postgres://, or Redis with an archive (--archive)"
+        "search needs a durable store: {what}; use sqlite:// or postgres://, or Redis with \
+         an archive (--archive)"
     ))
 }
 

@@ -4,7 +4,7 @@
 use anyhow::Result;
 use clap::Args;
 use ragchat_memory::search::snippet::to_plain;
-use ragchat_memory::search::{DEFAULT_SEARCH_LIMIT, MAX_SEARCH_LIMIT};
+use ragchat_memory::search::DEFAULT_SEARCH_LIMIT;
 use ragchat_memory::{SearchCursor, SearchHit, SearchQuery, SessionManager};
 use serde::Serialize;
 
@@ -21,8 +21,7 @@ pub(crate) struct SearchArgs {
     #[arg(long, short)]
     pub session: Option<String>,
     /// At most this many hits (1 to 100).
-    #[arg(long, default_value_t = DEFAULT_SEARCH_LIMIT,
-          value_parser = clap::value_parser!(u16).range(1..=MAX_SEARCH_LIMIT as i64).map(usize::from))]
+    #[arg(long, default_value_t = DEFAULT_SEARCH_LIMIT)]
     pub limit: usize,
     /// The next page: the cursor a previous search printed.
     #[arg(long)]
