@@ -21,16 +21,13 @@
 //! - **delete** takes the same lock, so it cannot interleave with an archiver that
 //!   read the session before it (which would write it back) or a rehydration;
 //! - **listing** merges both tiers, each conversation once, with its [`Tier`];
-//! - **search** is the archive's: what this process appended and has not archived
-//!   yet is archived first (`archive_now`, as `--archive-mode sync` does for every
-//!   append), so a message is found as soon as its append is acknowledged here, with
-//!   one ranking and one cursor for all hits. Other servers' appends are found once
-//!   their archiver has written them (its `batch_delay`, 50 ms by default), or after
-//!   a crash once a sweep has.
+//! - **search** is the archive's, after writing there what this process appended
+//!   and has not archived yet ([`search`]).
 
 mod archiver;
 mod config;
 mod list;
+mod search;
 
 pub use self::config::{open_tiered, ArchiveMode, TierConfig};
 
@@ -455,23 +452,7 @@ impl SessionStore for TieredStore {
     }
 
     async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
-        use futures::{StreamExt, TryStreamExt};
-        let behind = self.shared.pending_of(user, query.session.as_deref());
-        futures::stream::iter(behind)
-            .map(|key| async move {
-                archiver::archive_now(
-                    &self.hot,
-                    self.archive.as_ref(),
-                    &self.shared,
-                    &self.config,
-                    &key,
-                )
-                .await
-            })
-            .buffer_unordered(4)
-            .try_collect::<Vec<()>>()
-            .await?;
-        self.archive.search(user, query).await
+        search::search(self, user, query).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -27,8 +27,12 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// PostgreSQL's own statistics of the column (`pg_stats.most_common_elems`, kept by
 /// ANALYZE / autovacuum; a lexeme not among them is rarer than the rarest listed).
 /// Without statistics yet, every term weighs 1.
+///
+/// The scope lexeme restricts the rows to the caller's; `user_id` is checked again on
+/// each row, written so that the planner does not also read the primary key for it
+/// (a BitmapAnd with all the user's rows: 9 of 44 ms for a user with 100,000).
 const SEARCH_SQL: &str = "
-WITH stats AS (
+WITH stats AS MATERIALIZED (
     SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
       FROM pg_stats
      WHERE schemaname = current_schema() AND tablename = 'ragchat_messages'
@@ -40,7 +44,7 @@ terms AS (
            (tsvector_to_array(to_tsvector('english', t)))[1] AS lexeme
       FROM unnest($2::text[]) AS t
 ),
-weighted AS (
+weighted AS MATERIALIZED (
     SELECT t.q,
            CASE WHEN s.elems IS NULL THEN 1.0::float8
                 ELSE ln(1.0 + 1.0 / coalesce(s.freqs[array_position(s.elems, t.lexeme)],
@@ -59,7 +63,7 @@ SELECT seq, id, role, content, sources, created_at, status, session_id, score FR
                    LATERAL (SELECT ts_rank_cd(m.search_terms, w.q)::float8 * 10 AS tf) r
            ) AS score
       FROM ragchat_messages m, query
-     WHERE m.user_id = $1
+     WHERE (m.user_id || '') = $1
        AND ($3::text IS NULL OR m.session_id = $3::text)
        AND numnode(query.any_term) > 0
        AND m.search_terms @@ (query.any_term && $4::text::tsquery)

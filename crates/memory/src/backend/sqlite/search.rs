@@ -38,18 +38,22 @@ pub(super) fn search_page(
     }
     let scope = scope_tokens(user, query.session.as_deref());
     let expression = match_expression(&scope, &terms);
+    // The page is chosen from the index and the id table alone; only its rows are then
+    // read from `messages` (a common word may match most of a user's messages).
     let mut stmt = conn.prepare_cached(
         "SELECT m.seq, m.id, m.role, m.content, m.sources, m.created_at, m.status,
                 m.session, h.score
-           FROM (SELECT rowid AS docid, -bm25(message_search, 0.0, 1.0) AS score
-                   FROM message_search WHERE message_search MATCH ?1) h
-           JOIN message_search_ids d ON d.docid = h.docid
-           JOIN messages m ON m.user = d.user AND m.session = d.session AND m.seq = d.seq
-          WHERE d.user = ?2
-            AND (?3 = 0 OR h.score < ?4
-                 OR (h.score = ?4 AND (m.session > ?5 OR (m.session = ?5 AND m.seq > ?6))))
-          ORDER BY h.score DESC, m.session, m.seq
-          LIMIT ?7",
+           FROM (SELECT d.user, d.session, d.seq, f.score
+                   FROM (SELECT rowid AS docid, -bm25(message_search, 0.0, 1.0) AS score
+                           FROM message_search WHERE message_search MATCH ?1) f
+                   JOIN message_search_ids d ON d.docid = f.docid
+                  WHERE d.user = ?2
+                    AND (?3 = 0 OR f.score < ?4
+                         OR (f.score = ?4 AND (d.session > ?5 OR (d.session = ?5 AND d.seq > ?6))))
+                  ORDER BY f.score DESC, d.session, d.seq
+                  LIMIT ?7) h
+           JOIN messages m ON m.user = h.user AND m.session = h.session AND m.seq = h.seq
+          ORDER BY h.score DESC, h.session, h.seq",
     )?;
     let cursor = query.cursor.as_ref();
     let rows = stmt.query_map(
