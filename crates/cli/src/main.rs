@@ -92,13 +92,14 @@ fn main() -> ExitCode {
 }
 
 /// Exit codes scripts can branch on: 2 = bad input (or over a quota), 3 = not found,
-/// 4 = store unavailable.
+/// 4 = store unavailable, 5 = the store cannot do this (search without a durable tier).
 fn exit_code_for(e: &anyhow::Error) -> u8 {
     use ragchat_memory::MemoryError;
     match e.downcast_ref::<MemoryError>() {
         Some(MemoryError::InvalidInput(_) | MemoryError::Quota(_)) => 2,
         Some(MemoryError::NotFound(_)) => 3,
         Some(MemoryError::Unavailable { .. }) => 4,
+        Some(MemoryError::Unsupported(_)) => 5,
         // A documents folder that does not exist (or is not a folder) is bad input too.
         _ if matches!(
             e.downcast_ref::<ragchat_rag::RagError>(),

@@ -83,6 +83,15 @@ pub(crate) async fn warn_if_degraded(manager: &ragchat_memory::SessionManager) {
     );
 }
 
+/// The `tier` column's word for a conversation (`sessions list`).
+pub(crate) fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
+    match tier {
+        Some(ragchat_memory::Tier::Hot) => "hot",
+        Some(ragchat_memory::Tier::Archived) => "archived",
+        None => "",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,7 +10,8 @@ pub type Result<T, E = MemoryError> = std::result::Result<T, E>;
 /// Variants are meant to be branched on: `InvalidInput` is the caller's fault and
 /// nothing was written; `Quota` means the append would break a storage limit and
 /// nothing was written; `Unavailable` means the store could not be reached and the
-/// same call may succeed later; `Corrupt` means stored data could not be decoded.
+/// same call may succeed later; `Corrupt` means stored data could not be decoded; `Unsupported` means the
+/// store cannot do it at all.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum MemoryError {
@@ -40,6 +41,11 @@ pub enum MemoryError {
     /// nothing was written.
     #[error("quota exceeded: {0}")]
     Quota(String),
+
+    /// The store cannot do this at all (search on a store without a durable tier);
+    /// the message says what would.
+    #[error("not supported: {0}")]
+    Unsupported(String),
 
     /// The store answered with an error that retrying will not fix.
     #[error("store error ({store}): {reason}")]

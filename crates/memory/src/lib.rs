@@ -17,6 +17,7 @@
 //! - [`manager`]: `SessionManager`: cache, coherence across processes, TTL, limits,
 //!   stats, retention.
 //! - [`journal`]: the local durable journal that takes appends while the store is down.
+//! - [`search`]: searching a user's own conversations: query, hits, cursor, snippets.
 //! - [`title`]: the automatic title rule (first question) and given-title validation.
 //! - [`context`]: rendering the recent history into an LLM prompt within a token budget.
 //! - [`error`]: `MemoryError` and the `Result` alias.
@@ -32,6 +33,7 @@ pub mod journal;
 pub mod limits;
 pub mod manager;
 pub mod message;
+pub mod search;
 pub mod spec;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
@@ -51,6 +53,7 @@ pub use manager::{
 pub use message::{
     Message, MessageId, MessageStatus, Role, SessionKey, SourceRef, DEFAULT_SESSION,
 };
+pub use search::{SearchCursor, SearchHit, SearchPage, SearchQuery};
 pub use spec::{
     is_remote_url, parse_store_url, redact_url, RedisLocation, StoreKind, StoreOptions, StoreSpec,
 };

@@ -29,6 +29,7 @@
 //! | `identity` | what the store *is*, without credentials: journal entries are replayed only into the store they were written for |
 //! | `warnings` | settings of the store that put conversations at risk (a Redis that may evict keys) |
 //! | `durability` | what the store keeps on disk, as it reports it ([`Durability`]) |
+//! | `search` | one page of the user's matching messages, best first, after a [`SearchCursor`](crate::search::SearchCursor); consistent with every append, delete and purge once it returns; `Unsupported` on a store without a durable tier |
 //!
 //! A store whose own keys were partly lost (Redis evicting single keys under
 //! `maxmemory`) repairs the session from what is left on the next append or read,
@@ -41,6 +42,7 @@ use serde::Serialize;
 use crate::error::Result;
 use crate::limits::{ListCursor, Quotas, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
+use crate::search::{SearchPage, SearchQuery};
 
 pub use crate::spec::StoreKind;
 // The URL helpers' old paths (`store::parse_store_url`, ...), kept for callers; new
@@ -430,6 +432,18 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
             "{:?} stores have no retention of their own",
             self.kind()
         )))
+    }
+
+    /// One page of the user's messages that match `query` (see [`crate::search`]), best
+    /// first, only from `query.session` when it names one. Every message whose append
+    /// was acknowledged by this store handle is found; deleted and purged ones never
+    /// are. The caller has validated the query ([`SearchQuery::validate`]).
+    ///
+    /// # Errors
+    /// `Unsupported` for a store without a durable tier (the default: Redis alone,
+    /// `memory://`); `Unavailable` when the store cannot be reached.
+    async fn search(&self, _user: &str, _query: &SearchQuery) -> Result<SearchPage> {
+        Err(crate::search::unsupported(self.kind()))
     }
 
     /// Checks that the store answers.

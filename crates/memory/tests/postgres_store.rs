@@ -57,6 +57,10 @@ impl StoreFixture for Fixture<'_> {
     fn purges_idle_sessions(&self) -> bool {
         true
     }
+
+    fn searches(&self) -> bool {
+        true
+    }
 }
 
 fn opts() -> AppendOptions {

@@ -245,5 +245,5 @@ async fn a_file_whose_sessions_expired_is_migrated_and_they_come_back() {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .unwrap();
-    assert_eq!((expiring, version, old_index), (0, 1, 0));
+    assert_eq!((expiring, version, old_index), (0, 2, 0));
 }

@@ -44,6 +44,10 @@ impl StoreFixture for Fixture {
     fn purges_idle_sessions(&self) -> bool {
         true
     }
+
+    fn searches(&self) -> bool {
+        true
+    }
 }
 
 fn rusqlite_conn(path: &std::path::Path) -> rusqlite::Connection {

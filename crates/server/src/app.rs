@@ -9,7 +9,7 @@ use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 
 use crate::error::ApiError;
-use crate::routes::{about, account, layers, openai, ops, sessions, sources, turns};
+use crate::routes::{about, account, layers, openai, ops, search, sessions, sources, turns};
 use crate::state::AppState;
 
 /// Every route of the server, with its state.
@@ -29,6 +29,7 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1/sessions/{session}/messages/{message_id}/sources/{n}",
             get(sources::source_get),
         )
+        .route("/v1/search", get(search::search_get))
         .route("/v1/about", get(about::about_get))
         .route("/v1/export", get(account::export))
         .route("/v1/me", delete(account::me_delete))

@@ -44,7 +44,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// A stable, machine-readable code: `invalid_input`, `invalid_json`,
     /// `payload_too_large`, `quota`, `unauthorized`, `not_found`, `store_unavailable`,
-    /// `answerer_unavailable`, `internal`, `rate_limited`, `auth_locked`, `timeout`,
+    /// `answerer_unavailable`, `search_unavailable`, `internal`, `rate_limited`, `auth_locked`, `timeout`,
     /// `idempotency_key_reused`.
     pub code: String,
     /// What happened, for people.
@@ -158,6 +158,12 @@ impl ApiError {
         )
     }
 
+    /// 501 `search_unavailable`: the store cannot search (no durable tier); the
+    /// message says what would.
+    pub fn search_unavailable(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_IMPLEMENTED, "search_unavailable", message)
+    }
+
     /// 500 with a generic message; `cause` is logged, never sent.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
@@ -253,6 +259,7 @@ impl From<MemoryError> for ApiError {
                 ApiError::store_unavailable()
             }
             MemoryError::Quota(message) => ApiError::quota(message),
+            MemoryError::Unsupported(message) => ApiError::search_unavailable(message),
             // Corrupt data, a failing store, and whatever a later version adds: logged, 500.
             _ => ApiError::internal(e),
         }
@@ -348,6 +355,12 @@ mod tests {
             (e.status(), e.code()),
             (StatusCode::PAYLOAD_TOO_LARGE, "quota")
         );
+        let e: ApiError = MemoryError::Unsupported("search needs a durable store".into()).into();
+        assert_eq!(
+            (e.status(), e.code()),
+            (StatusCode::NOT_IMPLEMENTED, "search_unavailable")
+        );
+        assert!(e.message().contains("durable"), "{e}");
         let e: ApiError = MemoryError::Corrupt("sector 42 unreadable".into()).into();
         assert_eq!(e.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(!e.message().contains("sector 42"), "{e}");

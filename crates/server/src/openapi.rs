@@ -9,7 +9,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{about, account, ops, sessions, sources, turns};
+use crate::routes::{about, account, ops, search, sessions, sources, turns};
 
 /// The API description.
 #[derive(OpenApi)]
@@ -28,6 +28,7 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         sessions::session_delete,
         sessions::session_rename,
         sources::source_get,
+        search::search_get,
         about::about_get,
         account::export,
         account::me_delete,
@@ -46,6 +47,8 @@ use crate::routes::{about, account, ops, sessions, sources, turns};
         about::About,
         about::AboutDocument,
         sessions::MessagePage,
+        search::SearchResults,
+        ragchat_memory::SearchHit,
         account::Erased,
         ops::Health,
         ops::Readiness,
@@ -210,6 +213,21 @@ mod tests {
             sessions: vec![session],
         };
         assert_eq!(schema_fields("UserExport"), json_fields(&export));
+        let hit = ragchat_memory::SearchHit {
+            session: "s".into(),
+            message_id: ragchat_memory::MessageId::new(),
+            seq: 1,
+            role: ragchat_memory::Role::User,
+            created_at: now,
+            snippet: "<mark>hi</mark>".into(),
+            score: 0.5,
+        };
+        assert_eq!(schema_fields("SearchHit"), json_fields(&hit));
+        let results = crate::routes::search::SearchResults {
+            hits: vec![hit],
+            next_cursor: None,
+        };
+        assert_eq!(schema_fields("SearchResults"), json_fields(&results));
     }
 
     #[test]
@@ -227,6 +245,7 @@ mod tests {
             "/v1/sessions/{session}/messages",
             "/v1/sessions/{session}/stats",
             "/v1/export",
+            "/v1/search",
             "/v1/me",
             "/healthz",
             "/readyz",

@@ -7,6 +7,7 @@ use super::{SessionManager, SessionStats};
 use crate::error::Result;
 use crate::limits::ListCursor;
 use crate::message::{millis_to_datetime, Message, SessionKey};
+use crate::search::{SearchPage, SearchQuery};
 use crate::store::{SessionMeta, SessionPage, SessionSummary};
 use crate::title::validate_title;
 
@@ -135,6 +136,19 @@ impl SessionManager {
                 None => return Ok(all),
             }
         }
+    }
+
+    /// One page of the user's messages that match `query`, best first (see
+    /// [`crate::search`]): every conversation of theirs, or only `query.session`. What
+    /// the local journal holds while the store is down is not searched.
+    ///
+    /// # Errors
+    /// `InvalidInput` for an invalid user id or query; `Unsupported` when the store
+    /// cannot search (Redis alone, `memory://`); `Unavailable` when it cannot be reached.
+    pub async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
+        crate::message::validate_id("user", user)?;
+        query.validate()?;
+        self.call(|| self.inner.store.search(user, query)).await
     }
 
     /// Deletes every key of the session, its journaled messages and its cache entry.

@@ -17,12 +17,14 @@ use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
 mod bounds;
 mod managers;
 mod retention;
+mod search;
 mod titles;
 mod users;
 
 pub use self::bounds::*;
 pub use self::managers::*;
 pub use self::retention::*;
+pub use self::search::*;
 pub use self::titles::*;
 pub use self::users::*;
 
@@ -49,6 +51,12 @@ pub trait StoreFixture: Send + Sync {
     /// run only then. They purge every session idle since before they started, in the
     /// whole store the fixture opens.
     fn purges_idle_sessions(&self) -> bool {
+        false
+    }
+
+    /// Whether the backend searches (`search`); the search checks run only then, and
+    /// otherwise check that it refuses with `Unsupported`.
+    fn searches(&self) -> bool {
         false
     }
 }
@@ -148,6 +156,7 @@ pub async fn run_all(f: &dyn StoreFixture) {
     a_given_title_replaces_the_first_question_until_cleared(f).await;
     the_manager_renames_and_validates(f).await;
     users_pages_list_every_user_once_ascending(f).await;
+    search_checks(f).await;
     // Last: retention deletes what the checks above left idle.
     purge_idle_deletes_the_oldest_idle_sessions(f).await;
     purge_idle_frees_the_users_quota(f).await;

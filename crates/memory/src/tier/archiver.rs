@@ -104,6 +104,16 @@ impl Shared {
         self.pending().len()
     }
 
+    /// The sessions of `user` (only `session`, when given) this process knows the
+    /// archive is behind on.
+    pub(super) fn pending_of(&self, user: &str, session: Option<&str>) -> Vec<SessionKey> {
+        self.pending()
+            .keys()
+            .filter(|k| k.user() == user && session.is_none_or(|s| k.session() == s))
+            .cloned()
+            .collect()
+    }
+
     /// Forgets `key` (deleted).
     pub(super) fn forget(&self, key: &SessionKey) {
         self.pending().remove(key);

@@ -20,11 +20,14 @@
 //!   it runs under the session's archive lock, so two servers store it once;
 //! - **delete** takes the same lock, so it cannot interleave with an archiver that
 //!   read the session before it (which would write it back) or a rehydration;
-//! - **listing** merges both tiers, each conversation once, with its [`Tier`].
+//! - **listing** merges both tiers, each conversation once, with its [`Tier`];
+//! - **search** is the archive's, after writing there what this process appended
+//!   and has not archived yet ([`search`]).
 
 mod archiver;
 mod config;
 mod list;
+mod search;
 
 pub use self::config::{open_tiered, ArchiveMode, TierConfig};
 
@@ -38,6 +41,7 @@ use crate::backend::redis::RedisStore;
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
+use crate::search::{SearchPage, SearchQuery};
 use crate::store::{
     AppendOptions, AppendOutcome, ArchiveStatus, Durability, LoadedSession, SessionMeta,
     SessionPage, SessionStore, Stamp, StoreKind, Ttl,
@@ -445,6 +449,10 @@ impl SessionStore for TieredStore {
             }
         }
         Ok(purged)
+    }
+
+    async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
+        search::search(self, user, query).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -9,6 +9,7 @@
 //! | `GET /v1/sessions/{session}/messages/{message_id}/sources/{n}` | [`sources::source_get`] |
 //! | `PATCH /v1/sessions/{session}` | [`sessions::session_rename`] (its title) |
 //! | `DELETE /v1/sessions/{session}` | [`sessions::session_delete`] |
+//! | `GET /v1/search` | [`search::search_get`] (the caller's messages) |
 //! | `GET /v1/about` | [`about::about_get`] |
 //! | `GET /v1/export` | [`account::export`] |
 //! | `DELETE /v1/me` | [`account::me_delete`] |
@@ -24,6 +25,7 @@ pub mod account;
 pub mod layers;
 pub mod openai;
 pub mod ops;
+pub mod search;
 pub mod sessions;
 pub mod sources;
 pub mod turns;

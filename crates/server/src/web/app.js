@@ -3,12 +3,13 @@
 // every load the page asks the API for the session named in the URL.
 // Beside this file: drawer.js (the list on phones), welcome.js (a new conversation's
 // view), sources.js (opening a cited passage), rename.js (renaming the conversation),
-// time.js (relative times).
+// search.js (searching every conversation), time.js (relative times).
 import { setupDrawer } from "/drawer.js";
 import { showWelcome, hideWelcome } from "/welcome.js";
 import { setupSources } from "/sources.js";
 import { timeElement, refreshTimes } from "/time.js";
 import { setupRename } from "/rename.js";
+import { setupSearch } from "/search.js";
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -26,6 +27,7 @@ const SESSION_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 let session = null;
 let inFlight = null; // AbortController of the streaming turn
+const titles = new Map(); // session id -> title, as the list last showed them
 const drawer = setupDrawer({
   menu: $("menu"), sidebar: $("sidebar"), closeButton: $("close-sidebar"),
   backdrop: $("backdrop"), main: $("main"),
@@ -34,6 +36,11 @@ const openSource = setupSources(ui, api);
 setupRename(
   { button: $("rename"), form: $("rename-form"), input: $("rename-input"), name: ui.sessionName },
   { api, current: () => session, renamed: () => loadSessions(), setStatus },
+);
+
+setupSearch(
+  { form: $("search-form"), input: $("search-input"), results: $("search-results"), status: $("search-status") },
+  { api, open: openAt, titleOf: (id) => titles.get(id) || id, timeElement },
 );
 
 class ApiError extends Error {
@@ -226,6 +233,7 @@ function sessionItem(id, title, updatedAt, messageCount) {
 async function loadSessions() {
   try {
     const { sessions } = await api("/v1/sessions");
+    sessions.forEach((s) => titles.set(s.session, s.title || s.session));
     const items = sessions.map((s) =>
       sessionItem(s.session, s.title || "Untitled conversation", s.updated_at, s.message_count));
     // The conversation being started is not stored until its first question.
@@ -248,6 +256,19 @@ async function openSession(id) {
   if (sessionFromUrl() !== id) history.replaceState(null, "", "#session=" + encodeURIComponent(id));
   await loadConversation();
   await loadSessions();
+}
+
+/// Opens a conversation at one of its messages (a search hit): shown, marked, focused.
+async function openAt(id, messageId) {
+  drawer.close();
+  if (id !== session) await openSession(id);
+  ui.messages.querySelector(".msg.found")?.classList.remove("found");
+  const el = [...ui.messages.querySelectorAll(".msg")].find((m) => m.dataset.id === messageId);
+  if (!el) return setStatus("That message is no longer in the conversation.");
+  el.classList.add("found");
+  el.tabIndex = -1;
+  el.scrollIntoView({ block: "center" });
+  el.focus({ preventScroll: true });
 }
 
 /// Parses a server-sent event stream from a fetch body, calling onEvent(name, data).

@@ -8,10 +8,11 @@
 //! a menu button on phones), greets a new conversation
 //! with the loaded documents and example questions, and restores the conversation named
 //! in the URL (`#session=ID`) from the API on every load, so a reload, or the same URL
-//! on another server, shows the same history.
+//! on another server, shows the same history. A search box above the list finds the
+//! caller's messages in every conversation and opens one at the message found.
 //!
 //! The script is a few ES modules: `app.js` (the chat), `drawer.js`, `welcome.js`,
-//! `sources.js`, `rename.js` and `time.js`.
+//! `sources.js`, `rename.js`, `search.js` and `time.js`.
 
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -30,6 +31,7 @@ const SCRIPTS: &[(&str, &str)] = &[
     ("/sources.js", include_str!("sources.js")),
     ("/time.js", include_str!("time.js")),
     ("/rename.js", include_str!("rename.js")),
+    ("/search.js", include_str!("search.js")),
 ];
 
 /// `/`, `/style.css` and the scripts.

@@ -5,11 +5,13 @@
 //! - [`http`]: `bench http` loads running `ragchat serve` processes over HTTP, with the
 //!   load itself (concurrent clients and their conversations) in [`load`].
 //! - [`rehydrate`]: `bench rehydrate` times loading conversations back from the archive.
+//! - [`search`]: `bench search` times searching one user's messages among many users'.
 
 pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod memory;
 pub(crate) mod rehydrate;
+pub(crate) mod search;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,9 @@ pub(crate) enum BenchCommand {
     Http(http::HttpBenchArgs),
     /// Time loading conversations back from the archive (needs --archive).
     Rehydrate(rehydrate::RehydrateArgs),
+    /// Time searches of one user's messages in a store holding many users' (needs a
+    /// store that searches).
+    Search(search::SearchBenchArgs),
     /// Time memory turns (read history + append two messages) at several conversation lengths.
     Memory {
         /// Messages already in the session before timing; comma-separated for several runs.
@@ -57,6 +62,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: BenchCommand) -> Result<Ex
     match command {
         BenchCommand::Http(args) => http::run(global, args).await,
         BenchCommand::Rehydrate(args) => rehydrate::run(global, args).await,
+        BenchCommand::Search(args) => search::run(global, args).await,
         BenchCommand::Memory {
             history,
             turns,

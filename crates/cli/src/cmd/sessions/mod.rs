@@ -1,9 +1,10 @@
 //! `ragchat sessions`: inspect and manage stored conversations from the shell.
-//! `rename` lives in [`rename`], `migrate` (copying a whole store into another) in
-//! [`migrate`].
+//! `rename` lives in [`rename`], `search` in [`search`], `migrate` (copying a whole
+//! store into another) in [`migrate`].
 
 mod migrate;
 mod rename;
+mod search;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -96,6 +97,8 @@ pub(crate) enum SessionsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Search a user's messages (needs sqlite://, postgres:// or Redis with --archive).
+    Search(search::SearchArgs),
     /// Delete a conversation (every key of it, everywhere).
     Delete {
         #[command(flatten)]
@@ -146,15 +149,6 @@ struct DeleteJson<'a> {
     deleted: bool,
 }
 
-/// The `tier` column's word for a conversation.
-fn tier_name(tier: Option<ragchat_memory::Tier>) -> &'static str {
-    match tier {
-        Some(ragchat_memory::Tier::Hot) => "hot",
-        Some(ragchat_memory::Tier::Archived) => "archived",
-        None => "",
-    }
-}
-
 /// Runs a `sessions` subcommand.
 pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result<ExitCode> {
     // A migration opens its two stores itself: no manager, no journal.
@@ -179,6 +173,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: SessionsCommand) -> Result
         SessionsCommand::Erase(args) => {
             ragchat_memory::message::validate_id("user", &args.user)?;
         }
+        SessionsCommand::Search(args) => args.query().map(drop)?,
         SessionsCommand::Sync { .. } | SessionsCommand::Migrate(_) => {}
     }
     let replay_now = !matches!(command, SessionsCommand::Sync { .. });
@@ -385,7 +380,7 @@ async fn run_with(
                         output::ttl(s.ttl_remaining_secs),
                     ];
                     if tiered {
-                        row.push(tier_name(s.tier).to_string());
+                        row.push(output::tier_name(s.tier).to_string());
                     }
                     t.add_row(row);
                 }
@@ -397,6 +392,7 @@ async fn run_with(
                 println!("{user} has no conversations in {}", manager.store_url());
             }
         }
+        SessionsCommand::Search(args) => search::run(manager, &args).await?,
         SessionsCommand::Rename {
             user,
             session,

@@ -3,7 +3,7 @@
 //!
 //! Sessions live in three tables keyed by user first ([`schema`]): `ragchat_sessions`
 //! (one row per session: counters, seqs, titles), `ragchat_messages` (one row per
-//! message, unique by id within its session) and `ragchat_usage` (each user's sessions
+//! message, unique by id within its session, with its search terms: [`search`]) and `ragchat_usage` (each user's sessions
 //! and bytes, for quotas). Every append is one transaction that locks the session's row
 //! ([`write`]); reads are bounded ([`rows`]). The schema is created and migrated on first
 //! use, safely when several processes start at once.
@@ -20,6 +20,7 @@
 mod connect;
 mod rows;
 mod schema;
+mod search;
 mod tls;
 mod write;
 
@@ -35,6 +36,7 @@ use super::shared::{now_ms, report_corrupt};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
+use crate::search::{SearchPage, SearchQuery};
 use crate::spec::{redact_url, PostgresLocation, StoreOptions};
 use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
@@ -346,6 +348,16 @@ impl SessionStore for PostgresStore {
             .into_iter()
             .filter_map(|(user, session)| SessionKey::new(user, session).ok())
             .collect())
+    }
+
+    async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
+        self.bounded(async {
+            let client = self.client().await?;
+            search::search_page(&client, user, query)
+                .await
+                .map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<()> {

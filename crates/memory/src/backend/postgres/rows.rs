@@ -107,7 +107,7 @@ pub(super) async fn read_range(
 }
 
 /// Decodes one row of `ragchat_messages` (columns as [`read_range`] selects them).
-fn decode_row(row: &Row) -> std::result::Result<(u64, Message), CorruptEntry> {
+pub(super) fn decode_row(row: &Row) -> std::result::Result<(u64, Message), CorruptEntry> {
     let seq = row.try_get::<_, i64>(0).ok().map(|s| s as u64);
     let corrupt = |reason: String| CorruptEntry { seq, reason };
     let seq = seq.ok_or_else(|| corrupt("seq is not a number".into()))?;

@@ -21,6 +21,17 @@ const MIGRATION_LOCK: i64 = 0x0072_6167_6368_6174;
 /// 1. The tables.
 /// 2. An index on last activity alone, for retention (`purge_idle`: the oldest idle
 ///    sessions of every user, a batch at a time).
+/// 3. Search ([`crate::search`]): `search_terms`, a generated `tsvector` of the content
+///    (English configuration, its first 100,000 characters: a `tsvector` holds at
+///    most 1 MB) plus two scope lexemes, `@<user>` and `@<user>/<session>`, which no
+///    English text produces; a GIN index on it. A search ANDs its terms with the
+///    caller's scope lexeme, so the index reads only the caller's postings. Adding the
+///    column computes it for the messages already stored (the table is rewritten
+///    once); a generated column is always current: what a transaction writes or
+///    deletes, its search sees. The index is built without `fastupdate`: with it,
+///    inserts go to a pending list that the insert which fills it (4 MB) merges into
+///    the index, a stall that made 500-message appends overrun the 2 s statement
+///    timeout while measuring; without it every append pays its own share.
 pub(super) const MIGRATIONS: &[(i32, &str)] = &[
     (
         1,
@@ -67,7 +78,27 @@ CREATE TABLE ragchat_usage (
 CREATE INDEX ragchat_sessions_by_last_activity ON ragchat_sessions (updated_at);
 "#,
     ),
+    (
+        3,
+        r#"
+ALTER TABLE ragchat_messages ADD COLUMN search_terms tsvector GENERATED ALWAYS AS (
+    to_tsvector('english'::regconfig, left(content, 100000))
+    || array_to_tsvector(ARRAY['@' || user_id, '@' || user_id || '/' || session_id])
+) STORED;
+CREATE INDEX ragchat_messages_search ON ragchat_messages USING gin (search_terms)
+    WITH (fastupdate = off);
+"#,
+    ),
 ];
+
+/// The scope lexeme of a search (see migration 3), as `tsquery` input: quoted, so it
+/// is taken as it is.
+pub(super) fn scope_lexeme(user: &str, session: Option<&str>) -> String {
+    match session {
+        None => format!("'@{user}'"),
+        Some(session) => format!("'@{user}/{session}'"),
+    }
+}
 
 /// What preparing the schema did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,9 +13,11 @@
 //! `secure_delete`, so deleted messages are overwritten rather than left in free pages;
 //! a deleted session also empties the write-ahead log, which holds earlier copies of
 //! the pages. Reads are paged ([`rows::read_range`]); the SQL lives in [`rows`].
+//! Search is FTS5, kept by triggers in every write's transaction ([`schema`], [`search`]).
 
 mod rows;
 mod schema;
+mod search;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -29,6 +31,7 @@ use super::shared::{now_ms, report_corrupt, QuotaCheck};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ListCursor, ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
+use crate::search::{SearchPage, SearchQuery};
 use crate::store::{
     AppendOptions, AppendOutcome, Durability, LoadedSession, SessionMeta, SessionPage,
     SessionStore, StoreKind, Ttl,
@@ -371,6 +374,13 @@ impl SessionStore for SqliteStore {
             Ok(purged)
         })
         .await
+    }
+
+    async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
+        let user = user.to_string();
+        let query = query.clone();
+        self.run(move |conn| search::search_page(conn, &user, &query))
+            .await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -1,0 +1,323 @@
+//! `ragchat bench search`: search latency for one user among many. The store is filled
+//! with `--users` users of `--messages-per-user` messages each, pseudo-English: word
+//! frequencies fall off like natural text's (Zipf: rank r with weight 1/r), the 100
+//! most frequent words are English function words ("the", "of", ...: what search
+//! drops, as in real text), the rest made-up content words (the most common of them
+//! in about 4% of messages). Then the first user's messages are searched `--queries`
+//! times, one query at a time, each of two content words: one drawn by frequency
+//! (often common, matching thousands of the user's messages) and one uniformly (rare).
+//!
+//! Filling writes through the store's own append (batches of 500); `--reuse` skips it
+//! when a previous run with the same flags left the messages there.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use futures::StreamExt;
+use hdrhistogram::Histogram;
+use ragchat_memory::store::AppendOptions;
+use ragchat_memory::{Message, Quotas, SearchQuery, SessionKey, SessionStore, Ttl};
+use serde::Serialize;
+
+use crate::config::GlobalArgs;
+use crate::output;
+
+/// Words of the vocabulary.
+const VOCABULARY: usize = 5000;
+/// The most frequent words: English function words, which search drops.
+const FUNCTION_WORDS: &[&str] = &[
+    "the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he", "was", "for", "on",
+    "are", "as", "with", "his", "they", "i", "at", "be", "this", "have", "from", "or", "had", "by",
+    "but", "what", "some", "we", "can", "were", "which", "their", "if", "do", "will", "each",
+    "about", "how", "up", "out", "them", "then", "she", "many", "so", "these", "her", "would",
+    "has", "more", "him", "two", "been", "who", "its", "now", "did", "down", "only", "my", "over",
+    "me", "our", "your", "just", "very", "than", "there", "when", "where", "why", "all", "any",
+    "both", "few", "most", "other", "such", "no", "not", "own", "same", "too", "should", "into",
+    "through", "during", "before", "after", "above", "below", "again", "further", "once", "here",
+    "off",
+];
+/// Messages per append while filling.
+const BATCH: u64 = 500;
+
+/// `bench search`'s flags.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct SearchBenchArgs {
+    /// Users in the store (`bench-search-0` is the one searched).
+    #[arg(long, default_value_t = 10)]
+    pub users: u64,
+    /// Messages of each user.
+    #[arg(long, default_value_t = 100_000)]
+    pub messages_per_user: u64,
+    /// Messages per conversation.
+    #[arg(long, default_value_t = 1000)]
+    pub session_messages: u64,
+    /// Timed searches.
+    #[arg(long, default_value_t = 2000)]
+    pub queries: u64,
+    /// Untimed searches before timing.
+    #[arg(long, default_value_t = 200)]
+    pub warmup: u64,
+    /// Hits asked of each search.
+    #[arg(long, default_value_t = 10)]
+    pub limit: usize,
+    /// Conversations written at once while filling.
+    #[arg(long, default_value_t = 4)]
+    pub fill_clients: usize,
+    /// Keep the messages a previous run with the same flags wrote (skip filling when
+    /// they are there).
+    #[arg(long)]
+    pub reuse: bool,
+    /// One JSON object: {"store","users","messages","queries","p50_ms","p99_ms","max_ms","mean_hits","fill_s"}.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize)]
+struct SearchBenchResult {
+    store: String,
+    users: u64,
+    messages: u64,
+    user_messages: u64,
+    queries: u64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    mean_hits: f64,
+    fill_s: f64,
+}
+
+/// A fixed-seed generator: the same messages and queries on every run.
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+}
+
+/// The vocabulary (pronounceable made-up words) and its cumulative Zipf weights.
+struct Vocabulary {
+    words: Vec<String>,
+    cumulative: Vec<f64>,
+}
+
+impl Vocabulary {
+    fn new() -> Self {
+        const ONSETS: &[&str] = &[
+            "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr",
+        ];
+        const VOWELS: &[&str] = &["a", "e", "i", "o", "u", "ai", "ou"];
+        let mut rng = Lcg(7);
+        let mut seen = std::collections::HashSet::new();
+        let mut words: Vec<String> = FUNCTION_WORDS.iter().map(|w| w.to_string()).collect();
+        while words.len() < VOCABULARY {
+            let syllables = 2 + rng.below(2);
+            let word: String = (0..syllables)
+                .map(|_| {
+                    format!(
+                        "{}{}",
+                        ONSETS[rng.below(ONSETS.len())],
+                        VOWELS[rng.below(VOWELS.len())]
+                    )
+                })
+                .collect();
+            if seen.insert(word.clone()) {
+                words.push(word);
+            }
+        }
+        let mut total = 0.0;
+        let cumulative = (1..=VOCABULARY)
+            .map(|rank| {
+                total += 1.0 / rank as f64;
+                total
+            })
+            .collect();
+        Vocabulary { words, cumulative }
+    }
+
+    /// A word drawn by frequency (rank r with weight 1/r).
+    fn frequent(&self, rng: &mut Lcg) -> &str {
+        &self.words[self.rank(rng)]
+    }
+
+    fn rank(&self, rng: &mut Lcg) -> usize {
+        let total = self.cumulative[VOCABULARY - 1];
+        let x = (rng.next() as f64 / (1u64 << 31) as f64) * total;
+        self.cumulative
+            .partition_point(|&c| c < x)
+            .min(VOCABULARY - 1)
+    }
+
+    /// A content word drawn by frequency.
+    fn frequent_content(&self, rng: &mut Lcg) -> &str {
+        loop {
+            let rank = self.rank(rng);
+            if rank >= FUNCTION_WORDS.len() {
+                return &self.words[rank];
+            }
+        }
+    }
+
+    /// A content word drawn uniformly (mostly rare ones).
+    fn rare(&self, rng: &mut Lcg) -> &str {
+        let n = FUNCTION_WORDS.len();
+        &self.words[n + rng.below(VOCABULARY - n)]
+    }
+
+    /// A message of 20 to 60 words (about 300 bytes).
+    fn message(&self, rng: &mut Lcg) -> String {
+        let n = 20 + rng.below(41);
+        let words: Vec<&str> = (0..n).map(|_| self.frequent(rng)).collect();
+        words.join(" ")
+    }
+}
+
+fn user(i: u64) -> String {
+    format!("bench-search-{i}")
+}
+
+/// Writes one conversation of `n` messages.
+async fn fill_session(
+    store: &dyn SessionStore,
+    vocabulary: &Vocabulary,
+    key: &SessionKey,
+    n: u64,
+    seed: u64,
+) -> Result<()> {
+    let opts = AppendOptions {
+        ttl: Ttl::NEVER,
+        max_messages: 0,
+        refresh_ttl: true,
+        quotas: Quotas::UNBOUNDED,
+    };
+    let mut rng = Lcg(seed);
+    let mut written = 0;
+    while written < n {
+        let batch: Vec<Message> = (written..n.min(written + BATCH))
+            .map(|i| {
+                let text = vocabulary.message(&mut rng);
+                if i % 2 == 0 {
+                    Message::user(text)
+                } else {
+                    Message::assistant(text)
+                }
+            })
+            .collect();
+        written += batch.len() as u64;
+        store.append(key, &batch, opts).await?;
+    }
+    Ok(())
+}
+
+/// Runs `bench search`.
+pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<ExitCode> {
+    if args.users == 0 || args.messages_per_user == 0 || args.session_messages == 0 {
+        bail!(ragchat_memory::MemoryError::InvalidInput(
+            "--users, --messages-per-user and --session-messages must be at least 1".into()
+        ));
+    }
+    let manager = global.open_manager().await?;
+    let store = manager.store().clone();
+    let vocabulary = Vocabulary::new();
+    let sessions_per_user = args.messages_per_user.div_ceil(args.session_messages);
+    let last = SessionKey::new(user(args.users - 1), format!("s{}", sessions_per_user - 1))?;
+    let filled = match store.meta(&last).await? {
+        Some(meta) if args.reuse => meta.message_count > 0,
+        _ => false,
+    };
+    let started = Instant::now();
+    if !filled {
+        if !args.json {
+            eprintln!(
+                "bench: writing {} users x {} messages ...",
+                args.users, args.messages_per_user
+            );
+        }
+        let jobs: Vec<(SessionKey, u64, u64)> = (0..args.users)
+            .flat_map(|u| (0..sessions_per_user).map(move |s| (u, s)))
+            .map(|(u, s)| {
+                let n = args
+                    .session_messages
+                    .min(args.messages_per_user - s * args.session_messages);
+                let key = SessionKey::new(user(u), format!("s{s}")).expect("valid ids");
+                (key, n, u * 1_000_003 + s)
+            })
+            .collect();
+        let results: Vec<Result<()>> = futures::stream::iter(jobs)
+            .map(|(key, n, seed)| {
+                let (store, vocabulary) = (store.clone(), &vocabulary);
+                async move {
+                    // A conversation an interrupted run left half-written starts over.
+                    if store.meta(&key).await?.is_some() {
+                        store.delete(&key).await?;
+                    }
+                    fill_session(store.as_ref(), vocabulary, &key, n, seed).await
+                }
+            })
+            .buffer_unordered(args.fill_clients.max(1))
+            .collect()
+            .await;
+        results.into_iter().collect::<Result<()>>()?;
+    }
+    let fill_s = started.elapsed().as_secs_f64();
+    let searched = user(0);
+    let mut rng = Lcg(99);
+    let mut hist = Histogram::<u64>::new(3)?;
+    let mut hits = 0usize;
+    for i in 0..args.warmup + args.queries {
+        let text = format!(
+            "{} {}",
+            vocabulary.frequent_content(&mut rng),
+            vocabulary.rare(&mut rng)
+        );
+        let mut query = SearchQuery::new(text);
+        query.limit = args.limit;
+        let t = Instant::now();
+        let page = manager.search(&searched, &query).await?;
+        let took = t.elapsed();
+        if i >= args.warmup {
+            hist.record(took.as_nanos().min(u64::MAX as u128) as u64)?;
+            hits += page.hits.len();
+        }
+    }
+    let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1e6;
+    let result = SearchBenchResult {
+        store: manager.store_url(),
+        users: args.users,
+        messages: args.users * args.messages_per_user,
+        user_messages: args.messages_per_user,
+        queries: args.queries,
+        p50_ms: ms(0.5),
+        p99_ms: ms(0.99),
+        max_ms: hist.max() as f64 / 1e6,
+        mean_hits: hits as f64 / args.queries.max(1) as f64,
+        fill_s,
+    };
+    if args.json {
+        output::json_line(&result)?;
+    } else {
+        println!(
+            "store: {}\nsearch of one user's {} messages among {} ({} queries of two words, \
+             {} hits asked): p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms, {:.1} hits per query",
+            result.store,
+            result.user_messages,
+            result.messages,
+            result.queries,
+            args.limit,
+            result.p50_ms,
+            result.p99_ms,
+            result.max_ms,
+            result.mean_hits
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
