@@ -80,11 +80,16 @@ async fn a_client_that_disconnects_mid_answer_leaves_an_incomplete_answer() {
         "the answer was cut short: {partial}"
     );
 
-    let metrics = get(&app, "/metrics", None).await.text();
-    assert!(
-        metrics.contains("ragchat_turn_seconds_count{outcome=\"cancelled\"} 1"),
-        "{metrics}"
-    );
+    // The turn stores what it produced, then counts itself: poll for the count.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let metrics = get(&app, "/metrics", None).await.text();
+        if metrics.contains("ragchat_turn_seconds_count{outcome=\"cancelled\"} 1") {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
