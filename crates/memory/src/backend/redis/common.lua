@@ -200,10 +200,9 @@ local function rare()
       end
       call('HSET', k.hash, 'converting', 1)
     end
-    local seq = tonumber(call('HGET', k.hash, 'seq')) or 0
-    local count = tonumber(call('HGET', k.hash, 'count')) or 0
-    local bytes = tonumber(call('HGET', k.hash, 'bytes')) or 0
-    local packed, ids, moved, used = {}, {}, {}, 0
+    local fig = call('HMGET', k.hash, 'seq', 'count', 'bytes')
+    local seq, count, bytes = tonumber(fig[1]) or 0, tonumber(fig[2]) or 0, tonumber(fig[3]) or 0
+    local packed, ids, seen, moved, used = {}, {}, {}, {}, 0
     local chunk = call('XRANGE', k.v1log, '-', '+', 'COUNT', 64)
     for _, e in ipairs(chunk) do
       local f = e[2]
@@ -214,7 +213,7 @@ local function rare()
         end
       end
       moved[#moved + 1] = e[1]
-      if not id or not holds(call('HGET', k.hash, bucket_of(id)), id) then
+      if not id or not (seen[id] or holds(call('HGET', k.hash, bucket_of(id)), id)) then
         seq = seq + 1
         local v = pack_v1(f, seq)
         packed[#packed + 1] = v
@@ -223,7 +222,7 @@ local function rare()
         count = count + 1
         if id then
           ids[#ids + 1] = id
-          remember(k.hash, {id})
+          seen[id] = true
         end
       end
       if used >= budget then
@@ -237,6 +236,7 @@ local function rare()
         call('PEXPIRE', k.list, p)
       end
     end
+    remember(k.hash, ids)
     if #moved > 0 then
       call('XDEL', k.v1log, unpack(moved))
     end
