@@ -3,33 +3,13 @@
 //! installed), text and `--json` (the API's shape), only the given user's messages;
 //! bad queries exit 2; a store that cannot search exits 5 saying what would.
 
+mod cli_support;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
-fn ragchat(data_dir: &Path, store: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragchat"));
-    cmd.env_remove("RAGCHAT_STORE")
-        .env_remove("RAGCHAT_REDIS_URL")
-        .env_remove("RAGCHAT_ARCHIVE")
-        .env("RAGCHAT_DATA_DIR", data_dir);
-    if let Some(store) = store {
-        cmd.args(["--store", store]);
-    }
-    cmd.args(args).output().expect("run ragchat")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "ragchat failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
+use cli_support::{ok, ragchat};
 
 fn add(d: &Path, store: Option<&str>, user: &str, session: &str, text: &str) {
     ok(ragchat(

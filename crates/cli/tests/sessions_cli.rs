@@ -1,40 +1,14 @@
 //! The `ragchat sessions` and `ragchat bench memory` commands, run as real processes
 //! against real SQLite files and a real redis-server started by the harness.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod cli_support;
+
+use std::process::Command;
 
 use ragchat_testkit::redis_or_skip;
 use serde_json::Value;
 
-fn ragchat(data_dir: &Path, store: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ragchat"));
-    cmd.env_remove("RAGCHAT_STORE")
-        .env_remove("RAGCHAT_REDIS_URL")
-        .env_remove("RAGCHAT_TTL")
-        .env_remove("RAGCHAT_RETENTION")
-        .env("RAGCHAT_DATA_DIR", data_dir);
-    if let Some(store) = store {
-        cmd.args(["--store", store]);
-    }
-    cmd.args(args).output().expect("run ragchat")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "ragchat failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn json(out: Output) -> Value {
-    let text = ok(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-}
+use cli_support::{json, ok, ragchat};
 
 /// Two processes in a row: the second sees what the first wrote (or not, for memory://).
 fn history_across_processes(store: Option<&str>, durable: bool) {
