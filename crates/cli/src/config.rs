@@ -396,7 +396,7 @@ impl GlobalArgs {
 }
 
 /// `on` or `off` (also `true`/`false`, `1`/`0`).
-fn on_off(s: &str) -> Result<bool, String> {
+pub(crate) fn on_off(s: &str) -> Result<bool, String> {
     match s.to_ascii_lowercase().as_str() {
         "on" | "true" | "1" | "yes" => Ok(true),
         "off" | "false" | "0" | "no" => Ok(false),

@@ -8,13 +8,13 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ragchat_engine::{ChatEngine, EngineConfig};
+use ragchat_engine::{ChatEngine, EngineConfig, RecallConfig};
 use ragchat_rag::{
     Answerer, CorpusSource, ExtractiveAnswerer, FallbackAnswerer, Index, IngestOptions,
     IngestProgress, IngestReport, OpenAiAnswerer, OpenAiConfig,
 };
 
-use crate::config::GlobalArgs;
+use crate::config::{on_off, GlobalArgs};
 
 /// Documents and answerer options.
 #[derive(Debug, Clone, Args)]
@@ -59,6 +59,17 @@ pub(crate) struct EngineArgs {
     /// Document passages retrieved per question.
     #[arg(long, env = "RAGCHAT_TOP_K", value_name = "N", default_value_t = 3)]
     pub top_k: usize,
+
+    /// Bring earlier messages of the conversation that match a question back into its
+    /// context (cited as "conversation `trip`, 2026-11-20"), within the same token budget.
+    /// Needs a store that searches (SQLite, PostgreSQL, Redis with --archive).
+    #[arg(long, env = "RAGCHAT_RECALL", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    pub recall: bool,
+
+    /// Also recall from the user's other conversations [default: on for `chat`, off for
+    /// `serve`].
+    #[arg(long, env = "RAGCHAT_RECALL_ACROSS", value_name = "on|off", value_parser = on_off)]
+    pub recall_across: Option<bool>,
 }
 
 impl EngineArgs {
@@ -149,7 +160,7 @@ pub(crate) fn open_index(
 }
 
 /// Builds the chat engine: memory from the global options, documents and answerer
-/// from `args`.
+/// from `args`; recall across conversations by `args`, else `recall_across`.
 ///
 /// # Errors
 /// When the store, the index or the answerer cannot be set up.
@@ -157,6 +168,7 @@ pub(crate) async fn build_engine(
     global: &GlobalArgs,
     args: &EngineArgs,
     show_progress: bool,
+    recall_across: bool,
 ) -> Result<(ChatEngine, IngestReport)> {
     let memory = global.open_manager().await?;
     let source = args.corpus();
@@ -171,6 +183,11 @@ pub(crate) async fn build_engine(
         answerer,
         EngineConfig {
             top_k: args.top_k.max(1),
+            recall: RecallConfig {
+                enabled: args.recall,
+                across: args.recall_across.unwrap_or(recall_across),
+                ..RecallConfig::default()
+            },
             ..EngineConfig::default()
         },
     );

@@ -76,6 +76,7 @@ fn seed(path: &Path, users: usize, per_user: usize) -> u64 {
                     score: 1.5,
                     line_start: Some(3),
                     line_end: Some(9),
+                    conversation: None,
                 };
                 let messages = vec![
                     Message::user(format!("What is topic {u}/{s}?")),

@@ -14,7 +14,7 @@ pub mod citation;
 pub mod role;
 pub mod tokens;
 
-pub use citation::SourceRef;
+pub use citation::{ConversationRef, SourceRef};
 pub use role::{ParseRoleError, Role};
 pub use tokens::{
     estimate_tokens, recent_window, CharEstimate, TokenCounter, MESSAGE_OVERHEAD_TOKENS,

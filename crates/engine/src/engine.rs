@@ -1,7 +1,9 @@
 //! `ChatEngine`: one chat turn, end to end.
 //!
 //! 1. validate the message (nothing is read or written for bad input);
-//! 2. read the recent history within a token budget (one coherent cached read);
+//! 2. read the recent history within a token budget (one coherent cached read), and
+//!    recall earlier messages that match the question within the same budget
+//!    ([`crate::recall`]);
 //! 3. retrieve with the history, so follow-ups resolve against earlier turns;
 //! 4. answer (offline extractive or an LLM), streaming deltas to the caller;
 //! 5. append the question and the answer in one atomic, idempotent append.
@@ -12,6 +14,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use ragchat_memory::context::select_recent;
 use ragchat_memory::{Message, SessionKey, SessionManager};
 use ragchat_rag::{AnswerRequest, Answerer, Index, Retriever};
 use tokio_util::sync::CancellationToken;
@@ -21,6 +24,7 @@ use crate::error::EngineError;
 use crate::history::HistoryWindow;
 use crate::input::{check_message, MessageRejection};
 use crate::outcome::{TurnIds, TurnOutcome, TurnTimings};
+use crate::recall::{recall, recalled_tokens, RecallConfig};
 use crate::welcome::welcome_text;
 
 /// How a turn is put together.
@@ -28,8 +32,11 @@ use crate::welcome::welcome_text;
 pub struct EngineConfig {
     /// Chunks retrieved per turn.
     pub top_k: usize,
-    /// Token budget of the history handed to retrieval and the answerer.
+    /// Token budget of the history handed to retrieval and the answerer (the recent
+    /// window and the recalled messages).
     pub history_token_budget: usize,
+    /// Recalling earlier messages into the turn's context.
+    pub recall: RecallConfig,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +44,7 @@ impl Default for EngineConfig {
         EngineConfig {
             top_k: 3,
             history_token_budget: 1500,
+            recall: RecallConfig::default(),
         }
     }
 }
@@ -172,9 +180,26 @@ impl ChatEngine {
         let started = Instant::now();
         let history = self.memory.history(key).await?;
         let partial_history = history.is_partial();
-        let window = HistoryWindow::recent(history.iter(), self.config.history_token_budget);
-        drop(history);
         timings.memory_read = started.elapsed();
+
+        let started = Instant::now();
+        let budget = self.config.history_token_budget;
+        let recall_budget =
+            (budget as f32 * self.config.recall.budget_share.clamp(0.0, 1.0)) as usize;
+        let recent = select_recent(history.iter(), budget);
+        let recalled = recall(
+            &self.memory,
+            key,
+            &question.content,
+            &recent,
+            &self.config.recall,
+            recall_budget,
+        )
+        .await;
+        drop(recent);
+        let window = HistoryWindow::recent(history.iter(), budget - recalled_tokens(&recalled));
+        drop(history);
+        timings.recall = started.elapsed();
 
         let started = Instant::now();
         let retrieval =
@@ -186,6 +211,7 @@ impl ChatEngine {
             question: question.content.clone(),
             history: window.turns,
             hits: retrieval.hits,
+            recalled,
         };
         let started = Instant::now();
         let answered = answer_streamed(
@@ -212,6 +238,7 @@ impl ChatEngine {
         Ok(TurnOutcome {
             user_message: question,
             answer: reply,
+            recalled: request.recalled,
             retrieval_query: retrieval.query,
             journaled: receipt.journaled,
             partial_history,

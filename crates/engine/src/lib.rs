@@ -10,11 +10,12 @@
 //! - [`input`]: the checks a message passes before any work, in the words users see.
 //! - [`outcome`]: what a turn produced and where its time went (interfaces record
 //!   metrics from it; the engine records none).
+//! - [`recall`]: earlier messages matching the question join the turn's context.
 //! - [`welcome`]: the greeting of a resumed conversation.
 //! - [`error`]: `EngineError`, a memory or a retrieval/answer failure.
 //!
 //! Modules depend one way: `engine` and `supplied` on the leaves (`error`, `history`,
-//! `input`, `outcome`, `welcome`) and on the private `answering` (a streamed, cancellable
+//! `input`, `outcome`, `recall`, `welcome`) and on the private `answering` (a streamed, cancellable
 //! answer cut to the size limit).
 
 mod answering;
@@ -23,6 +24,7 @@ pub mod error;
 pub mod history;
 pub mod input;
 pub mod outcome;
+pub mod recall;
 pub mod supplied;
 pub mod welcome;
 
@@ -31,5 +33,6 @@ pub use error::EngineError;
 pub use history::{history_turns, HistoryWindow};
 pub use input::MessageRejection;
 pub use outcome::{TurnIds, TurnOutcome, TurnTimings};
+pub use recall::RecallConfig;
 pub use supplied::{SuppliedOutcome, SuppliedTurn};
 pub use welcome::welcome_text;

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use ragchat_memory::{Message, MessageId};
+use ragchat_rag::RecalledTurn;
 use serde::Serialize;
 
 /// Where a turn's time went.
@@ -12,6 +13,8 @@ use serde::Serialize;
 pub struct TurnTimings {
     /// Reading the history.
     pub memory_read: Duration,
+    /// Recalling earlier messages that match the question (searching memory).
+    pub recall: Duration,
     /// Retrieval.
     pub retrieval: Duration,
     /// Producing the answer.
@@ -27,6 +30,9 @@ pub struct TurnOutcome {
     pub user_message: Message,
     /// The stored answer, with its sources (status `incomplete` when cancelled).
     pub answer: Message,
+    /// Earlier messages recalled into the turn's context, best first (the answer cites
+    /// those it used).
+    pub recalled: Vec<RecalledTurn>,
     /// The retrieval query actually run (for debugging).
     pub retrieval_query: String,
     /// True when the store was unreachable and the local journal took the turn.

@@ -111,6 +111,7 @@ impl ChatEngine {
             question: question.content.clone(),
             history: window.turns,
             hits: retrieval.hits,
+            recalled: Vec::new(),
         };
         let started = Instant::now();
         let reply = answer_streamed(

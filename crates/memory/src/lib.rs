@@ -47,7 +47,7 @@ pub use error::{MemoryError, Result};
 pub use journal::{JournalConfig, OtherStore};
 pub use limits::{ListCursor, PageCursor, Quotas, ReadFrom, ReadLimit};
 pub use manager::{
-    AppendReceipt, History, ManagerConfig, MemoryStatus, MessagePage, Mode, ReadStats,
+    AppendReceipt, History, ManagerConfig, MemoryStatus, MessagePage, Mode, ReadStats, RecallScope,
     ReplayReport, RetentionPass, SessionManager, SessionStats,
 };
 pub use message::{

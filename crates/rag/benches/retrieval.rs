@@ -64,6 +64,7 @@ fn retrieval(c: &mut Criterion) {
         question: "What about neural networks?".into(),
         history: history.clone(),
         hits,
+        recalled: Vec::new(),
     };
     let answerer = ExtractiveAnswerer::for_index(&index);
     c.bench_function("extractive_answer", |b| {
@@ -94,6 +95,7 @@ fn retrieval(c: &mut Criterion) {
             question: question.into(),
             history: history.to_vec(),
             hits,
+            recalled: Vec::new(),
         };
         group.bench_function(name, |b| b.iter(|| answerer.compose(black_box(&request))));
     }

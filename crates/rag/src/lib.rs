@@ -49,6 +49,7 @@ mod document;
 mod error;
 mod families;
 mod index;
+mod recall;
 mod replies;
 mod retrieve;
 mod spelling;
@@ -58,8 +59,8 @@ pub use acts::{conversation_act, ConversationAct};
 pub use answer::{
     build_messages, example_questions, Answer, AnswerOptions, AnswerRequest, Answerer,
     CharEstimate, ExtractiveAnswerer, ExtractiveConfig, FallbackAnswerer, OpenAiAnswerer,
-    OpenAiConfig, PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY,
-    SYSTEM_PROMPT,
+    OpenAiConfig, PromptMessage, Source, TokenCounter, NOTHING_FOUND_REPLY, NOTHING_RECALLED_REPLY,
+    NO_CONVERSATION_REPLY, SYSTEM_PROMPT,
 };
 pub use catalog::{CitedPart, DocumentInfo, Passage};
 pub use chunk::{chunk_document, Chunk};
@@ -71,7 +72,8 @@ pub use corpus::{
 pub use document::{ChunkOptions, Document, DEFAULT_OVERLAP_CHARS, DEFAULT_TARGET_CHARS};
 pub use error::{RagError, Result};
 pub use index::{Index, IngestProgress};
-pub use ragchat_core::{Role, SourceRef};
+pub use ragchat_core::{ConversationRef, Role, SourceRef};
+pub use recall::{asks_about_conversation, recall_query, AskedOf, RecalledTurn};
 pub use retrieve::{
     classify, is_topic_message, plan_query, refers_back, HistoryTurn, Hit, MessageKind, QueryPlan,
     Retrieval, Retriever, RetrieverConfig, WeightedTerm, MAX_HITS,

@@ -9,3 +9,7 @@ pub const NOTHING_FOUND_REPLY: &str = "I couldn't find anything about that in th
 /// The reply to "Continue" (or "Tell me more") when there is no earlier conversation.
 pub const NO_CONVERSATION_REPLY: &str = "I don't have any earlier conversation with you to \
      continue. Ask me a question about the documents and I'll answer from them.";
+
+/// The reply to a question about the conversation ("what did I ask about X?") when no
+/// earlier message of the user's says it.
+pub const NOTHING_RECALLED_REPLY: &str = "I couldn't find that in our earlier conversations.";

@@ -232,6 +232,7 @@ fn ask(corpus: &Corpus, history: &[HistoryTurn], message: &str) -> ragchat_rag::
         question: message.to_owned(),
         history: history.to_vec(),
         hits: retrieval.hits,
+        recalled: Vec::new(),
     })
 }
 

@@ -82,6 +82,7 @@ async fn ask(
         question: message.to_owned(),
         history: history.to_vec(),
         hits: retrieval.hits.clone(),
+        recalled: Vec::new(),
     };
     let answer = ExtractiveAnswerer::new()
         .answer(&request, &mut |_| {})

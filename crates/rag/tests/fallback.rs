@@ -34,6 +34,7 @@ fn request(question: &str) -> AnswerRequest {
         question: question.into(),
         history: Vec::new(),
         hits: hits(),
+        recalled: Vec::new(),
     }
 }
 

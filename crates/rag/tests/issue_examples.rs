@@ -44,6 +44,7 @@ impl Chat {
             question: message.to_owned(),
             history: self.history.clone(),
             hits: retrieval.hits,
+            recalled: Vec::new(),
         });
         self.history.push(HistoryTurn::user(message));
         self.history

@@ -175,6 +175,7 @@ fn request() -> AnswerRequest {
                 "Steps go downhill.",
             ),
         ],
+        recalled: Vec::new(),
     }
 }
 

@@ -6,7 +6,7 @@
 //! | metric | type | what |
 //! |---|---|---|
 //! | `ragchat_turn_seconds{outcome}` | histogram | whole chat turns: `ok`, `cancelled`, `error` |
-//! | `ragchat_turn_phase_seconds{phase}` | histogram | `memory_read`, `retrieval`, `answer`, `memory_write` |
+//! | `ragchat_turn_phase_seconds{phase}` | histogram | `memory_read`, `recall`, `retrieval`, `answer`, `memory_write` |
 //! | `ragchat_store_call_seconds{op}` | histogram | the store calls of a turn: `read` (history), `append` |
 //! | `ragchat_turns_journaled_total` | counter | turns the local journal took while the store was down |
 //! | `ragchat_http_requests_total{route,status}` | counter | responses by matched route and status |
@@ -90,7 +90,7 @@ struct Inner {
 /// Handles registered once, so the hot path does not look metrics up by name.
 struct Instruments {
     turn: [Histogram; 3],
-    phase: [Histogram; 4],
+    phase: [Histogram; 5],
     store_read: Histogram,
     store_append: Histogram,
     journaled: Counter,
@@ -133,8 +133,14 @@ impl Metrics {
             Instruments {
                 turn: ["ok", "cancelled", "error"]
                     .map(|o| metrics::histogram!("ragchat_turn_seconds", "outcome" => o)),
-                phase: ["memory_read", "retrieval", "answer", "memory_write"]
-                    .map(|p| metrics::histogram!("ragchat_turn_phase_seconds", "phase" => p)),
+                phase: [
+                    "memory_read",
+                    "recall",
+                    "retrieval",
+                    "answer",
+                    "memory_write",
+                ]
+                .map(|p| metrics::histogram!("ragchat_turn_phase_seconds", "phase" => p)),
                 store_read: metrics::histogram!("ragchat_store_call_seconds", "op" => "read"),
                 store_append: metrics::histogram!("ragchat_store_call_seconds", "op" => "append"),
                 journaled: metrics::counter!("ragchat_turns_journaled_total"),
@@ -188,7 +194,13 @@ impl Metrics {
         };
         self.inner.instruments.turn[index].record(total.as_secs_f64());
         if let Some(t) = timings {
-            let phases = [t.memory_read, t.retrieval, t.answer, t.memory_write];
+            let phases = [
+                t.memory_read,
+                t.recall,
+                t.retrieval,
+                t.answer,
+                t.memory_write,
+            ];
             for (histogram, took) in self.inner.instruments.phase.iter().zip(phases) {
                 histogram.record(took.as_secs_f64());
             }
@@ -417,6 +429,7 @@ mod tests {
         let key = SessionKey::new("u", "s").unwrap();
         let timings = TurnTimings {
             memory_read: Duration::from_millis(1),
+            recall: Duration::from_millis(1),
             retrieval: Duration::from_millis(2),
             answer: Duration::from_millis(3),
             memory_write: Duration::from_millis(1),

@@ -152,6 +152,7 @@ mod tests {
             score: 1.0,
             line_start: Some(1),
             line_end: Some(2),
+            conversation: None,
         };
         let message = Message::assistant("hi").with_sources(vec![source.clone()]);
         assert_eq!(schema_fields("Message"), json_fields(&message));
@@ -221,6 +222,7 @@ mod tests {
             created_at: now,
             snippet: "<mark>hi</mark>".into(),
             score: 0.5,
+            content: "hi".into(),
         };
         assert_eq!(schema_fields("SearchHit"), json_fields(&hit));
         let results = crate::routes::search::SearchResults {

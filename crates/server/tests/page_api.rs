@@ -123,6 +123,7 @@ async fn only_the_owner_opens_a_source_and_mistakes_are_clear() {
         score: 1.0,
         line_start: Some(3),
         line_end: Some(5),
+        conversation: None,
     }]);
     memory.append(&key, vec![stale.clone()]).await.unwrap();
     let message = get(

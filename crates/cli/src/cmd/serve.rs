@@ -54,7 +54,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ServeArgs) -> Result<ExitCode
     check_bind_address(args.addr, &auth)?;
 
     let show_progress = std::io::stderr().is_terminal();
-    let (engine, report) = build_engine(global, &args.engine, show_progress).await?;
+    let (engine, report) = build_engine(global, &args.engine, show_progress, false).await?;
     let mut config = ServerConfig::for_message_limit(global.max_message_bytes);
     config.redis_url = global.store_is_remote().then(|| global.store_url());
     args.limits.apply(&mut config);

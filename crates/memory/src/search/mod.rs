@@ -108,6 +108,10 @@ pub struct SearchHit {
     pub snippet: String,
     /// Relevance, higher is better; comparable only within one search.
     pub score: f64,
+    /// The whole message (not served: the snippet is; a turn that recalls the message
+    /// reads it here).
+    #[serde(skip)]
+    pub content: String,
 }
 
 /// One page of hits, best first.

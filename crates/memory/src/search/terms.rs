@@ -48,6 +48,11 @@ impl Terms {
         &self.words
     }
 
+    /// Whether some term says what is meant: not only common words ("what was it?").
+    pub fn has_telling_words(&self) -> bool {
+        self.words.iter().any(|w| !STOP_WORDS.contains(&w.as_str()))
+    }
+
     /// Whether the query has no word at all (only punctuation).
     pub fn is_empty(&self) -> bool {
         self.words.is_empty()

@@ -175,6 +175,7 @@ pub async fn append_and_load_round_trip(f: &dyn StoreFixture) {
             score: 3.25,
             line_start: Some(1),
             line_end: Some(12),
+            conversation: None,
         }])
         .with_status(MessageStatus::Incomplete);
     msgs[2] = Message::new(Role::System, "system note");

@@ -22,15 +22,16 @@ mod prompt;
 mod sse;
 
 use async_trait::async_trait;
-use ragchat_core::SourceRef;
+use ragchat_core::{ConversationRef, SourceRef};
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::recall::RecalledTurn;
 use crate::retrieve::{HistoryTurn, Hit};
 
 pub use extractive::{
     example_questions, ExtractiveAnswerer, ExtractiveConfig, NOTHING_FOUND_REPLY,
-    NO_CONVERSATION_REPLY,
+    NOTHING_RECALLED_REPLY, NO_CONVERSATION_REPLY,
 };
 pub use fallback::FallbackAnswerer;
 pub use openai::{OpenAiAnswerer, OpenAiConfig};
@@ -46,6 +47,9 @@ pub struct AnswerRequest {
     pub history: Vec<HistoryTurn>,
     /// Retrieved chunks, best first; an answer cites them as `[1]`, `[2]`, ... in this order.
     pub hits: Vec<Hit>,
+    /// Earlier messages of the user's conversations that match the question (not those in
+    /// `history`), best first; cited after the hits.
+    pub recalled: Vec<RecalledTurn>,
 }
 
 /// A cited source of an answer, as the answerer produced it: every field is known.
@@ -67,6 +71,23 @@ pub struct Source {
     pub line_start: u32,
     /// Last cited line (1-based, inclusive).
     pub line_end: u32,
+    /// Set when the source is a recalled message of the user's conversations; the
+    /// passage fields are then empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation: Option<ConversationRef>,
+}
+
+impl From<&RecalledTurn> for Source {
+    fn from(turn: &RecalledTurn) -> Self {
+        Source {
+            path: String::new(),
+            heading: String::new(),
+            score: turn.score as f32,
+            line_start: 0,
+            line_end: 0,
+            conversation: Some(turn.at.clone()),
+        }
+    }
 }
 
 impl From<&Hit> for Source {
@@ -77,19 +98,29 @@ impl From<&Hit> for Source {
             score: hit.score,
             line_start: hit.line_start,
             line_end: hit.line_end,
+            conversation: None,
         }
     }
 }
 
 impl From<&Source> for SourceRef {
-    /// The citation as stored: an empty heading is no heading.
+    /// The citation as stored: an empty heading is no heading; a recalled message has no
+    /// passage fields.
     fn from(source: &Source) -> Self {
+        if let Some(conversation) = &source.conversation {
+            return SourceRef {
+                score: source.score,
+                conversation: Some(conversation.clone()),
+                ..SourceRef::default()
+            };
+        }
         SourceRef {
             path: source.path.clone(),
             heading: (!source.heading.is_empty()).then(|| source.heading.clone()),
             score: source.score,
             line_start: Some(source.line_start),
             line_end: Some(source.line_end),
+            conversation: None,
         }
     }
 }
@@ -165,6 +196,7 @@ mod tests {
             score: 2.5,
             line_start: 3,
             line_end: 7,
+            conversation: None,
         };
         assert_eq!(
             serde_json::to_string(&source).unwrap(),

@@ -18,7 +18,7 @@ pub const SYSTEM_PROMPT: &str = "You are ragchat, an assistant that answers ques
 user's documents. Answer only from the numbered sources in the user's message and the \
 conversation so far. Cite every statement that comes from a source with its number in square \
 brackets, like [1] or [2][3]. If the sources do not contain the answer, say plainly that the \
-documents don't cover it instead of guessing. Be concise: a few sentences unless asked for more.";
+documents don't cover it instead of guessing. A source named `conversation` is an earlier message of your conversations with this user: use it when they ask what was said before. Be concise: a few sentences unless asked for more.";
 
 /// One message of a chat-completions prompt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -34,7 +34,8 @@ pub struct PromptMessage {
 /// Order: [`SYSTEM_PROMPT`]; the most recent history turns, whole, oldest first, as many as fit
 /// in `history_token_budget` tokens by `counter` (a turn that does not fit ends the window);
 /// then one user message with the numbered sources (`[n] path — heading (lines a-b)` and the
-/// text) followed by the question.
+/// text; after them the recalled messages, ``[n] conversation `trip`, 2026-11-20: earlier,
+/// the user asked`` and the text) followed by the question.
 pub fn build_messages(
     request: &AnswerRequest,
     history_token_budget: usize,
@@ -78,6 +79,21 @@ fn sources_and_question(request: &AnswerRequest) -> String {
             hit.text.trim()
         );
     }
+    let first = request.hits.len() + 1;
+    for (i, turn) in request.recalled.iter().enumerate() {
+        let who = match turn.at.role {
+            Role::User => "the user asked",
+            Role::Assistant => "you answered",
+            Role::System => "the instructions said",
+        };
+        let _ = writeln!(
+            content,
+            "\n[{}] {}: earlier, {who}\n{}",
+            first + i,
+            turn.at.label(),
+            turn.content.trim()
+        );
+    }
     let _ = write!(content, "\nQuestion: {}", request.question.trim());
     content
 }
@@ -103,6 +119,7 @@ mod tests {
                 },
                 3.5,
             )],
+            recalled: Vec::new(),
         }
     }
 
@@ -130,6 +147,32 @@ mod tests {
             messages[3].content,
             "Sources:\n\n[1] how-models-learn.md — How Models Learn > Loss (lines 11-15)\n\
              The loss measures error.\n\nQuestion: How does it learn?"
+        );
+    }
+
+    #[test]
+    fn recalled_messages_are_numbered_after_the_passages() {
+        let mut with_recall = request(Vec::new());
+        with_recall.recalled.push(crate::RecalledTurn {
+            at: ragchat_core::ConversationRef {
+                session: "trip".into(),
+                message_id: "m1".into(),
+                seq: 7,
+                role: Role::User,
+                created_at: "2026-11-20T09:30:00Z".into(),
+            },
+            content: "Is the train to Sintra fast?".into(),
+            score: 1.0,
+            same_session: false,
+        });
+        let messages = build_messages(&with_recall, 1000, &CharEstimate);
+        let prompt = &messages.last().expect("the question").content;
+        assert!(
+            prompt.contains(
+                "\n[2] conversation `trip`, 2026-11-20: earlier, the user asked\n\
+                 Is the train to Sintra fast?\n\nQuestion:"
+            ),
+            "{prompt}"
         );
     }
 

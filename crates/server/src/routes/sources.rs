@@ -5,7 +5,8 @@
 //! check the answer against its source. Only the session's owner can ask: the session
 //! key is built from the authenticated user, so another user's session, message or
 //! source answers 404 exactly like one that does not exist. The passage is read from
-//! the index as it is now; when the documents changed so that nothing is left at that
+//! the index as it is now (a source that is a recalled message of the user's conversations
+//! is not a passage: the route says where to read it); when the documents changed so that nothing is left at that
 //! place, the route answers 404 and says so.
 
 use axum::extract::State;
@@ -85,6 +86,15 @@ pub async fn source_get(
             message.sources.len()
         ))
     })?;
+    if let Some(conversation) = &source.conversation {
+        return Err(ApiError::not_found(format!(
+            "source [{n}] is not a document passage but a message of {}: read it at \
+             /v1/sessions/{}/messages?after={}",
+            conversation.label(),
+            conversation.session,
+            conversation.seq.saturating_sub(1)
+        )));
+    }
     let part = match (
         source.line_start,
         source.line_end,

@@ -20,6 +20,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::stream::{self, Stream, StreamExt};
 use ragchat_memory::{Message, SessionKey};
+use ragchat_rag::ConversationRef;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -56,14 +57,23 @@ pub struct TurnResponse {
     /// Why, in one line for people; only when `fallback` is true.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_reason: Option<String>,
+    /// Earlier messages of the user's conversations recalled into the turn's context,
+    /// best first (the answer cites those it used; empty on a replayed turn).
+    pub recalled: Vec<ConversationRef>,
+}
+
+/// Where the recalled messages of a turn are.
+fn recalled_refs(outcome: &ragchat_engine::TurnOutcome) -> Vec<ConversationRef> {
+    outcome.recalled.iter().map(|t| t.at.clone()).collect()
 }
 
 /// Sends a message and gets the answer.
 ///
 /// With `Accept: text/event-stream` the answer is streamed: `token` events carry text
 /// deltas (`{"text": "..."}`), then `fallback` when the offline answerer stood in for a
-/// failed LLM (`{"fallback": true, "reason": "..."}`), `sources` (array of sources) and
-/// `done` (the stored assistant message); a failure ends the stream with an `error`
+/// failed LLM (`{"fallback": true, "reason": "..."}`), `recalled` (the earlier messages
+/// recalled into the turn's context, when there are any), `sources` (array of sources)
+/// and `done` (the stored assistant message); a failure ends the stream with an `error`
 /// event. A client that disconnects mid-answer leaves the partial answer stored as
 /// `incomplete`. With an `Idempotency-Key`, a retry gets the stored turn instead of a
 /// new one (see [`crate::idempotency`]).
@@ -131,6 +141,7 @@ pub async fn message_create(
     let outcome = join_turn(handle).await?;
     Ok(Json(TurnResponse {
         session: key.session().to_string(),
+        recalled: recalled_refs(&outcome),
         user_message: outcome.user_message,
         answer: outcome.answer,
         fallback: outcome.fallback.is_some(),
@@ -177,6 +188,7 @@ async fn idempotent_turn(
         CancellationToken::new(),
     );
     let outcome = join_turn(handle).await?;
+    let recalled = recalled_refs(&outcome);
     let fallback_reason = outcome.fallback;
     let (user_message, answer) = idempotency::settled(
         state.memory(),
@@ -192,6 +204,7 @@ async fn idempotent_turn(
         answer,
         fallback: fallback_reason.is_some(),
         fallback_reason,
+        recalled,
     })
     .into_response())
 }
@@ -214,6 +227,7 @@ fn replay(key: &SessionKey, question: Message, answer: Message, streamed: bool) 
             answer,
             fallback: false,
             fallback_reason: None,
+            recalled: Vec::new(),
         })
         .into_response()
     };
@@ -240,8 +254,16 @@ fn wants_event_stream(headers: &HeaderMap) -> bool {
 /// What the turn task tells the stream.
 enum Update {
     Token(String),
-    /// The stored answer, and why the offline answerer answered, if it stood in for the LLM.
-    Finished(Result<(Message, Option<String>), ApiError>),
+    /// The stored answer, and why the offline answerer answered, if it stood in for the
+    /// LLM, and what the turn recalled.
+    Finished(Result<Finished, ApiError>),
+}
+
+/// The end of a streamed turn.
+struct Finished {
+    answer: Message,
+    fallback: Option<String>,
+    recalled: Vec<ConversationRef>,
 }
 
 /// Runs the turn in a task and streams its progress. The stream owns a drop guard of
@@ -275,13 +297,22 @@ fn stream_turn(
         let finished = match (join_turn(handle).await, ids) {
             (Ok(outcome), Some(ids)) => {
                 let (memory, key) = settle;
+                let recalled = recalled_refs(&outcome);
                 let fallback = outcome.fallback;
                 let stored =
                     idempotency::settled(&memory, &key, ids, outcome.user_message, outcome.answer)
                         .await;
-                Ok((stored.1, fallback))
+                Ok(Finished {
+                    answer: stored.1,
+                    fallback,
+                    recalled,
+                })
             }
-            (result, _) => result.map(|outcome| (outcome.answer, outcome.fallback)),
+            (result, _) => result.map(|outcome| Finished {
+                recalled: recalled_refs(&outcome),
+                answer: outcome.answer,
+                fallback: outcome.fallback,
+            }),
         };
         drop(hold);
         let _ = tx.send(Update::Finished(finished));
@@ -312,13 +343,20 @@ fn event_stream(
                 // The turn is over: nothing left to cancel.
                 guard.disarm();
                 let events = match result {
-                    Ok((answer, fallback)) => {
-                        let mut events = Vec::with_capacity(3);
+                    Ok(Finished {
+                        answer,
+                        fallback,
+                        recalled,
+                    }) => {
+                        let mut events = Vec::with_capacity(4);
                         if let Some(reason) = fallback {
                             events.push(json_event(
                                 "fallback",
                                 &serde_json::json!({ "fallback": true, "reason": reason }),
                             ));
+                        }
+                        if !recalled.is_empty() {
+                            events.push(json_event("recalled", &recalled));
                         }
                         events.push(json_event("sources", &answer.sources));
                         events.push(json_event("done", &answer));

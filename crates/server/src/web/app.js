@@ -102,7 +102,14 @@ function sessionFromUrl() {
   return id && SESSION_ID.test(id) ? id : null;
 }
 
+/// "conversation “Trip to Lisbon”, 2026-11-20": a recalled message of the caller's
+/// conversations, cited by an answer or remembered by a turn.
+function describeConversation(c) {
+  return "conversation “" + (titles.get(c.session) || c.session) + "”, " + String(c.created_at).slice(0, 10);
+}
+
 function describeSource(s) {
+  if (s.conversation) return describeConversation(s.conversation);
   let text = s.path;
   if (s.heading) text += " — " + s.heading;
   // Same rendering as the terminal (`line_range` in the CLI): "(line 3)", "(lines 3-5)".
@@ -140,15 +147,37 @@ function addMessage(role, content, status) {
         const button = document.createElement("button");
         button.type = "button";
         button.textContent = describeSource(s);
-        button.setAttribute("aria-haspopup", "dialog");
-        // The answer's id is known once it is stored (the `done` event).
-        button.disabled = !el.dataset.id;
-        button.addEventListener("click", () =>
-          openSource(button, session, el.dataset.id, i + 1, describeSource));
+        if (s.conversation) {
+          // A recalled message: open its conversation there.
+          button.addEventListener("click", () => openAt(s.conversation.session, s.conversation.message_id));
+        } else {
+          button.setAttribute("aria-haspopup", "dialog");
+          // The answer's id is known once it is stored (the `done` event).
+          button.disabled = !el.dataset.id;
+          button.addEventListener("click", () =>
+            openSource(button, session, el.dataset.id, i + 1, describeSource));
+        }
         li.appendChild(button);
         list.appendChild(li);
       });
       el.appendChild(list);
+    },
+    setRecalled(recalled) {
+      el.querySelector(".recalled")?.remove();
+      if (!recalled || recalled.length === 0) return;
+      const note = document.createElement("div");
+      note.className = "recalled muted";
+      note.append("Remembered: ");
+      recalled.forEach((c, i) => {
+        if (i > 0) note.append(" · ");
+        const button = document.createElement("button");
+        button.type = "button";
+        button.className = "link";
+        button.textContent = describeConversation(c);
+        button.addEventListener("click", () => openAt(c.session, c.message_id));
+        note.appendChild(button);
+      });
+      el.appendChild(note);
     },
     finish(message) {
       el.dataset.id = message.id;
@@ -326,6 +355,7 @@ async function send(content) {
     await readEvents(response.body, (name, data) => {
       const payload = JSON.parse(data);
       if (name === "token") answer.append(payload.text);
+      else if (name === "recalled") answer.setRecalled(payload);
       else if (name === "sources") answer.setSources(payload);
       else if (name === "done") { answer.finish(payload); finished = true; }
       else if (name === "error") { answer.fail(payload.error); finished = true; }

@@ -228,6 +228,7 @@ impl Answerer for SlowAnswerer {
                 score: 1.0,
                 line_start: 1,
                 line_end: 2,
+                conversation: None,
             }],
             ..Answer::default()
         })

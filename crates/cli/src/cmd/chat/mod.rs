@@ -66,7 +66,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: ChatArgs) -> Result<ExitCode>
     let interactive =
         !args.json && std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
     let show_progress = std::io::stderr().is_terminal() && !args.json;
-    let (engine, report) = build_engine(global, &args.engine, show_progress).await?;
+    let (engine, report) = build_engine(global, &args.engine, show_progress, true).await?;
     let history = history::HistoryFile::for_user(&global.data_dir(), key.user());
     if !interactive {
         // The REPL shows it with the other warnings when it starts.

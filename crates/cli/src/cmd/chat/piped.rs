@@ -8,11 +8,12 @@ use std::process::ExitCode;
 use anyhow::Result;
 use ragchat_engine::{ChatEngine, TurnOutcome};
 use ragchat_memory::SessionKey;
+use ragchat_rag::ConversationRef;
 use serde::Serialize;
 
 use super::commands;
 use super::history::HistoryFile;
-use super::render::source_lines;
+use super::render::{recalled_line, source_lines};
 use crate::output;
 use crate::terminal::visible;
 
@@ -43,6 +44,18 @@ pub(super) struct SourceLine<'a> {
     path: &'a str,
     heading: Option<&'a str>,
     score: f32,
+    /// Set when the source is a recalled message of the user's conversations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    conversation: Option<&'a ConversationRef>,
+}
+
+/// An earlier message a turn recalled into its context, in `--json` output.
+#[derive(Serialize)]
+struct RecalledLine<'a> {
+    #[serde(flatten)]
+    at: &'a ConversationRef,
+    score: f64,
+    same_session: bool,
 }
 
 /// One answer in `--json` output.
@@ -51,6 +64,8 @@ struct AnswerLine<'a> {
     r#type: &'static str,
     answer: &'a str,
     sources: Vec<SourceLine<'a>>,
+    /// Earlier messages recalled into the turn's context, best first.
+    recalled: Vec<RecalledLine<'a>>,
     message_id: String,
     /// Milliseconds conversation memory took in this turn (read + append).
     memory_ms: f64,
@@ -175,6 +190,9 @@ pub(super) async fn run(
                 for line in source_lines(&outcome.answer) {
                     println!("{line}");
                 }
+                if let Some(line) = recalled_line(&outcome.recalled) {
+                    println!("{line}");
+                }
                 if let Some(notice) = &outcome.fallback {
                     println!("note: {notice}");
                 }
@@ -197,6 +215,16 @@ fn answer_line(outcome: &TurnOutcome) -> AnswerLine<'_> {
                 path: &s.path,
                 heading: s.heading.as_deref(),
                 score: s.score,
+                conversation: s.conversation.as_ref(),
+            })
+            .collect(),
+        recalled: outcome
+            .recalled
+            .iter()
+            .map(|t| RecalledLine {
+                at: &t.at,
+                score: t.score,
+                same_session: t.same_session,
             })
             .collect(),
         message_id: outcome.answer.id.to_string(),

@@ -5,6 +5,7 @@
 use anyhow::Result;
 use ragchat_engine::ChatEngine;
 use ragchat_memory::{Message, Role, SessionKey, StoreKind};
+use ragchat_rag::RecalledTurn;
 
 use crate::terminal::visible;
 
@@ -27,13 +28,18 @@ pub(super) fn yellow(text: &str) -> String {
 }
 
 /// "  [1] path › heading (lines a-b)" for each source of an answer; one line is
-/// "(line a)", as on the web page.
+/// "(line a)", as on the web page; a recalled message is "  [2] conversation `trip`,
+/// 2026-11-20".
 pub(super) fn source_lines(answer: &Message) -> Vec<String> {
     answer
         .sources
         .iter()
         .enumerate()
         .map(|(i, s)| {
+            if let Some(conversation) = &s.conversation {
+                // Session ids are restricted to plain characters; shown all the same.
+                return format!("  [{}] {}", i + 1, visible(&conversation.label()));
+            }
             let heading = s
                 .heading
                 .as_deref()
@@ -48,6 +54,22 @@ pub(super) fn source_lines(answer: &Message) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// "  remembered: conversation `trip`, 2026-11-20; …": the earlier messages a turn
+/// recalled into its context, or nothing when it recalled none.
+pub(super) fn recalled_line(recalled: &[RecalledTurn]) -> Option<String> {
+    if recalled.is_empty() {
+        return None;
+    }
+    let mut labels: Vec<String> = Vec::new();
+    for turn in recalled {
+        let label = turn.at.label();
+        if !labels.contains(&label) {
+            labels.push(label);
+        }
+    }
+    Some(format!("  remembered: {}", visible(&labels.join("; "))))
 }
 
 /// " (line 3)", " (lines 3-5)", or nothing: how a source's lines are shown, in the

@@ -14,7 +14,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::commands::{command, is_unconfirmed_reset, Next};
 use super::history::{remove_legacy_file, HistoryFile};
-use super::render::{dim, greeting, memory_warnings, source_lines, status_line, yellow};
+use super::render::{
+    dim, greeting, memory_warnings, recalled_line, source_lines, status_line, yellow,
+};
 use crate::terminal::visible;
 
 /// How the REPL treats the user's typed lines and destructive commands.
@@ -187,6 +189,9 @@ async fn turn(engine: &ChatEngine, key: &SessionKey, text: &str) {
                 );
             }
             for line in source_lines(&outcome.answer) {
+                println!("{}", dim(&line));
+            }
+            if let Some(line) = recalled_line(&outcome.recalled) {
                 println!("{}", dim(&line));
             }
             if let Some(notice) = &outcome.fallback {

@@ -267,11 +267,11 @@ async fn run_with(
                             .as_deref()
                             .map(|h| format!(" > {h}"))
                             .unwrap_or_default();
-                        println!(
-                            "    [{}] {}",
-                            i + 1,
-                            visible(&format!("{}{heading}", s.path))
-                        );
+                        let cited = match &s.conversation {
+                            Some(conversation) => conversation.label(),
+                            None => format!("{}{heading}", s.path),
+                        };
+                        println!("    [{}] {}", i + 1, visible(&cited));
                     }
                 }
             }

@@ -131,6 +131,7 @@ pub(super) async fn search_page(
                 role: message.role,
                 created_at: message.created_at,
                 snippet: snippet(&message.content, &terms),
+                content: message.content,
                 score: row.get(8),
             }),
             Err(bad) => {

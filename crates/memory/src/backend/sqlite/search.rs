@@ -82,6 +82,7 @@ pub(super) fn search_page(
                 role: message.role,
                 created_at: message.created_at,
                 snippet: snippet(&message.content, &terms),
+                content: message.content,
                 score,
             }),
             Err(bad) => {

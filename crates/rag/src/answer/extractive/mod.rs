@@ -5,12 +5,14 @@
 //! - `passage`   hits split into sentences and stemmed once per answer
 //! - `select`    scoring sentences against the question and picking the answer's units
 //! - `sentence`  cleaning sentences, quotability, sentences that lean on the one before
+//! - `recall`    questions about the conversation, answered from recalled messages
 //! - `reply`     declining, the "continue" recap, small talk
 //! - `suggest`   example questions drawn from the loaded documents, kept when this answerer
 //!   answers them well
 
 mod passage;
 mod question;
+mod recall;
 mod reply;
 mod select;
 mod sentence;
@@ -26,7 +28,8 @@ use crate::acts::conversation_act;
 use crate::error::Result;
 use crate::families::related_terms;
 use crate::index::Index;
-pub use crate::replies::{NOTHING_FOUND_REPLY, NO_CONVERSATION_REPLY};
+use crate::recall::asks_about_conversation;
+pub use crate::replies::{NOTHING_FOUND_REPLY, NOTHING_RECALLED_REPLY, NO_CONVERSATION_REPLY};
 use crate::retrieve::{
     asks_why, classify, first_passage_of, is_topic_message, passages_of, plan_for, refers_back,
     HistoryTurn, Hit, MessageKind, RetrieverConfig,
@@ -83,6 +86,10 @@ impl Default for ExtractiveConfig {
 /// - a conversation act (greeting, thanks, goodbye, "what can you do?", see
 ///   [`crate::conversation_act`]) gets a short reply; "what can you do?" offers example
 ///   questions drawn from the documents when the answerer was made [`for_index`](Self::for_index);
+/// - a question about the conversation itself ("what did I ask about X?", "the command you
+///   gave me for the backup", [`crate::asks_about_conversation`]) quotes the message that
+///   says it, from the recent conversation or [`AnswerRequest::recalled`] (cited as
+///   ``conversation `trip`, 2026-11-20``), or says [`NOTHING_RECALLED_REPLY`];
 /// - "Continue" or "Tell me more" with no earlier conversation gets [`NO_CONVERSATION_REPLY`];
 /// - "Tell me more" quotes the next sentences of the first hit (the retriever puts the next
 ///   passage of the previous answer's source there); "Continue" does the same after one
@@ -159,6 +166,9 @@ impl ExtractiveAnswerer {
             .any(|t| t.role == Role::User && is_topic_message(&t.content));
         if let Some(act) = conversation_act(&request.question) {
             return plain(&reply::small_talk(act, has_conversation, &self.examples));
+        }
+        if let Some(asked) = asks_about_conversation(&request.question) {
+            return recall::answer(&request.question, asked, request);
         }
         let kind = classify(&request.question);
         let wants_reason = kind == MessageKind::More && asks_why(&request.question);

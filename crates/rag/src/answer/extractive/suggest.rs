@@ -213,6 +213,7 @@ fn answers_well(
         question: question.to_owned(),
         history: Vec::new(),
         hits: retrieval.hits,
+        recalled: Vec::new(),
     };
     let answer = answerer.compose(&request);
     answer.sources.first().map(|s| s.path.as_str()) == Some(path)

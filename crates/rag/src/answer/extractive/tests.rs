@@ -22,6 +22,7 @@ fn request(question: &str, history: Vec<HistoryTurn>, hits: Vec<Hit>) -> AnswerR
         question: question.into(),
         history,
         hits,
+        recalled: Vec::new(),
     }
 }
 

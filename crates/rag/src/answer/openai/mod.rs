@@ -88,8 +88,8 @@ impl std::fmt::Debug for OpenAiConfig {
 /// Answers with a chat-completions model, streaming its tokens to the sink.
 ///
 /// The prompt is built by [`build_messages`]: instructions, the history window, the hits as
-/// numbered sources, the question. The returned [`Answer::sources`] are all hits in that
-/// numbering, so the model's `[n]` refers to `sources[n - 1]`. Create once and clone: the HTTP
+/// numbered sources, the question. The returned [`Answer::sources`] are all hits, then all
+/// recalled messages, in that numbering, so the model's `[n]` refers to `sources[n - 1]`. Create once and clone: the HTTP
 /// connection pool is shared.
 #[derive(Clone)]
 pub struct OpenAiAnswerer {
@@ -221,7 +221,12 @@ impl Answerer for OpenAiAnswerer {
         }
         Ok(Answer {
             text,
-            sources: request.hits.iter().map(Source::from).collect(),
+            sources: request
+                .hits
+                .iter()
+                .map(Source::from)
+                .chain(request.recalled.iter().map(Source::from))
+                .collect(),
             fallback: None,
         })
     }

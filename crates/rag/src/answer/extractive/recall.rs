@@ -1,0 +1,315 @@
+//! Answering a question about the conversation ("what did I ask about learning rates?",
+//! "the command you gave me for the backup") from the messages recalled for the turn:
+//! the message that says it is quoted and cited as ``conversation `trip`, 2026-11-20``.
+
+use std::collections::HashSet;
+
+use super::sentence::truncate_chars;
+use super::{plain, Answer, AnswerRequest, Source};
+use crate::recall::{asks_about_conversation, recall_query, AskedOf, RecalledTurn};
+use crate::replies::NOTHING_RECALLED_REPLY;
+use crate::text::analyze;
+use ragchat_core::Role;
+
+/// Longest quote of a recalled message, in characters.
+const MAX_QUOTE_CHARS: usize = 300;
+/// At most this many recalled messages are quoted.
+const MAX_QUOTES: usize = 2;
+/// Share of the question's topic terms a recalled message must hold to be quoted.
+const MIN_TOPIC_COVERAGE: f64 = 0.6;
+
+/// The answer to a question about the conversation; `asked` says whose words it wants.
+pub(super) fn answer(question: &str, asked: AskedOf, request: &AnswerRequest) -> Answer {
+    let topic: HashSet<String> = analyze(&recall_query(question)).into_iter().collect();
+    if topic.is_empty() {
+        return last_question(request);
+    }
+    let coverage = |content: &str| {
+        let terms: HashSet<String> = analyze(content).into_iter().collect();
+        topic.intersection(&terms).count() as f64 / topic.len() as f64
+    };
+    // The recalled messages, and the recent conversation's own (not searched: they are
+    // in the window), newest first.
+    let recent = request.history.iter().rev().map(|t| Said {
+        role: t.role,
+        content: &t.content,
+        recalled: None,
+    });
+    let recalled = request.recalled.iter().map(|t| Said {
+        role: t.at.role,
+        content: &t.content,
+        recalled: Some(t),
+    });
+    let mut candidates: Vec<(f64, bool, usize, Said<'_>)> = recent
+        .chain(recalled)
+        .filter(|said| !is_about_recall(said))
+        .enumerate()
+        .map(|(rank, said)| (coverage(said.content), asked.wants(said.role), rank, said))
+        .filter(|(covered, _, _, _)| *covered >= MIN_TOPIC_COVERAGE)
+        .collect();
+    // Most of the topic first, then whose words were asked for, then the most recent
+    // message or the search's rank.
+    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
+    let Some(&(best_coverage, best_wanted, _, _)) = candidates.first() else {
+        return plain(NOTHING_RECALLED_REPLY);
+    };
+    let chosen = candidates
+        .iter()
+        .filter(|(covered, wanted, _, _)| *covered == best_coverage && *wanted == best_wanted)
+        .take(MAX_QUOTES);
+    let mut parts = Vec::with_capacity(MAX_QUOTES);
+    let mut sources = Vec::with_capacity(MAX_QUOTES);
+    for (_, _, _, said) in chosen {
+        match said.recalled {
+            Some(turn) => {
+                sources.push(Source::from(turn));
+                parts.push(format!("{} [{}]", quote(said, place(turn)), sources.len()));
+            }
+            None => parts.push(quote(said, "A little earlier in this conversation".into())),
+        }
+    }
+    Answer {
+        text: parts.join(" "),
+        sources,
+        ..Answer::default()
+    }
+}
+
+/// A message that may be quoted: a recent one of this conversation or a recalled one.
+#[derive(Clone, Copy)]
+struct Said<'a> {
+    role: Role,
+    content: &'a str,
+    recalled: Option<&'a RecalledTurn>,
+}
+
+/// Whether a message is itself about recalling ("what did I ask about X?", or an answer
+/// to one): quoting it would answer the question with the question.
+fn is_about_recall(said: &Said<'_>) -> bool {
+    match said.role {
+        Role::User => asks_about_conversation(said.content).is_some(),
+        Role::Assistant => {
+            let text = said.content.trim_start();
+            RECALL_OPENINGS.iter().any(|opening| text.starts_with(opening))
+                || text.starts_with(NOTHING_RECALLED_REPLY)
+        }
+        Role::System => false,
+    }
+}
+
+/// How this module's answers start.
+const RECALL_OPENINGS: &[&str] = &[
+    "Earlier in this conversation (",
+    "In conversation `",
+    "A little earlier in this conversation ",
+    "You last asked: ",
+];
+
+/// Where and when a recalled message was said.
+fn place(turn: &RecalledTurn) -> String {
+    let day = turn.at.created_at.get(..10).unwrap_or(&turn.at.created_at);
+    if turn.same_session {
+        format!("Earlier in this conversation ({day})")
+    } else {
+        format!("In conversation `{}` on {day}", turn.at.session)
+    }
+}
+
+/// One message as a sentence: where and when, who, and what was said.
+fn quote(said: &Said<'_>, place: String) -> String {
+    let who = match said.role {
+        Role::User => "you asked",
+        Role::Assistant => "I said",
+        Role::System => "the instructions said",
+    };
+    let text = without_markers(said.content.trim());
+    format!(
+        "{place} {who}: \"{}\"",
+        truncate_chars(&text, MAX_QUOTE_CHARS)
+    )
+}
+
+/// "What did I ask?" with no topic: the user's last question in the recent conversation.
+fn last_question(request: &AnswerRequest) -> Answer {
+    match request.history.iter().rev().find(|t| t.role == Role::User) {
+        Some(turn) => plain(&format!(
+            "You last asked: \"{}\"",
+            truncate_chars(turn.content.trim(), MAX_QUOTE_CHARS)
+        )),
+        None => plain(NOTHING_RECALLED_REPLY),
+    }
+}
+
+/// `text` without its citation markers (`[1]`, `[2][3]`): they numbered the sources of
+/// the answer they were in, not of this one.
+fn without_markers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        let after = &rest[open + 1..];
+        let digits = after.bytes().take_while(u8::is_ascii_digit).count();
+        if digits > 0 && after.as_bytes().get(digits) == Some(&b']') {
+            out.push_str(rest[..open].trim_end_matches(' '));
+            rest = &after[digits + 1..];
+        } else {
+            out.push_str(&rest[..=open]);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::retrieve::HistoryTurn;
+    use ragchat_core::ConversationRef;
+
+    fn recalled(session: &str, role: Role, content: &str, score: f64) -> RecalledTurn {
+        RecalledTurn {
+            at: ConversationRef {
+                session: session.into(),
+                message_id: format!("{session}-{score}"),
+                seq: 3,
+                role,
+                created_at: "2026-11-20T09:30:00Z".into(),
+            },
+            content: content.into(),
+            score,
+            same_session: session == "here",
+        }
+    }
+
+    fn ask(question: &str, recalled_turns: Vec<RecalledTurn>) -> Answer {
+        let request = AnswerRequest {
+            question: question.into(),
+            recalled: recalled_turns,
+            ..AnswerRequest::default()
+        };
+        let asked = crate::recall::asks_about_conversation(question).expect("a recall question");
+        answer(question, asked, &request)
+    }
+
+    #[test]
+    fn the_users_own_question_is_quoted_and_cited() {
+        let answer = ask(
+            "What did I ask about learning rates earlier?",
+            vec![
+                recalled(
+                    "here",
+                    Role::Assistant,
+                    "A learning rate too high diverges [1].",
+                    3.0,
+                ),
+                recalled(
+                    "here",
+                    Role::User,
+                    "Which learning rate should I start with?",
+                    2.0,
+                ),
+                recalled("trip", Role::User, "Is the train to Sintra fast?", 9.0),
+            ],
+        );
+        assert_eq!(
+            answer.text,
+            "Earlier in this conversation (2026-11-20) you asked: \"Which learning rate should I \
+             start with?\" [1]"
+        );
+        assert_eq!(answer.sources.len(), 1);
+        let cited = answer.sources[0]
+            .conversation
+            .as_ref()
+            .expect("a conversation");
+        assert_eq!(cited.role, Role::User);
+    }
+
+    #[test]
+    fn the_assistants_words_are_quoted_without_their_old_markers() {
+        let answer = ask(
+            "What was the command you gave me for the backup?",
+            vec![recalled(
+                "ops",
+                Role::Assistant,
+                "Run `pg_dump -Fc app > app.dump` for the backup [1][2].",
+                1.0,
+            )],
+        );
+        assert_eq!(
+            answer.text,
+            "In conversation `ops` on 2026-11-20 I said: \"Run `pg_dump -Fc app > app.dump` for \
+             the backup.\" [1]"
+        );
+    }
+
+    #[test]
+    fn nothing_on_the_topic_is_said_plainly() {
+        let answer = ask(
+            "What did I ask about gradient clipping?",
+            vec![recalled("here", Role::User, "What is a gradient?", 1.0)],
+        );
+        assert_eq!(answer.text, NOTHING_RECALLED_REPLY);
+        assert!(answer.sources.is_empty());
+        let none = ask("What did I ask about gradient clipping?", vec![]);
+        assert_eq!(none.text, NOTHING_RECALLED_REPLY);
+    }
+
+    #[test]
+    fn a_recent_message_is_quoted_without_a_citation() {
+        let request = AnswerRequest {
+            question: "What did I ask about dropout?".into(),
+            history: vec![
+                HistoryTurn::user("What is dropout?"),
+                HistoryTurn::assistant("Dropout drops units [1]."),
+            ],
+            ..AnswerRequest::default()
+        };
+        let answer = answer(&request.question, AskedOf::User, &request);
+        assert_eq!(
+            answer.text,
+            "A little earlier in this conversation you asked: \"What is dropout?\""
+        );
+        assert!(answer.sources.is_empty());
+    }
+
+    #[test]
+    fn without_a_topic_the_last_question_is_quoted() {
+        let request = AnswerRequest {
+            question: "What did I ask last time?".into(),
+            history: vec![
+                HistoryTurn::user("What is dropout?"),
+                HistoryTurn::assistant("Dropout drops units [1]."),
+            ],
+            ..AnswerRequest::default()
+        };
+        let answer = answer(&request.question, AskedOf::User, &request);
+        assert_eq!(answer.text, "You last asked: \"What is dropout?\"");
+    }
+
+    #[test]
+    fn earlier_recall_questions_and_their_answers_are_not_quoted() {
+        let answer = ask(
+            "What did I ask about dropout?",
+            vec![
+                recalled("s2", Role::User, "What did I ask about dropout?", 9.0),
+                recalled(
+                    "s2",
+                    Role::Assistant,
+                    "In conversation `trip` on 2026-11-20 you asked: \"What is dropout?\" [1]",
+                    8.0,
+                ),
+                recalled("trip", Role::User, "What is dropout?", 1.0),
+            ],
+        );
+        assert_eq!(
+            answer.text,
+            "In conversation `trip` on 2026-11-20 you asked: \"What is dropout?\" [1]"
+        );
+    }
+
+    #[test]
+    fn markers_are_removed_and_brackets_kept() {
+        assert_eq!(without_markers("a [1] b [2][3]."), "a b.");
+        assert_eq!(without_markers("x[0] [y] [12"), "x [y] [12");
+    }
+}
