@@ -15,6 +15,7 @@ use crate::message::{Message, MessageId, MessageStatus, Role, SessionKey, Source
 use crate::store::{AppendOptions, SessionStore, SessionSummary, Ttl};
 
 mod bounds;
+pub mod eval_set;
 mod managers;
 mod retention;
 mod search;

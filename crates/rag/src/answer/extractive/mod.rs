@@ -28,7 +28,7 @@ use crate::acts::conversation_act;
 use crate::error::Result;
 use crate::families::related_terms;
 use crate::index::Index;
-use crate::recall::asks_about_conversation;
+use crate::recall::{asks_about_conversation, AskedOf};
 pub use crate::replies::{NOTHING_FOUND_REPLY, NOTHING_RECALLED_REPLY, NO_CONVERSATION_REPLY};
 use crate::retrieve::{
     asks_why, classify, first_passage_of, is_topic_message, passages_of, plan_for, refers_back,
@@ -168,7 +168,7 @@ impl ExtractiveAnswerer {
             return plain(&reply::small_talk(act, has_conversation, &self.examples));
         }
         if let Some(asked) = asks_about_conversation(&request.question) {
-            return recall::answer(&request.question, asked, request);
+            return self.answer_from_recall(request, asked);
         }
         let kind = classify(&request.question);
         let wants_reason = kind == MessageKind::More && asks_why(&request.question);
@@ -254,6 +254,21 @@ impl ExtractiveAnswerer {
             }
         }
         extra
+    }
+
+    /// A question about the conversation, its topic terms weighted by their rarity in the
+    /// documents when the answerer knows them (a term they never use weighs most).
+    fn answer_from_recall(&self, request: &AnswerRequest, asked: AskedOf) -> Answer {
+        let Some(index) = &self.index else {
+            return recall::answer(&request.question, asked, request, &|_| 1.0);
+        };
+        let searcher = index.searcher();
+        let chunks = searcher.num_docs().max(1) as f64;
+        let weight = |term: &str| {
+            let df = index.doc_freq_in(&searcher, term) as f64;
+            ((chunks + 1.0) / (df + 1.0)).ln().max(0.1)
+        };
+        recall::answer(&request.question, asked, request, &weight)
     }
 
     fn limits(&self) -> Limits {

@@ -15,18 +15,40 @@ use ragchat_core::Role;
 const MAX_QUOTE_CHARS: usize = 300;
 /// At most this many recalled messages are quoted.
 const MAX_QUOTES: usize = 2;
-/// Share of the question's topic terms a recalled message must hold to be quoted.
+/// Share of the question's topic (terms weighted by rarity) a message must hold to be
+/// quoted.
 const MIN_TOPIC_COVERAGE: f64 = 0.6;
 
-/// The answer to a question about the conversation; `asked` says whose words it wants.
-pub(super) fn answer(question: &str, asked: AskedOf, request: &AnswerRequest) -> Answer {
-    let topic: HashSet<String> = analyze(&recall_query(question)).into_iter().collect();
-    if topic.is_empty() {
+/// The answer to a question about the conversation; `asked` says whose words it wants,
+/// `weight` how much a topic term says (its rarity in the documents: "making" says less
+/// than "risotto").
+pub(super) fn answer(
+    question: &str,
+    asked: AskedOf,
+    request: &AnswerRequest,
+    weight: &dyn Fn(&str) -> f64,
+) -> Answer {
+    let topic: Vec<(String, f64)> = analyze(&recall_query(question))
+        .into_iter()
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .map(|term| {
+            let w = weight(&term);
+            (term, w)
+        })
+        .collect();
+    let total: f64 = topic.iter().map(|(_, w)| w).sum();
+    if topic.is_empty() || total <= 0.0 {
         return last_question(request);
     }
     let coverage = |content: &str| {
         let terms: HashSet<String> = analyze(content).into_iter().collect();
-        topic.intersection(&terms).count() as f64 / topic.len() as f64
+        let covered: f64 = topic
+            .iter()
+            .filter(|(term, _)| terms.contains(term))
+            .map(|(_, w)| w)
+            .sum();
+        covered / total
     };
     // The recalled messages, and the recent conversation's own (not searched: they are
     // in the window), newest first.
@@ -90,7 +112,9 @@ fn is_about_recall(said: &Said<'_>) -> bool {
         Role::User => asks_about_conversation(said.content).is_some(),
         Role::Assistant => {
             let text = said.content.trim_start();
-            RECALL_OPENINGS.iter().any(|opening| text.starts_with(opening))
+            RECALL_OPENINGS
+                .iter()
+                .any(|opening| text.starts_with(opening))
                 || text.starts_with(NOTHING_RECALLED_REPLY)
         }
         Role::System => false,
@@ -188,7 +212,7 @@ mod tests {
             ..AnswerRequest::default()
         };
         let asked = crate::recall::asks_about_conversation(question).expect("a recall question");
-        answer(question, asked, &request)
+        answer(question, asked, &request, &|_| 1.0)
     }
 
     #[test]
@@ -264,7 +288,7 @@ mod tests {
             ],
             ..AnswerRequest::default()
         };
-        let answer = answer(&request.question, AskedOf::User, &request);
+        let answer = answer(&request.question, AskedOf::User, &request, &|_| 1.0);
         assert_eq!(
             answer.text,
             "A little earlier in this conversation you asked: \"What is dropout?\""
@@ -282,7 +306,7 @@ mod tests {
             ],
             ..AnswerRequest::default()
         };
-        let answer = answer(&request.question, AskedOf::User, &request);
+        let answer = answer(&request.question, AskedOf::User, &request, &|_| 1.0);
         assert_eq!(answer.text, "You last asked: \"What is dropout?\"");
     }
 
