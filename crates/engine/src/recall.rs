@@ -82,6 +82,11 @@ pub(crate) async fn recall(
     let hits = match tokio::time::timeout(config.timeout, search).await {
         Ok(Ok(hits)) => hits,
         Ok(Err(MemoryError::Unsupported(_))) => return Vec::new(),
+        Ok(Err(error)) if error.is_retryable() => {
+            // An outage: memory reports it once; every turn saying it again is noise.
+            tracing::debug!(%error, "recall failed; the turn goes on without it");
+            return Vec::new();
+        }
         Ok(Err(error)) => {
             tracing::warn!(%error, "recall failed; the turn goes on without it");
             return Vec::new();

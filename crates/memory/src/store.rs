@@ -446,6 +446,13 @@ pub trait SessionStore: Send + Sync + std::fmt::Debug {
         Err(crate::search::unsupported(self.kind()))
     }
 
+    /// Whether [`SessionStore::search`] can answer (a store with a durable tier), known
+    /// without asking the store: a caller refuses a search up front instead of calling
+    /// a store that cannot answer it (which says nothing about its health).
+    fn searches(&self) -> bool {
+        false
+    }
+
     /// Checks that the store answers.
     ///
     /// # Errors

@@ -148,6 +148,11 @@ impl SessionManager {
     pub async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
         crate::message::validate_id("user", user)?;
         query.validate()?;
+        if !self.inner.store.searches() {
+            // Refused here, not by the store: a call that cannot fail would tell the
+            // circuit breaker an unreachable store answers.
+            return Err(crate::search::unsupported(self.store_kind()));
+        }
         self.call(|| self.inner.store.search(user, query)).await
     }
 

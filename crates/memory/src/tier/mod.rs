@@ -451,6 +451,10 @@ impl SessionStore for TieredStore {
         Ok(purged)
     }
 
+    fn searches(&self) -> bool {
+        true
+    }
+
     async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
         search::search(self, user, query).await
     }

@@ -350,6 +350,10 @@ impl SessionStore for PostgresStore {
             .collect())
     }
 
+    fn searches(&self) -> bool {
+        true
+    }
+
     async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
         self.bounded(async {
             let client = self.client().await?;

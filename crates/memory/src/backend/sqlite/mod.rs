@@ -376,6 +376,10 @@ impl SessionStore for SqliteStore {
         .await
     }
 
+    fn searches(&self) -> bool {
+        true
+    }
+
     async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
         let user = user.to_string();
         let query = query.clone();
