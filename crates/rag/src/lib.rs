@@ -34,7 +34,7 @@
 //! let history = vec![HistoryTurn::user("What is machine learning?")];
 //! let retrieval = index.retriever().search("How does it learn?", &history, 3)?;
 //! let question = "How does it learn?".to_owned();
-//! let request = AnswerRequest { question, history, hits: retrieval.hits };
+//! let request = AnswerRequest { question, history, hits: retrieval.hits, recalled: Vec::new() };
 //! let answer = ExtractiveAnswerer::new().answer(&request, &mut |delta| print!("{delta}")).await?;
 //! # Ok(()) }
 //! ```

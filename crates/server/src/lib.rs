@@ -50,7 +50,7 @@ pub mod web;
 pub use auth::{check_bind_address, Auth};
 pub use error::ApiError;
 pub use ragchat_engine::{
-    ChatEngine, EngineConfig, EngineError, TurnIds, TurnOutcome, TurnTimings,
+    ChatEngine, EngineConfig, EngineError, RecallConfig, TurnIds, TurnOutcome, TurnTimings,
 };
 pub use serve::{serve, shutdown_signal};
 pub use state::{AppState, ServerConfig};

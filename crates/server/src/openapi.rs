@@ -152,7 +152,14 @@ mod tests {
             score: 1.0,
             line_start: Some(1),
             line_end: Some(2),
-            conversation: None,
+            // Every field set, so that the JSON holds them all.
+            conversation: Some(ragchat_rag::ConversationRef {
+                session: "trip".into(),
+                message_id: "m".into(),
+                seq: 3,
+                role: ragchat_memory::Role::User,
+                created_at: "2026-11-20T09:30:00Z".into(),
+            }),
         };
         let message = Message::assistant("hi").with_sources(vec![source.clone()]);
         assert_eq!(schema_fields("Message"), json_fields(&message));

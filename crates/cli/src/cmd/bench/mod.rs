@@ -5,11 +5,13 @@
 //! - [`http`]: `bench http` loads running `ragchat serve` processes over HTTP, with the
 //!   load itself (concurrent clients and their conversations) in [`load`].
 //! - [`rehydrate`]: `bench rehydrate` times loading conversations back from the archive.
-//! - [`search`]: `bench search` times searching one user's messages among many users'.
+//! - [`search`]: `bench search` times searching one user's messages among many users',
+//!   and with `--turns` what recall adds to a chat turn (`recall`).
 
 pub(crate) mod http;
 pub(crate) mod load;
 pub(crate) mod memory;
+mod recall;
 pub(crate) mod rehydrate;
 pub(crate) mod search;
 

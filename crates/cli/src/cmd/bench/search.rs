@@ -68,7 +68,12 @@ pub(crate) struct SearchBenchArgs {
     /// they are there).
     #[arg(long)]
     pub reuse: bool,
-    /// One JSON object: {"store","users","messages","queries","p50_ms","p99_ms","max_ms","mean_hits","fill_s"}.
+    /// Then chat as the searched user this many turns with recall across their
+    /// conversations and as many without, and print what recall adds to a turn.
+    #[arg(long, default_value_t = 0)]
+    pub turns: u64,
+    /// One JSON object: {"store","users","messages","queries","p50_ms","p99_ms","max_ms","mean_hits","fill_s"}
+    /// (and "recall": {...} with --turns).
     #[arg(long)]
     pub json: bool,
 }
@@ -85,10 +90,12 @@ struct SearchBenchResult {
     max_ms: f64,
     mean_hits: f64,
     fill_s: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recall: Option<super::recall::RecallCost>,
 }
 
 /// A fixed-seed generator: the same messages and queries on every run.
-struct Lcg(u64);
+pub(super) struct Lcg(pub(super) u64);
 
 impl Lcg {
     fn next(&mut self) -> u64 {
@@ -105,13 +112,13 @@ impl Lcg {
 }
 
 /// The vocabulary (pronounceable made-up words) and its cumulative Zipf weights.
-struct Vocabulary {
+pub(super) struct Vocabulary {
     words: Vec<String>,
     cumulative: Vec<f64>,
 }
 
 impl Vocabulary {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         const ONSETS: &[&str] = &[
             "b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z", "st", "tr",
         ];
@@ -158,7 +165,7 @@ impl Vocabulary {
     }
 
     /// A content word drawn by frequency.
-    fn frequent_content(&self, rng: &mut Lcg) -> &str {
+    pub(super) fn frequent_content(&self, rng: &mut Lcg) -> &str {
         loop {
             let rank = self.rank(rng);
             if rank >= FUNCTION_WORDS.len() {
@@ -168,7 +175,7 @@ impl Vocabulary {
     }
 
     /// A content word drawn uniformly (mostly rare ones).
-    fn rare(&self, rng: &mut Lcg) -> &str {
+    pub(super) fn rare(&self, rng: &mut Lcg) -> &str {
         let n = FUNCTION_WORDS.len();
         &self.words[n + rng.below(VOCABULARY - n)]
     }
@@ -290,6 +297,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<Ex
         }
     }
     let ms = |q: f64| hist.value_at_quantile(q) as f64 / 1e6;
+    let recall = if args.turns > 0 {
+        if !args.json {
+            eprintln!(
+                "bench: {} chat turns with recall and as many without ...",
+                args.turns
+            );
+        }
+        let warmup = (args.turns / 10).max(5);
+        Some(
+            super::recall::measure(global, &manager, &vocabulary, &searched, args.turns, warmup)
+                .await?,
+        )
+    } else {
+        None
+    };
     let result = SearchBenchResult {
         store: manager.store_url(),
         users: args.users,
@@ -301,6 +323,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<Ex
         max_ms: hist.max() as f64 / 1e6,
         mean_hits: hits as f64 / args.queries.max(1) as f64,
         fill_s,
+        recall,
     };
     if args.json {
         output::json_line(&result)?;
@@ -318,6 +341,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<Ex
             result.max_ms,
             result.mean_hits
         );
+        if let Some(r) = &result.recall {
+            println!(
+                "recall in a chat turn ({} turns each way, {:.1} messages recalled per turn): \
+                 recall p50 {:.2} ms, p99 {:.2} ms; turn with recall p50 {:.2} ms, p99 {:.2} ms; \
+                 without p50 {:.2} ms, p99 {:.2} ms",
+                r.turns,
+                r.mean_recalled,
+                r.recall_p50_ms,
+                r.recall_p99_ms,
+                r.turn_p50_ms,
+                r.turn_p99_ms,
+                r.plain_turn_p50_ms,
+                r.plain_turn_p99_ms
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
