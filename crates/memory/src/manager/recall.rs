@@ -13,6 +13,11 @@ use crate::message::{MessageId, SessionKey};
 use crate::search::terms::Terms;
 use crate::search::{SearchHit, SearchQuery, MAX_QUERY_CHARS, MAX_SEARCH_LIMIT};
 
+/// Hits asked beyond the wanted number, for those in the turn's window.
+const RECALL_SLACK: usize = 4;
+/// Pages a recall reads at most.
+const RECALL_PAGES: usize = 3;
+
 /// Where a recall looks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RecallScope {
@@ -44,14 +49,25 @@ impl SessionManager {
         }
         let mut query = SearchQuery::new(text);
         query.session = (scope == RecallScope::Session).then(|| key.session().to_owned());
-        // The window's messages match the question too: ask for enough to skip them.
-        query.limit = (limit + skip.len()).min(MAX_SEARCH_LIMIT);
-        let page = self.search(key.user(), &query).await?;
-        Ok(page
-            .hits
-            .into_iter()
-            .filter(|hit| !skip.contains(&hit.message_id))
-            .take(limit)
-            .collect())
+        // The window's messages match the question too, and are skipped: a few more
+        // than wanted per page, and another page while some are missing (rarely: the
+        // window is about what was just said, recall about what was said long ago).
+        query.limit = (limit + RECALL_SLACK).min(MAX_SEARCH_LIMIT);
+        query.snippets = false;
+        let mut recalled = Vec::with_capacity(limit);
+        for _ in 0..RECALL_PAGES {
+            let page = self.search(key.user(), &query).await?;
+            recalled.extend(
+                page.hits
+                    .into_iter()
+                    .filter(|hit| !skip.contains(&hit.message_id))
+                    .take(limit - recalled.len()),
+            );
+            match page.next {
+                Some(next) if recalled.len() < limit => query.cursor = Some(next),
+                _ => break,
+            }
+        }
+        Ok(recalled)
     }
 }

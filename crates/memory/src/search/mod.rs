@@ -46,6 +46,9 @@ pub struct SearchQuery {
     pub limit: usize,
     /// The `next` of the previous page.
     pub cursor: Option<SearchCursor>,
+    /// Whether hits carry a [`SearchHit::snippet`] (a reader wants one; a turn that
+    /// recalls the messages whole does not, and saves making it).
+    pub snippets: bool,
 }
 
 impl SearchQuery {
@@ -56,6 +59,7 @@ impl SearchQuery {
             session: None,
             limit: DEFAULT_SEARCH_LIMIT,
             cursor: None,
+            snippets: true,
         }
     }
 
@@ -104,7 +108,7 @@ pub struct SearchHit {
     #[cfg_attr(feature = "schema", schema(value_type = String, format = DateTime))]
     pub created_at: DateTime<Utc>,
     /// The part of the message around the matches, the matched words between `<mark>`
-    /// and `</mark>`, the rest HTML-escaped.
+    /// and `</mark>`, the rest HTML-escaped (empty when the query asked for none).
     pub snippet: String,
     /// Relevance, higher is better; comparable only within one search.
     pub score: f64,

@@ -78,6 +78,7 @@ pub async fn search_get(
             .as_deref()
             .map(str::parse::<SearchCursor>)
             .transpose()?,
+        snippets: true,
     };
     let page = state.memory().search(&caller.user, &query).await?;
     Ok(Json(SearchResults {

@@ -48,6 +48,7 @@ impl SearchArgs {
                 .as_deref()
                 .map(str::parse::<SearchCursor>)
                 .transpose()?,
+            snippets: true,
         };
         query.validate()?;
         Ok(query)

@@ -130,7 +130,11 @@ pub(super) async fn search_page(
                 seq,
                 role: message.role,
                 created_at: message.created_at,
-                snippet: snippet(&message.content, &terms),
+                snippet: if query.snippets {
+                    snippet(&message.content, &terms)
+                } else {
+                    String::new()
+                },
                 content: message.content,
                 score: row.get(8),
             }),

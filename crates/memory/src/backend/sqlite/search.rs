@@ -81,7 +81,11 @@ pub(super) fn search_page(
                 seq,
                 role: message.role,
                 created_at: message.created_at,
-                snippet: snippet(&message.content, &terms),
+                snippet: if query.snippets {
+                    snippet(&message.content, &terms)
+                } else {
+                    String::new()
+                },
                 content: message.content,
                 score,
             }),
