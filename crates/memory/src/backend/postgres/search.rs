@@ -1,6 +1,7 @@
 //! Search in PostgreSQL: the caller's scope lexeme AND any of the query's terms against
 //! the generated `search_terms` column (GIN), ranked BM25-like (see [`search_sql`]),
-//! paged after a [`SearchCursor`]. Terms are letters and digits only, so nothing in
+//! paged after a [`SearchCursor`]; the matches of the most common term are read only
+//! when the other terms' matches cannot fill the page alone ([`search_page`]). Terms are letters and digits only, so nothing in
 //! them is tsquery syntax.
 //!
 //! `ts_rank_cd` alone weighs every term the same: "go" as much as "Sintra", so a
@@ -38,7 +39,7 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// The scope lexeme restricts the rows to the caller's; `user_id` is checked again on
 /// each row, written so that the planner does not also read the primary key for it
 /// (a BitmapAnd with all the user's rows: 9 of 44 ms for a user with 100,000).
-fn search_sql(terms: usize) -> String {
+fn search_sql(terms: usize, pruned: bool) -> String {
     let tf: Vec<String> = (1..=terms)
         .map(|i| format!("ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10 AS tf{i}"))
         .collect();
@@ -69,12 +70,10 @@ w AS MATERIALIZED (
                      END ORDER BY t.n) AS idf
       FROM terms t LEFT JOIN stats s ON true
 ),
-query AS (
-    SELECT to_tsquery('english', array_to_string($2::text[], ' | ')) AS any_term
-)
-SELECT seq, id, role, content, sources, created_at, status, session_id, score FROM (
+{query}
+SELECT seq, id, role, content, sources, created_at, status, session_id, score, bound FROM (
     SELECT m.seq, m.id, m.role, m.content, m.sources, m.created_at, m.status, m.session_id,
-           {score} AS score
+           {score} AS score, query.bound
       FROM ragchat_messages m, query, w,
            LATERAL (SELECT {tf}) r
      WHERE (m.user_id || '') = $1
@@ -89,24 +88,46 @@ ORDER BY score DESC, session_id, seq
 LIMIT $8",
         score = score.join(" + "),
         tf = tf.join(", "),
+        query = if pruned { PRUNED_QUERY } else { FULL_QUERY },
     )
 }
 
-/// One page of `user`'s hits for `query`, best first.
-pub(super) async fn search_page(
+/// Candidates: the messages holding any term.
+const FULL_QUERY: &str = "
+query AS (
+    SELECT to_tsquery('english', array_to_string($2::text[], ' | ')) AS any_term,
+           NULL::float8 AS bound
+)";
+
+/// Candidates: the messages holding any term but the most common one (the lowest idf),
+/// and `bound`, that term's idf: what a message holding none of the others scores less
+/// than.
+const PRUNED_QUERY: &str = "
+common AS MATERIALIZED (
+    SELECT x.n, x.v FROM w, unnest(w.idf) WITH ORDINALITY AS x(v, n) ORDER BY x.v, x.n LIMIT 1
+),
+query AS (
+    SELECT to_tsquery('english', array_to_string(array(
+               SELECT u.t FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n), common
+                WHERE u.n <> common.n ORDER BY u.n), ' | ')) AS any_term,
+           common.v AS bound
+      FROM common
+)";
+
+/// The rows of one search (pruned or full; see [`search_sql`]), best first, at most
+/// `query.limit + 1`.
+async fn run(
     client: &impl GenericClient,
     user: &str,
     query: &SearchQuery,
-) -> PgResult<SearchPage> {
-    let terms = Terms::of(&query.text);
-    if terms.is_empty() {
-        return Ok(SearchPage::default());
-    }
+    terms: &Terms,
+    pruned: bool,
+) -> PgResult<Vec<tokio_postgres::Row>> {
     let stmt = client
-        .prepare_cached(&search_sql(terms.words().len()))
+        .prepare_cached(&search_sql(terms.words().len(), pruned))
         .await?;
     let cursor = query.cursor.as_ref();
-    let rows = client
+    client
         .query(
             &stmt,
             &[
@@ -120,7 +141,41 @@ pub(super) async fn search_page(
                 &((query.limit + 1) as i64),
             ],
         )
-        .await?;
+        .await
+}
+
+/// One page of `user`'s hits for `query`, best first.
+pub(super) async fn search_page(
+    client: &impl GenericClient,
+    user: &str,
+    query: &SearchQuery,
+) -> PgResult<SearchPage> {
+    let terms = Terms::of(&query.text);
+    if terms.is_empty() {
+        return Ok(SearchPage::default());
+    }
+    // Most searches pair a common word with rarer ones. The rarer words' messages are
+    // found first; when they fill the page and its last hit scores above what the
+    // common word alone can give, no message holding only the common word can be on
+    // the page, and its many matches are never read (MaxScore). Otherwise the full
+    // search runs.
+    let rows = if terms.words().len() > 1 {
+        let rows = run(client, user, query, &terms, true).await?;
+        let full_page = rows.len() > query.limit;
+        let exact = full_page
+            && rows.last().is_some_and(|last| {
+                let score: f64 = last.get(8);
+                let bound: Option<f64> = last.get(9);
+                bound.is_some_and(|bound| score > bound)
+            });
+        if exact {
+            rows
+        } else {
+            run(client, user, query, &terms, false).await?
+        }
+    } else {
+        run(client, user, query, &terms, false).await?
+    };
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         match decode_row(row) {

@@ -1,0 +1,84 @@
+//! PostgreSQL search reads only the rarer words' matches when they fill the page
+//! (MaxScore, see `backend::postgres::search`); the pages must be the very pages of the
+//! full search. Checked by paging: five hits a page (pruned where it can be) against one
+//! page of a hundred (which the rarer words cannot fill), for queries pairing a word in
+//! every message with rarer ones, on a harness PostgreSQL with column statistics.
+//! Skipped with a note where PostgreSQL is not installed.
+#![cfg(feature = "postgres")]
+
+use ragchat_memory::store::AppendOptions;
+use ragchat_memory::{
+    open_store, Message, MessageId, Quotas, SearchQuery, SessionKey, SessionStore, StoreOptions,
+    Ttl,
+};
+
+const KEEP: AppendOptions = AppendOptions {
+    ttl: Ttl::NEVER,
+    max_messages: 0,
+    refresh_ttl: true,
+    quotas: Quotas::UNBOUNDED,
+};
+
+async fn pages(store: &dyn SessionStore, text: &str, limit: usize) -> Vec<MessageId> {
+    let mut query = SearchQuery::new(text);
+    query.limit = limit;
+    let mut ids = Vec::new();
+    loop {
+        let page = store.search("pat", &query).await.expect("search");
+        ids.extend(page.hits.iter().map(|h| h.message_id));
+        match page.next {
+            Some(next) if ids.len() < 100 => query.cursor = Some(next),
+            _ => return ids,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pruned_pages_are_the_pages_of_the_full_search() {
+    let Some(server) = ragchat_testkit::postgres_or_skip() else {
+        return;
+    };
+    let url = server.create_database("search_pruning");
+    let store = open_store(&url, &StoreOptions::default()).await.unwrap();
+    let fillers = [
+        "harbour", "ledger", "violin", "orchard", "lantern", "granite", "saddle",
+    ];
+    for s in 0..4 {
+        let key = SessionKey::new("pat", format!("s{s}")).unwrap();
+        let messages: Vec<Message> = (0..500)
+            .map(|i| {
+                let n = s * 500 + i;
+                let mut text = format!(
+                    "The meeting notes mention the {} and the {}",
+                    fillers[n % fillers.len()],
+                    fillers[(n / 7) % fillers.len()]
+                );
+                if n % 20 == 0 {
+                    text.push_str(", and a zephyrine");
+                }
+                if n % 100 == 0 {
+                    text.push_str(" with a quokka");
+                }
+                if n % 40 == 3 {
+                    text.push_str(", a zephyrine zephyrine day");
+                }
+                Message::user(text)
+            })
+            .collect();
+        store.append(&key, &messages, KEEP).await.unwrap();
+    }
+    server.psql("search_pruning", "ANALYZE ragchat_messages");
+    for text in [
+        "meeting zephyrine",
+        "meeting quokka",
+        "zephyrine quokka meeting",
+        "notes violin zephyrine",
+        "meeting",
+    ] {
+        let paged = pages(store.as_ref(), text, 5).await;
+        let whole = pages(store.as_ref(), text, 100).await;
+        let n = paged.len().min(whole.len());
+        assert!(n >= 20, "{text}: {n} hits");
+        assert_eq!(paged[..n], whole[..n], "{text}");
+    }
+}
