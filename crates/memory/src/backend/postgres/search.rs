@@ -26,7 +26,8 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 ///
 /// Candidates: the caller's messages that hold any term (GIN: the scope lexeme AND any
 /// term). Score: BM25-like, `sum over terms of idf * tf / (tf + 1.2)`, with `tf` from
-/// `ts_rank_cd` of the term alone (about a tenth per occurrence, cover density) and
+/// `ts_rank_cd` of the term alone (about a tenth per occurrence, cover density; at most
+/// [`TF_CAP`]) and
 /// `idf = ln(1 + 1/f)` from the share `f` of rows holding the term's lexeme in
 /// PostgreSQL's own statistics of the column (`pg_stats.most_common_elems`, kept by
 /// ANALYZE / autovacuum; a lexeme not among them is rarer than the rarest listed).
@@ -41,7 +42,9 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// (a BitmapAnd with all the user's rows: 9 of 44 ms for a user with 100,000).
 fn search_sql(terms: usize, pruned: bool) -> String {
     let tf: Vec<String> = (1..=terms)
-        .map(|i| format!("ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10 AS tf{i}"))
+        .map(|i| {
+            format!("LEAST(ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10, {TF_CAP:.1}) AS tf{i}")
+        })
         .collect();
     let score: Vec<String> = (1..=terms)
         .map(|i| format!("w.idf[{i}] * r.tf{i} / (r.tf{i} + 1.2)"))
@@ -92,6 +95,11 @@ LIMIT $8",
     )
 }
 
+/// The most a term's frequency counts (about three occurrences): BM25 already saturates
+/// (three occurrences score 0.71 of the most, ten 0.89), and the cap bounds what a term
+/// can add to a score, which pruning needs ([`PRUNED_QUERY`]).
+const TF_CAP: f64 = 3.0;
+
 /// Candidates: the messages holding any term.
 const FULL_QUERY: &str = "
 query AS (
@@ -100,8 +108,8 @@ query AS (
 )";
 
 /// Candidates: the messages holding any term but the most common one (the lowest idf),
-/// and `bound`, that term's idf: what a message holding none of the others scores less
-/// than.
+/// and `bound`, that term's idf (it adds at most `idf * TF_CAP / (TF_CAP + 1.2)` to a
+/// score: a message holding none of the others scores no more).
 const PRUNED_QUERY: &str = "
 common AS MATERIALIZED (
     SELECT x.n, x.v FROM w, unnest(w.idf) WITH ORDINALITY AS x(v, n) ORDER BY x.v, x.n LIMIT 1
@@ -165,8 +173,9 @@ pub(super) async fn search_page(
         let exact = full_page
             && rows.last().is_some_and(|last| {
                 let score: f64 = last.get(8);
-                let bound: Option<f64> = last.get(9);
-                bound.is_some_and(|bound| score > bound)
+                let idf: Option<f64> = last.get(9);
+                // Strictly above: at equal scores the order is by session and seq.
+                idf.is_some_and(|idf| score > idf * TF_CAP / (TF_CAP + 1.2))
             });
         if exact {
             rows
