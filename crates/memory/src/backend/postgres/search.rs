@@ -1,7 +1,7 @@
 //! Search in PostgreSQL: the caller's scope lexeme AND any of the query's terms against
 //! the generated `search_terms` column (GIN), ranked BM25-like (see [`search_sql`]),
 //! paged after a [`SearchCursor`]; the matches of the most common term are read only
-//! when the other terms' matches cannot fill the page alone ([`search_page`]). Terms are letters and digits only, so nothing in
+//! when the other terms' matches cannot fill the page alone ([`search_sql`]). Terms are letters and digits only, so nothing in
 //! them is tsquery syntax.
 //!
 //! `ts_rank_cd` alone weighs every term the same: "go" as much as "Sintra", so a
@@ -34,21 +34,53 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// Without statistics yet, every term weighs 1; a term the English configuration drops
 /// weighs 0 (and is looked up as `@`, a lexeme no message holds).
 ///
+/// Pruning (MaxScore): most searches pair a common word with rarer ones. The page is
+/// first taken among the messages holding any term but the most common one (`pruned`);
+/// when that fills the page and its last hit scores above the most the common term can
+/// add to a score (`idf * TF_CAP / (TF_CAP + 1.2)`), no message holding only the
+/// common term can be on the page, and its many matches are never read. Otherwise
+/// (one term, tied weights, too few rarer matches) the full search runs, in the same
+/// statement: each branch is under a one-time filter, so only one is read.
+///
 /// The weights are computed once per search (`MATERIALIZED`: inlined, they were
 /// recomputed for every candidate row) and the score inline from one array per search
 /// (a per-row subquery over the terms cost about as much again as finding the rows).
 /// The scope lexeme restricts the rows to the caller's; `user_id` is checked again on
 /// each row, written so that the planner does not also read the primary key for it
 /// (a BitmapAnd with all the user's rows: 9 of 44 ms for a user with 100,000).
-fn search_sql(terms: usize, pruned: bool) -> String {
+fn search_sql(terms: usize) -> String {
     let tf: Vec<String> = (1..=terms)
         .map(|i| {
-            format!("LEAST(ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10, {TF_CAP:.1}) AS tf{i}")
+            format!(
+                "LEAST(ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10, {TF_CAP:.1}) AS tf{i}"
+            )
         })
         .collect();
     let score: Vec<String> = (1..=terms)
         .map(|i| format!("w.idf[{i}] * r.tf{i} / (r.tf{i} + 1.2)"))
         .collect();
+    // The page among the caller's messages holding any term of `terms` (a CTE).
+    let page = |terms: &str| {
+        format!(
+            "SELECT seq, id, role, content, sources, created_at, status, session_id, score FROM (
+        SELECT m.seq, m.id, m.role, m.content, m.sources, m.created_at, m.status,
+               m.session_id, {score} AS score
+          FROM ragchat_messages m, {terms} q, w,
+               LATERAL (SELECT {tf}) r
+         WHERE (m.user_id || '') = $1
+           AND ($3::text IS NULL OR m.session_id = $3::text)
+           AND numnode(q.any_term) > 0
+           AND m.search_terms @@ (q.any_term && $4::text::tsquery)
+    ) h
+    WHERE ($5::float8 IS NULL OR score < $5::float8
+           OR (score = $5::float8 AND (session_id > $6::text
+                                       OR (session_id = $6::text AND seq > $7::bigint))))
+    ORDER BY score DESC, session_id, seq
+    LIMIT $8",
+            score = score.join(" + "),
+            tf = tf.join(", "),
+        )
+    };
     format!(
         "
 WITH stats AS MATERIALIZED (
@@ -73,66 +105,55 @@ w AS MATERIALIZED (
                      END ORDER BY t.n) AS idf
       FROM terms t LEFT JOIN stats s ON true
 ),
-{query}
-SELECT seq, id, role, content, sources, created_at, status, session_id, score, bound FROM (
-    SELECT m.seq, m.id, m.role, m.content, m.sources, m.created_at, m.status, m.session_id,
-           {score} AS score, query.bound
-      FROM ragchat_messages m, query, w,
-           LATERAL (SELECT {tf}) r
-     WHERE (m.user_id || '') = $1
-       AND ($3::text IS NULL OR m.session_id = $3::text)
-       AND numnode(query.any_term) > 0
-       AND m.search_terms @@ (query.any_term && $4::text::tsquery)
-) h
-WHERE ($5::float8 IS NULL OR score < $5::float8
-       OR (score = $5::float8 AND (session_id > $6::text
-                                   OR (session_id = $6::text AND seq > $7::bigint))))
-ORDER BY score DESC, session_id, seq
-LIMIT $8",
-        score = score.join(" + "),
-        tf = tf.join(", "),
-        query = if pruned { PRUNED_QUERY } else { FULL_QUERY },
+common AS MATERIALIZED (
+    SELECT x.n, x.v FROM w, unnest(w.idf) WITH ORDINALITY AS x(v, n) ORDER BY x.v, x.n LIMIT 1
+),
+rarer AS (
+    SELECT u.t FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n), common, w
+     WHERE u.n <> common.n
+       AND common.v < (SELECT min(x.v) FROM unnest(w.idf) WITH ORDINALITY AS x(v, n)
+                        WHERE x.n <> common.n)
+),
+rarer_terms AS (
+    SELECT to_tsquery('english', coalesce(array_to_string(array(SELECT t FROM rarer), ' | '), ''))
+           AS any_term
+),
+all_terms AS (
+    SELECT to_tsquery('english', array_to_string($2::text[], ' | ')) AS any_term
+),
+pruned AS MATERIALIZED (
+    {pruned}
+),
+exact AS MATERIALIZED (
+    SELECT count(*) = $8 AND min(pruned.score) > (SELECT v FROM common) * {bound_factor} AS yes
+      FROM pruned
+)
+SELECT * FROM pruned WHERE (SELECT yes FROM exact)
+UNION ALL
+SELECT * FROM (
+    {full}
+) f WHERE NOT (SELECT yes FROM exact)
+ORDER BY score DESC, session_id, seq",
+        pruned = page("rarer_terms"),
+        full = page("all_terms"),
+        bound_factor = TF_CAP / (TF_CAP + 1.2),
     )
 }
 
 /// The most a term's frequency counts (about three occurrences): BM25 already saturates
 /// (three occurrences score 0.71 of the most, ten 0.89), and the cap bounds what a term
-/// can add to a score, which pruning needs ([`PRUNED_QUERY`]).
+/// can add to a score, which pruning needs (see [`search_sql`]).
 const TF_CAP: f64 = 3.0;
 
-/// Candidates: the messages holding any term.
-const FULL_QUERY: &str = "
-query AS (
-    SELECT to_tsquery('english', array_to_string($2::text[], ' | ')) AS any_term,
-           NULL::float8 AS bound
-)";
-
-/// Candidates: the messages holding any term but the most common one (the lowest idf),
-/// and `bound`, that term's idf (it adds at most `idf * TF_CAP / (TF_CAP + 1.2)` to a
-/// score: a message holding none of the others scores no more).
-const PRUNED_QUERY: &str = "
-common AS MATERIALIZED (
-    SELECT x.n, x.v FROM w, unnest(w.idf) WITH ORDINALITY AS x(v, n) ORDER BY x.v, x.n LIMIT 1
-),
-query AS (
-    SELECT to_tsquery('english', array_to_string(array(
-               SELECT u.t FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n), common
-                WHERE u.n <> common.n ORDER BY u.n), ' | ')) AS any_term,
-           common.v AS bound
-      FROM common
-)";
-
-/// The rows of one search (pruned or full; see [`search_sql`]), best first, at most
-/// `query.limit + 1`.
+/// The rows of one search (see [`search_sql`]), best first, at most `query.limit + 1`.
 async fn run(
     client: &impl GenericClient,
     user: &str,
     query: &SearchQuery,
     terms: &Terms,
-    pruned: bool,
 ) -> PgResult<Vec<tokio_postgres::Row>> {
     let stmt = client
-        .prepare_cached(&search_sql(terms.words().len(), pruned))
+        .prepare_cached(&search_sql(terms.words().len()))
         .await?;
     let cursor = query.cursor.as_ref();
     client
@@ -162,29 +183,7 @@ pub(super) async fn search_page(
     if terms.is_empty() {
         return Ok(SearchPage::default());
     }
-    // Most searches pair a common word with rarer ones. The rarer words' messages are
-    // found first; when they fill the page and its last hit scores above what the
-    // common word alone can give, no message holding only the common word can be on
-    // the page, and its many matches are never read (MaxScore). Otherwise the full
-    // search runs.
-    let rows = if terms.words().len() > 1 {
-        let rows = run(client, user, query, &terms, true).await?;
-        let full_page = rows.len() > query.limit;
-        let exact = full_page
-            && rows.last().is_some_and(|last| {
-                let score: f64 = last.get(8);
-                let idf: Option<f64> = last.get(9);
-                // Strictly above: at equal scores the order is by session and seq.
-                idf.is_some_and(|idf| score > idf * TF_CAP / (TF_CAP + 1.2))
-            });
-        if exact {
-            rows
-        } else {
-            run(client, user, query, &terms, false).await?
-        }
-    } else {
-        run(client, user, query, &terms, false).await?
-    };
+    let rows = run(client, user, query, &terms).await?;
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         match decode_row(row) {
