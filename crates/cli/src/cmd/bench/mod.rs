@@ -6,7 +6,8 @@
 //!   load itself (concurrent clients and their conversations) in [`load`].
 //! - [`rehydrate`]: `bench rehydrate` times loading conversations back from the archive.
 //! - [`search`]: `bench search` times searching one user's messages among many users',
-//!   and with `--turns` what recall adds to a chat turn (`recall`).
+//!   and with `--turns` what recall adds to a chat turn (`recall`), both over the
+//!   pseudo-English of `words`.
 
 pub(crate) mod http;
 pub(crate) mod load;
@@ -14,6 +15,7 @@ pub(crate) mod memory;
 mod recall;
 pub(crate) mod rehydrate;
 pub(crate) mod search;
+mod words;
 
 use std::process::ExitCode;
 

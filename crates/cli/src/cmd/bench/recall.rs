@@ -15,7 +15,7 @@ use ragchat_memory::{SessionKey, SessionManager};
 use ragchat_rag::{CorpusSource, ExtractiveAnswerer};
 use serde::Serialize;
 
-use super::search::{Lcg, Vocabulary};
+use super::words::{Lcg, Vocabulary};
 use crate::config::GlobalArgs;
 use crate::engine_setup::open_index;
 
