@@ -9,9 +9,10 @@
 //!   recalled into the context (recall@5 of recall in answers) and the share whose answer
 //!   cites it. Every recalled message is the asker's own.
 
+mod support;
+
 use std::collections::HashSet;
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use ragchat_engine::{ChatEngine, EngineConfig, RecallConfig, TurnOutcome};
 use ragchat_memory::store::AppendOptions;
@@ -20,31 +21,14 @@ use ragchat_memory::{
     open_store, Message, MessageId, Quotas, SessionKey, SessionManager, SessionStore, StoreOptions,
     Ttl,
 };
-use ragchat_rag::{CorpusSource, ExtractiveAnswerer, Index, IngestOptions, NOTHING_RECALLED_REPLY};
+use ragchat_rag::{ExtractiveAnswerer, NOTHING_RECALLED_REPLY};
+use support::index;
 
 /// The least share of asked-back needles recalled into the context (measured 2026-11-29:
 /// see the test's output and BENCHMARKS.md).
 const MIN_CONTEXT_RECALL: f64 = 0.9;
 /// The least share of asked-back needles the answer cites.
 const MIN_ANSWER_RECALL: f64 = 0.9;
-
-/// The bundled corpus, indexed under the target dir (reused when unchanged).
-fn index() -> Index {
-    static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ragchat-engine-recall");
-            Index::open_or_build(
-                &dir,
-                &CorpusSource::Bundled,
-                &IngestOptions::default(),
-                &|_| {},
-            )
-            .expect("index the bundled corpus")
-            .0
-        })
-        .clone()
-}
 
 fn engine(store: Arc<dyn SessionStore>, recall: RecallConfig) -> ChatEngine {
     let index = index();

@@ -1,33 +1,17 @@
 //! `ChatEngine` on its own: the size limit guards what people send, not what the
 //! answerer produces.
 
-use std::path::Path;
-use std::sync::{Arc, OnceLock};
+mod support;
+
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use ragchat_engine::{ChatEngine, EngineConfig};
 use ragchat_memory::{
     open_store, ManagerConfig, MessageStatus, SessionKey, SessionManager, StoreOptions,
 };
-use ragchat_rag::{Answer, AnswerRequest, Answerer, CorpusSource, Index, IngestOptions};
-
-/// The bundled corpus, indexed under the target dir (reused when unchanged).
-fn index() -> Index {
-    static INDEX: OnceLock<Index> = OnceLock::new();
-    INDEX
-        .get_or_init(|| {
-            let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("ragchat-engine-tests");
-            Index::open_or_build(
-                &dir,
-                &CorpusSource::Bundled,
-                &IngestOptions::default(),
-                &|_| {},
-            )
-            .expect("index the bundled corpus")
-            .0
-        })
-        .clone()
-}
+use ragchat_rag::{Answer, AnswerRequest, Answerer};
+use support::index;
 
 /// An answerer that talks far too much.
 struct Verbose;
