@@ -1,7 +1,8 @@
 //! Search beyond the conformance suite (issue 17): files and databases from before
 //! search are indexed when opened; retention removes hits at once; Redis with an
 //! archive finds a message as soon as its append is acknowledged on the server that
-//! took it, on every other server once archived, and never after a delete.
+//! took it (a recall's query, not `fresh`, only once archived), on every other server
+//! once archived, and never after a delete.
 #![cfg(all(feature = "redis", feature = "sqlite", feature = "postgres"))]
 
 mod tiers_support;
@@ -149,6 +150,12 @@ async fn redis_with_an_archive_finds_what_was_just_acknowledged() {
         let b = tiered(&redis, &archive, config(3600)).await;
         let key = unique_key("fresh");
         write(a.as_ref(), &key, &["the wifi password is on the fridge"]).await;
+        // A query that is not `fresh` (a turn's recall) writes nothing to the archive
+        // first, and finds only what the archive holds.
+        let mut stale = SearchQuery::new("wifi password");
+        stale.fresh = false;
+        let page = a.search(key.user(), &stale).await.expect("search");
+        assert!(page.hits.is_empty(), "{}: {page:?}", a.describe());
         let page = search(a.as_ref(), key.user(), "wifi password").await;
         assert_eq!(page.hits.len(), 1, "{}: {page:?}", a.describe());
         assert_eq!(search(b.as_ref(), key.user(), "wifi").await.hits.len(), 1);

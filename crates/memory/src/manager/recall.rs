@@ -54,6 +54,8 @@ impl SessionManager {
         // window is about what was just said, recall about what was said long ago).
         query.limit = (limit + RECALL_SLACK).min(MAX_SEARCH_LIMIT);
         query.snippets = false;
+        // What this process has not archived yet is recent: in the window, not recalled.
+        query.fresh = false;
         let mut recalled = Vec::with_capacity(limit);
         for _ in 0..RECALL_PAGES {
             let page = self.search(key.user(), &query).await?;

@@ -49,6 +49,11 @@ pub struct SearchQuery {
     /// Whether hits carry a [`SearchHit::snippet`] (a reader wants one; a turn that
     /// recalls the messages whole does not, and saves making it).
     pub snippets: bool,
+    /// Whether what this process appended and has not archived yet is found too (Redis
+    /// with an archive writes it to the archive first). A turn's recall says no: those
+    /// messages are recent, in the turn's window, and writing them would put an archive
+    /// write into the turn.
+    pub fresh: bool,
 }
 
 impl SearchQuery {
@@ -60,6 +65,7 @@ impl SearchQuery {
             limit: DEFAULT_SEARCH_LIMIT,
             cursor: None,
             snippets: true,
+            fresh: true,
         }
     }
 

@@ -6,6 +6,8 @@
 //! `batch_delay`, 50 ms by default), or after a crash once a sweep has. The writing is
 //! the archiver's next round on those sessions, done earlier (that round then finds
 //! nothing left but to look); usually nothing is pending and a search writes nothing.
+//! A query that is not `fresh` (a turn's recall) skips the writing and finds what the
+//! archive holds.
 
 use futures::{StreamExt, TryStreamExt};
 
@@ -22,7 +24,11 @@ pub(super) async fn search(
     user: &str,
     query: &SearchQuery,
 ) -> Result<SearchPage> {
-    let behind = store.shared.pending_of(user, query.session.as_deref());
+    let behind = if query.fresh {
+        store.shared.pending_of(user, query.session.as_deref())
+    } else {
+        Vec::new()
+    };
     futures::stream::iter(behind)
         .map(|key| async move {
             archiver::archive_now(

@@ -79,6 +79,7 @@ pub async fn search_get(
             .map(str::parse::<SearchCursor>)
             .transpose()?,
         snippets: true,
+        fresh: true,
     };
     let page = state.memory().search(&caller.user, &query).await?;
     Ok(Json(SearchResults {

@@ -49,6 +49,7 @@ impl SearchArgs {
                 .map(str::parse::<SearchCursor>)
                 .transpose()?,
             snippets: true,
+            fresh: true,
         };
         query.validate()?;
         Ok(query)
