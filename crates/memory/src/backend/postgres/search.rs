@@ -1,8 +1,8 @@
 //! Search in PostgreSQL: the caller's scope lexeme AND any of the query's terms against
-//! the generated `search_terms` column (GIN), ranked BM25-like (see [`search_sql`]),
-//! paged after a [`SearchCursor`]; the matches of the most common term are read only
-//! when the other terms' matches cannot fill the page alone ([`search_sql`]). Terms are letters and digits only, so nothing in
-//! them is tsquery syntax.
+//! the generated `search_terms` column (GIN), ranked BM25-like, paged after a
+//! [`SearchCursor`]; the matches of the most common term are read only when the other
+//! terms' matches cannot fill the page alone (see [`search_sql`]). Terms are letters and
+//! digits only, so nothing in them is tsquery syntax.
 //!
 //! `ts_rank_cd` alone weighs every term the same: "go" as much as "Sintra", so a
 //! message saying "go" twice outranks the one that names the place (recall@5 on the
@@ -27,8 +27,7 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// Candidates: the caller's messages that hold any term (GIN: the scope lexeme AND any
 /// term). Score: BM25-like, `sum over terms of idf * tf / (tf + 1.2)`, with `tf` from
 /// `ts_rank_cd` of the term alone (about a tenth per occurrence, cover density; at most
-/// [`TF_CAP`]) and
-/// `idf = ln(1 + 1/f)` from the share `f` of rows holding the term's lexeme in
+/// [`TF_CAP`]) and `idf = ln(1 + 1/f)` from the share `f` of rows holding the term's lexeme in
 /// PostgreSQL's own statistics of the column (`pg_stats.most_common_elems`, kept by
 /// ANALYZE / autovacuum; a lexeme not among them is rarer than the rarest listed).
 /// Without statistics yet, every term weighs 1; a term the English configuration drops
