@@ -92,7 +92,10 @@ pub(crate) async fn recall(
             return Vec::new();
         }
         Err(_) => {
-            tracing::warn!(timeout = ?config.timeout, "recall took too long; the turn goes on without it");
+            tracing::warn!(
+                timeout = ?config.timeout,
+                "recall took too long; the turn goes on without it"
+            );
             return Vec::new();
         }
     };
