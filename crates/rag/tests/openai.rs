@@ -415,3 +415,51 @@ async fn a_silent_endpoint_times_out() {
     assert!(error.is_retryable());
     assert_eq!(fake.requests.lock().expect("not poisoned").len(), 1);
 }
+
+#[tokio::test]
+async fn recalled_messages_reach_the_model_as_sources_numbered_after_the_passages() {
+    let (url, fake) = start(vec![Reply::Whole(
+        "You asked whether the Sintra train is fast [3].",
+    )])
+    .await;
+    let answerer = OpenAiAnswerer::new(config(&url)).expect("valid config");
+    let mut with_recall = request();
+    with_recall.question = "What did I ask about Sintra?".into();
+    with_recall.recalled.push(ragchat_rag::RecalledTurn {
+        at: ragchat_rag::ConversationRef {
+            session: "trip".into(),
+            message_id: "0191e3a0-0000-7000-8000-000000000001".into(),
+            seq: 7,
+            role: ragchat_rag::Role::User,
+            created_at: "2026-11-20T09:30:00Z".into(),
+        },
+        content: "Is the train to Sintra fast?".into(),
+        score: 2.0,
+        same_session: false,
+    });
+    let answer = answerer
+        .answer(&with_recall, &mut |_| {})
+        .await
+        .expect("answered");
+    // `[3]` is the recalled message: sources are the passages, then the recalled.
+    assert_eq!(answer.sources.len(), 3);
+    let cited = answer.sources[2]
+        .conversation
+        .as_ref()
+        .expect("a conversation");
+    assert_eq!((cited.session.as_str(), cited.seq), ("trip", 7));
+
+    let requests = fake.requests.lock().expect("not poisoned");
+    let messages = requests[0].1["messages"].as_array().expect("messages");
+    let last = messages.last().unwrap()["content"].as_str().expect("text");
+    assert!(
+        last.contains(
+            "[3] conversation `trip`, 2026-11-20: earlier, the user asked\nIs the train to Sintra fast?"
+        ),
+        "{last}"
+    );
+    assert!(messages[0]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("A source named `conversation`"));
+}
