@@ -3,41 +3,19 @@
 //! idle past the TTL leaves Redis, is listed as `archived`, still has its stats, and is
 //! `hot` again once it is used.
 
+mod cli_support;
+
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
+use cli_support::{json, ok};
 use ragchat_testkit::{redis_or_skip, RedisServer};
-use serde_json::Value;
 
+/// `ragchat --store STORE --archive ARCHIVE --ttl TTL ARGS` on `data_dir`.
 fn ragchat(data_dir: &Path, store: &str, archive: &str, ttl: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ragchat"))
-        .env_remove("RAGCHAT_STORE")
-        .env_remove("RAGCHAT_REDIS_URL")
-        .env_remove("RAGCHAT_TTL")
-        .env_remove("RAGCHAT_ARCHIVE")
-        .env_remove("RAGCHAT_ARCHIVE_MODE")
-        .env("RAGCHAT_DATA_DIR", data_dir)
-        .args(["--store", store, "--archive", archive, "--ttl", ttl])
-        .args(args)
-        .output()
-        .expect("run ragchat")
-}
-
-fn ok(out: Output) -> String {
-    assert!(
-        out.status.success(),
-        "ragchat failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).expect("utf-8 output")
-}
-
-fn json(out: Output) -> Value {
-    let text = ok(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    let with_archive = [&["--archive", archive, "--ttl", ttl], args].concat();
+    cli_support::ragchat(data_dir, Some(store), &with_archive)
 }
 
 /// Redis keys of one conversation.

@@ -2,33 +2,16 @@
 //! started by the harness: two processes in a row share the conversation, which the
 //! TTL does not end (the store is durable), and the password is never printed.
 
-use std::process::{Command, Output};
+mod cli_support;
 
+use std::process::Output;
+
+use cli_support::json;
 use ragchat_testkit::postgres_or_skip;
 use serde_json::Value;
 
 fn ragchat(data_dir: &std::path::Path, store: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ragchat"))
-        .env_remove("RAGCHAT_STORE")
-        .env_remove("RAGCHAT_REDIS_URL")
-        .env_remove("RAGCHAT_TTL")
-        .env("RAGCHAT_DATA_DIR", data_dir)
-        .args(["--store", store])
-        .args(args)
-        .output()
-        .expect("run ragchat")
-}
-
-fn json(out: Output) -> Value {
-    assert!(
-        out.status.success(),
-        "ragchat failed ({}):\nstdout: {}\nstderr: {}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8 output");
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+    cli_support::ragchat(data_dir, Some(store), args)
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub(crate) fn ragchat(data_dir: &Path, store: Option<&str>, args: &[&str]) -> Ou
         .env_remove("RAGCHAT_TTL")
         .env_remove("RAGCHAT_RETENTION")
         .env_remove("RAGCHAT_ARCHIVE")
+        .env_remove("RAGCHAT_ARCHIVE_MODE")
         .env("RAGCHAT_DATA_DIR", data_dir);
     if let Some(store) = store {
         cmd.args(["--store", store]);
