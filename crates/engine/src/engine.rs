@@ -196,8 +196,12 @@ impl ChatEngine {
             recall_budget,
         )
         .await;
-        drop(recent);
-        let window = HistoryWindow::recent(history.iter(), budget - recalled_tokens(&recalled));
+        // Recalled messages take their share of the budget from the window.
+        let window = if recalled.is_empty() {
+            HistoryWindow::of(recent)
+        } else {
+            HistoryWindow::recent(history.iter(), budget - recalled_tokens(&recalled))
+        };
         drop(history);
         timings.recall = started.elapsed();
 

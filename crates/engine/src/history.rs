@@ -30,7 +30,11 @@ impl HistoryWindow {
         messages: impl DoubleEndedIterator<Item = &'a Message>,
         budget: usize,
     ) -> HistoryWindow {
-        let window = select_recent(messages, budget);
+        HistoryWindow::of(select_recent(messages, budget))
+    }
+
+    /// The window of messages already chosen (oldest first).
+    pub fn of(window: Vec<&Message>) -> HistoryWindow {
         let tokens = window.iter().map(|m| message_tokens(&m.content)).sum();
         HistoryWindow {
             turns: history_turns(window),
