@@ -18,8 +18,7 @@ use ragchat_engine::{ChatEngine, EngineConfig, RecallConfig, TurnOutcome};
 use ragchat_memory::store::AppendOptions;
 use ragchat_memory::testing::eval_set::{build, store_set};
 use ragchat_memory::{
-    open_store, Message, MessageId, Quotas, SessionKey, SessionManager, SessionStore, StoreOptions,
-    Ttl,
+    open_store, Message, MessageId, SessionKey, SessionManager, SessionStore, StoreOptions,
 };
 use ragchat_rag::{ExtractiveAnswerer, NOTHING_RECALLED_REPLY};
 use support::index;
@@ -55,13 +54,6 @@ fn across(max_messages: usize) -> RecallConfig {
     }
 }
 
-const KEEP: AppendOptions = AppendOptions {
-    ttl: Ttl::NEVER,
-    max_messages: 0,
-    refresh_ttl: true,
-    quotas: Quotas::UNBOUNDED,
-};
-
 fn cites(outcome: &TurnOutcome, id: MessageId) -> bool {
     let id = id.to_string();
     outcome
@@ -95,7 +87,10 @@ async fn the_early_turn_of_a_long_conversation_is_cited(store: Arc<dyn SessionSt
     messages[4] = early;
     messages[5] = Message::assistant("Use logrotate with copytruncate, or send nginx USR1.");
     for chunk in messages.chunks(250) {
-        store.append(&key, chunk, KEEP).await.expect("append");
+        store
+            .append(&key, chunk, AppendOptions::KEEP_ALL)
+            .await
+            .expect("append");
     }
     let engine = engine(store, RecallConfig::default());
     let outcome = engine
@@ -270,7 +265,7 @@ async fn recall_off_recalls_nothing_and_across_off_stays_in_the_conversation() {
         .append(
             &trip,
             &[Message::user("Is the train to Sintra fast?")],
-            KEEP,
+            AppendOptions::KEEP_ALL,
         )
         .await
         .unwrap();

@@ -93,6 +93,17 @@ pub struct AppendOptions {
     pub quotas: Quotas,
 }
 
+impl AppendOptions {
+    /// Keep everything: no expiry, no trim, no quota (loading data: an archive, a
+    /// benchmark's or an evaluation's messages).
+    pub const KEEP_ALL: AppendOptions = AppendOptions {
+        ttl: Ttl::NEVER,
+        max_messages: 0,
+        refresh_ttl: true,
+        quotas: Quotas::UNBOUNDED,
+    };
+}
+
 /// What a store knows about a session, returned by every append and read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionMeta {

@@ -8,15 +8,7 @@
 
 use ragchat_memory::store::AppendOptions;
 use ragchat_memory::{
-    open_store, Message, MessageId, Quotas, SearchQuery, SessionKey, SessionStore, StoreOptions,
-    Ttl,
-};
-
-const KEEP: AppendOptions = AppendOptions {
-    ttl: Ttl::NEVER,
-    max_messages: 0,
-    refresh_ttl: true,
-    quotas: Quotas::UNBOUNDED,
+    open_store, Message, MessageId, SearchQuery, SessionKey, SessionStore, StoreOptions,
 };
 
 async fn pages(store: &dyn SessionStore, text: &str, limit: usize) -> Vec<MessageId> {
@@ -65,7 +57,10 @@ async fn pruned_pages_are_the_pages_of_the_full_search() {
                 Message::user(text)
             })
             .collect();
-        store.append(&key, &messages, KEEP).await.unwrap();
+        store
+            .append(&key, &messages, AppendOptions::KEEP_ALL)
+            .await
+            .unwrap();
     }
     server.psql("search_pruning", "ANALYZE ragchat_messages");
     for text in [

@@ -187,12 +187,7 @@ async fn a_file_from_before_titles_is_upgraded_in_place() {
         .execute_batch(SCHEMA_BEFORE_TITLES)
         .expect("old schema");
     let old = SessionKey::new("carol", "old").unwrap();
-    let opts = ragchat_memory::store::AppendOptions {
-        ttl: Ttl::NEVER,
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: ragchat_memory::Quotas::UNBOUNDED,
-    };
+    let opts = ragchat_memory::store::AppendOptions::KEEP_ALL;
     {
         let store = SqliteStore::open(&path).await.expect("upgrade");
         let meta = store.meta(&old).await.unwrap().expect("kept");

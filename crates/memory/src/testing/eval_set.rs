@@ -8,9 +8,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::limits::Quotas;
 use crate::message::{Message, MessageId, Role, SessionKey};
-use crate::store::{AppendOptions, SessionStore, Ttl};
+use crate::store::{AppendOptions, SessionStore};
 
 #[derive(Deserialize)]
 struct Conversations {
@@ -145,12 +144,7 @@ pub fn build() -> EvalSet {
 /// # Panics
 /// When an append fails.
 pub async fn store_set(store: &dyn SessionStore, set: &EvalSet) {
-    let opts = AppendOptions {
-        ttl: Ttl::NEVER,
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: Quotas::UNBOUNDED,
-    };
+    let opts = AppendOptions::KEEP_ALL;
     for (key, messages) in &set.sessions {
         for chunk in messages.chunks(200) {
             store.append(key, chunk, opts).await.expect("append");

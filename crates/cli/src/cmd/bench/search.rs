@@ -17,7 +17,7 @@ use anyhow::{bail, Result};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use ragchat_memory::store::AppendOptions;
-use ragchat_memory::{Message, Quotas, SearchQuery, SessionKey, SessionStore, Ttl};
+use ragchat_memory::{Message, SearchQuery, SessionKey, SessionStore};
 use serde::Serialize;
 
 use super::words::{Lcg, Vocabulary};
@@ -94,12 +94,7 @@ async fn fill_session(
     n: u64,
     seed: u64,
 ) -> Result<()> {
-    let opts = AppendOptions {
-        ttl: Ttl::NEVER,
-        max_messages: 0,
-        refresh_ttl: true,
-        quotas: Quotas::UNBOUNDED,
-    };
+    let opts = AppendOptions::KEEP_ALL;
     let mut rng = Lcg(seed);
     let mut written = 0;
     while written < n {
