@@ -22,6 +22,7 @@ mod rows;
 mod schema;
 mod search;
 mod tls;
+mod weights;
 mod write;
 
 use std::future::Future;
@@ -63,6 +64,8 @@ struct Inner {
     call_timeout: Duration,
     /// Set once the schema is known to be current.
     schema: OnceCell<()>,
+    /// The search terms' statistics, read once a minute.
+    weights: weights::Cache,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -90,6 +93,7 @@ impl PostgresStore {
                 identity: connected.identity,
                 call_timeout: opts.connect_timeout + opts.command_timeout * 2,
                 schema: OnceCell::new(),
+                weights: weights::Cache::default(),
             }),
         };
         if !opts.lazy {
@@ -357,7 +361,7 @@ impl SessionStore for PostgresStore {
     async fn search(&self, user: &str, query: &SearchQuery) -> Result<SearchPage> {
         self.bounded(async {
             let client = self.client().await?;
-            search::search_page(&client, user, query)
+            search::search_page(&client, &self.inner.weights, user, query)
                 .await
                 .map_err(|e| self.error(&e))
         })

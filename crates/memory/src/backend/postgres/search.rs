@@ -4,68 +4,66 @@
 //! terms' matches cannot fill the page alone (see [`search_sql`]). Terms are letters and
 //! digits only, so nothing in them is tsquery syntax.
 //!
-//! `ts_rank_cd` alone weighs every term the same: "go" as much as "Sintra", so a
-//! message saying "go" twice outranks the one that names the place (recall@5 on the
-//! evaluation set was 0.79 with it). The term weights come from the column's
-//! statistics, which cover every user's messages: like SQLite's `bm25`, a score moves a
-//! little when statistics are refreshed (paging is stable in between) and says nothing
-//! about which messages other users hold.
+//! PostgreSQL's own ranking (`ts_rank_cd`) weighs every term the same: "go" as much as
+//! "Sintra", so a message saying "go" twice outranked the one that names the place
+//! (recall@5 on the evaluation set was 0.79 with it). The term weights come from the
+//! column's statistics, which cover every user's messages: like SQLite's `bm25`, a score
+//! moves a little when statistics are refreshed (read again once a minute, [`weights`];
+//! paging is stable in between) and says nothing about which messages other users hold.
 
 use deadpool_postgres::GenericClient;
+use tokio_postgres::types::ToSql;
 
 use super::rows::decode_row;
 use super::schema::scope_lexeme;
+use super::weights;
 use crate::search::snippet::snippet;
 use crate::search::terms::Terms;
 use crate::search::{SearchHit, SearchPage, SearchQuery};
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 
-/// The search for `terms` terms (1 to [`MAX_TERMS`](crate::search::terms::MAX_TERMS);
-/// one prepared statement per count).
+/// The search for `terms` terms (1 to [`MAX_TERMS`](crate::search::terms::MAX_TERMS)), whole
+/// ([`Plan::Whole`]) or pruned ([`Plan::Pruned`]); one prepared statement per count and
+/// plan.
 ///
 /// Candidates: the caller's messages that hold any term (GIN: the scope lexeme AND any
-/// term). Score: BM25-like, `sum over terms of idf * tf / (tf + 1.2)`, with `tf` from
-/// `ts_rank_cd` of the term alone (about a tenth per occurrence, cover density; at most
-/// [`TF_CAP`]) and `idf = ln(1 + 1/f)` from the share `f` of rows holding the term's lexeme in
-/// PostgreSQL's own statistics of the column (`pg_stats.most_common_elems`, kept by
-/// ANALYZE / autovacuum; a lexeme not among them is rarer than the rarest listed).
-/// Without statistics yet, every term weighs 1; a term the English configuration drops
+/// term). Score: BM25-like, `sum over terms of idf * tf / (tf + 1.2)`, with `tf` the
+/// term's occurrences (at most [`TF_CAP`], read from its `ts_rank`: [`saturated_tf`]) and
+/// `idf` given by the caller ([`weights`]); a term the English configuration drops
 /// weighs 0 (and is looked up as `@`, a lexeme no message holds).
 ///
-/// Pruning (MaxScore): most searches pair a common word with rarer ones. The page is
-/// first taken among the messages holding any term but the most common one (`pruned`);
-/// when that fills the page and its last hit scores above the most the common term can
-/// add to a score (`idf * TF_CAP / (TF_CAP + 1.2)`), no message holding only the
-/// common term can be on the page, and its many matches are never read. Otherwise
-/// (one term, tied weights, too few rarer matches) the full search runs, in the same
-/// statement: each branch is under a one-time filter, so only one is read.
+/// Pruned (MaxScore): most searches pair a common word with rarer ones. The page is
+/// first taken among the messages holding any of the rarer terms ($10); when that fills
+/// the page and its last hit scores above the most the common term can add to a score
+/// ($11: `idf * TF_CAP / (TF_CAP + 1.2)`), no message holding only the common term can be
+/// on the page, and its many matches are never read. Otherwise the whole search runs, in
+/// the same statement: each branch is under a one-time filter, so only one is read.
 ///
-/// The weights are computed once per search (`MATERIALIZED`: inlined, they were
-/// recomputed for every candidate row) and the score inline from one array per search
-/// (a per-row subquery over the terms cost about as much again as finding the rows).
-/// The scope lexeme restricts the rows to the caller's; `user_id` is checked again on
-/// each row, written so that the planner does not also read the primary key for it
-/// (a BitmapAnd with all the user's rows: 9 of 44 ms for a user with 100,000).
-fn search_sql(terms: usize) -> String {
-    let tf: Vec<String> = (1..=terms)
-        .map(|i| {
-            format!(
-                "LEAST(ts_rank_cd(m.search_terms, w.q[{i}])::float8 * 10, {TF_CAP:.1}) AS tf{i}"
-            )
-        })
+/// The per-term queries and weights are made once per search (`MATERIALIZED`: inlined,
+/// they were recomputed for every candidate row) and the score inline from them (a
+/// per-row subquery over the terms cost about as much again as finding the rows); each
+/// term's rank is taken once per row (`OFFSET 0` keeps the planner from pasting it into
+/// the score twice, which cost a sixth of a search). The scope lexeme restricts the rows
+/// to the caller's; `user_id` is checked again on each row, written so that the planner
+/// does not also read the primary key for it (a BitmapAnd with all the user's rows: 9 of
+/// 44 ms for a user with 100,000).
+fn search_sql(terms: usize, plan: Plan) -> String {
+    let rank: Vec<String> = (1..=terms)
+        .map(|i| format!("ts_rank(m.search_terms, w.q[{i}]) AS rk{i}"))
         .collect();
     let score: Vec<String> = (1..=terms)
-        .map(|i| format!("w.idf[{i}] * r.tf{i} / (r.tf{i} + 1.2)"))
+        .map(|i| format!("w.idf[{i}] * {}", saturated_tf(&format!("r.rk{i}"))))
         .collect();
-    // The page among the caller's messages holding any term of `terms` (a CTE).
-    let page = |terms: &str| {
+    // The page among the caller's messages holding any of the terms in `any` (text[]).
+    let page = |any: &str| {
         format!(
             "SELECT seq, id, role, content, sources, created_at, status, session_id, score FROM (
         SELECT m.seq, m.id, m.role, m.content, m.sources, m.created_at, m.status,
                m.session_id, {score} AS score
-          FROM ragchat_messages m, {terms} q, w,
-               LATERAL (SELECT {tf}) r
+          FROM ragchat_messages m,
+               (SELECT to_tsquery('english', array_to_string({any}, ' | ')) AS any_term) q, w,
+               LATERAL (SELECT {rank} OFFSET 0) r
          WHERE (m.user_id || '') = $1
            AND ($3::text IS NULL OR m.session_id = $3::text)
            AND numnode(q.any_term) > 0
@@ -77,104 +75,148 @@ fn search_sql(terms: usize) -> String {
     ORDER BY score DESC, session_id, seq
     LIMIT $8",
             score = score.join(" + "),
-            tf = tf.join(", "),
+            rank = rank.join(", "),
         )
     };
-    format!(
-        "
-WITH stats AS MATERIALIZED (
-    SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs
-      FROM pg_stats
-     WHERE schemaname = current_schema() AND tablename = 'ragchat_messages'
-       AND attname = 'search_terms'
-     LIMIT 1
-),
-terms AS (
-    SELECT n, to_tsquery('english', t) AS q,
-           (tsvector_to_array(to_tsvector('english', t)))[1] AS lexeme
-      FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)
-),
-w AS MATERIALIZED (
+    let weighted = "
+WITH w AS MATERIALIZED (
     SELECT array_agg(CASE WHEN numnode(t.q) > 0 THEN t.q ELSE '''@'''::tsquery END
                      ORDER BY t.n) AS q,
-           array_agg(CASE WHEN numnode(t.q) = 0 THEN 0.0::float8
-                          WHEN s.elems IS NULL THEN 1.0::float8
-                          ELSE ln(1.0 + 1.0 / coalesce(s.freqs[array_position(s.elems, t.lexeme)],
-                                                       s.freqs[cardinality(s.elems) + 1] / 2.0))
-                     END ORDER BY t.n) AS idf
-      FROM terms t LEFT JOIN stats s ON true
-),
-common AS MATERIALIZED (
-    SELECT x.n, x.v FROM w, unnest(w.idf) WITH ORDINALITY AS x(v, n) ORDER BY x.v, x.n LIMIT 1
-),
-rarer AS (
-    SELECT u.t FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n), common, w
-     WHERE u.n <> common.n
-       AND common.v < (SELECT min(x.v) FROM unnest(w.idf) WITH ORDINALITY AS x(v, n)
-                        WHERE x.n <> common.n)
-),
-rarer_terms AS (
-    SELECT to_tsquery('english', coalesce(array_to_string(array(SELECT t FROM rarer), ' | '), ''))
-           AS any_term
-),
-all_terms AS (
-    SELECT to_tsquery('english', array_to_string($2::text[], ' | ')) AS any_term
-),
+           array_agg(CASE WHEN numnode(t.q) > 0 THEN ($9::float8[])[t.n] ELSE 0.0::float8 END
+                     ORDER BY t.n) AS idf
+      FROM (SELECT n, to_tsquery('english', u.t) AS q
+              FROM unnest($2::text[]) WITH ORDINALITY AS u(t, n)) t
+)";
+    match plan {
+        Plan::Whole => format!("{weighted}\n{}", page("$2::text[]")),
+        Plan::Pruned => format!(
+            "{weighted},
 pruned AS MATERIALIZED (
     {pruned}
 ),
 exact AS MATERIALIZED (
-    SELECT count(*) = $8 AND min(pruned.score) > (SELECT v FROM common) * {bound_factor} AS yes
-      FROM pruned
+    SELECT count(*) = $8 AND min(pruned.score) > $11::float8 AS yes FROM pruned
 )
 SELECT * FROM pruned WHERE (SELECT yes FROM exact)
 UNION ALL
 SELECT * FROM (
-    {full}
+    {whole}
 ) f WHERE NOT (SELECT yes FROM exact)
 ORDER BY score DESC, session_id, seq",
-        pruned = page("rarer_terms"),
-        full = page("all_terms"),
-        bound_factor = TF_CAP / (TF_CAP + 1.2),
-    )
+            pruned = page("$10::text[]"),
+            whole = page("$2::text[]"),
+        ),
+    }
 }
 
-/// The most a term's frequency counts (about three occurrences): BM25 already saturates
-/// (three occurrences score 0.71 of the most, ten 0.89), and the cap bounds what a term
-/// can add to a score, which pruning needs (see [`search_sql`]).
-const TF_CAP: f64 = 3.0;
+/// How a search reads its candidates (see [`search_sql`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    /// Every message holding any term.
+    Whole,
+    /// First the messages holding a rarer term than the most common one.
+    Pruned,
+}
+
+/// The most occurrences of a term that count: BM25 already saturates (three occurrences
+/// score 0.71 of the most, ten 0.89), and the cap bounds what a term can add to a score,
+/// which pruning needs (see [`search_sql`]).
+const TF_CAP: u32 = 3;
+
+/// BM25's `tf / (tf + 1.2)` of a term's occurrences in a message (at most [`TF_CAP`]),
+/// as SQL over `rank`, the term's `ts_rank` in it.
+///
+/// `ts_rank` of one term is a function of its occurrences alone (`0.1 * sum of 1/j^2 for
+/// j <= n`, over pi^2 / 6; every lexeme here has the default weight), so the count is
+/// read back from it. It costs a third of `ts_rank_cd` (whose cover density of one term
+/// is a tenth per occurrence), which took about half the time of a search that ranks a
+/// thousand matches.
+fn saturated_tf(rank: &str) -> String {
+    let rank_of = |n: u32| {
+        0.1 * (1..=n).map(|j| 1.0 / f64::from(j * j)).sum::<f64>()
+            / (std::f64::consts::PI.powi(2) / 6.0)
+    };
+    let mut sql = format!("CASE WHEN {rank} < {:.6} THEN 0.0", rank_of(1) / 2.0);
+    for n in 1..TF_CAP {
+        let between = (rank_of(n) + rank_of(n + 1)) / 2.0;
+        sql += &format!(" WHEN {rank} < {between:.6} THEN {}", saturation(n));
+    }
+    sql + &format!(" ELSE {} END", saturation(TF_CAP))
+}
+
+/// BM25's `tf / (tf + 1.2)`, as an SQL literal.
+fn saturation(tf: u32) -> String {
+    format!("{:.17}::float8", f64::from(tf) / (f64::from(tf) + 1.2))
+}
+
+/// Which term is the most common (the lowest weight, the first of equals), when it weighs
+/// strictly less than every other: pruning it can pay. With tied weights (terms PostgreSQL
+/// knows no more of than that they are rare) nothing can be pruned.
+fn most_common(idf: &[f64]) -> Option<usize> {
+    let (common, lowest) = idf.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1))?;
+    let others = idf.iter().enumerate().filter(|&(i, _)| i != common);
+    others
+        .map(|(_, v)| *v)
+        .reduce(f64::min)
+        .filter(|next| lowest < next)
+        .map(|_| common)
+}
 
 /// The rows of one search (see [`search_sql`]), best first, at most `query.limit + 1`.
 async fn run(
     client: &impl GenericClient,
+    cache: &weights::Cache,
     user: &str,
     query: &SearchQuery,
     terms: &Terms,
 ) -> PgResult<Vec<tokio_postgres::Row>> {
+    let stats = cache.get(client).await?;
+    let words = terms.words();
+    let idf = weights::weights(stats.as_deref(), words);
+    let common = most_common(&idf);
+    let plan = if common.is_some() {
+        Plan::Pruned
+    } else {
+        Plan::Whole
+    };
     let stmt = client
-        .prepare_cached(&search_sql(terms.words().len()))
+        .prepare_cached(&search_sql(words.len(), plan))
         .await?;
     let cursor = query.cursor.as_ref();
-    client
-        .query(
-            &stmt,
-            &[
-                &user,
-                &terms.words(),
-                &query.session,
-                &scope_lexeme(user, query.session.as_deref()),
-                &cursor.map(|c| c.score),
-                &cursor.map_or("", |c| c.session.as_str()),
-                &cursor.map_or(0i64, |c| c.seq.min(i64::MAX as u64) as i64),
-                &((query.limit + 1) as i64),
-            ],
-        )
-        .await
+    let scope = scope_lexeme(user, query.session.as_deref());
+    let score = cursor.map(|c| c.score);
+    let after_session = cursor.map_or("", |c| c.session.as_str());
+    let after_seq = cursor.map_or(0i64, |c| c.seq.min(i64::MAX as u64) as i64);
+    let limit = (query.limit + 1) as i64;
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+        &user,
+        &words,
+        &query.session,
+        &scope,
+        &score,
+        &after_session,
+        &after_seq,
+        &limit,
+        &idf,
+    ];
+    let rarer: Vec<&str>;
+    let bound: f64;
+    if let Some(common) = common {
+        rarer = (words.iter().enumerate())
+            .filter(|&(i, _)| i != common)
+            .map(|(_, w)| w.as_str())
+            .collect();
+        bound = idf[common] * f64::from(TF_CAP) / (f64::from(TF_CAP) + 1.2);
+        params.push(&rarer);
+        params.push(&bound);
+    }
+    client.query(&stmt, &params).await
 }
 
 /// One page of `user`'s hits for `query`, best first.
 pub(super) async fn search_page(
     client: &impl GenericClient,
+    cache: &weights::Cache,
     user: &str,
     query: &SearchQuery,
 ) -> PgResult<SearchPage> {
@@ -182,7 +224,7 @@ pub(super) async fn search_page(
     if terms.is_empty() {
         return Ok(SearchPage::default());
     }
-    let rows = run(client, user, query, &terms).await?;
+    let rows = run(client, cache, user, query, &terms).await?;
     let mut hits = Vec::with_capacity(rows.len());
     for row in &rows {
         match decode_row(row) {
@@ -206,4 +248,52 @@ pub(super) async fn search_page(
         }
     }
     Ok(SearchPage::of(hits, query.limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_most_common_term_is_pruned_only_when_it_weighs_less_than_every_other() {
+        assert_eq!(most_common(&[6.2, 4.7]), Some(1));
+        assert_eq!(most_common(&[3.0, 5.0, 4.0]), Some(0));
+        assert_eq!(most_common(&[5.0, 5.0]), None);
+        assert_eq!(most_common(&[4.0, 4.0, 6.0]), None);
+        assert_eq!(most_common(&[4.0]), None);
+    }
+
+    /// The occurrences read back from `ts_rank` are the occurrences, for 0 to 8 of them
+    /// and with other words around, as PostgreSQL ranks them.
+    #[test]
+    fn saturation_is_read_from_the_rank_of_each_count() {
+        let Some(server) = ragchat_testkit::postgres_or_skip() else {
+            return;
+        };
+        let out = server.psql(
+            "postgres",
+            &format!(
+                "SELECT n, {} FROM generate_series(0, 8) AS n,
+                        LATERAL (SELECT ts_rank(to_tsvector('english',
+                                    'quokka ' || repeat('zephyr meets quokka ', n)),
+                                    to_tsquery('english', 'zephyr')) AS rk) r
+                  ORDER BY n",
+                saturated_tf("r.rk")
+            ),
+        );
+        let got: Vec<f64> = out
+            .lines()
+            .map(|l| l.split_once('|').unwrap().1.parse().unwrap())
+            .collect();
+        let want: Vec<f64> = (0..=8u32)
+            .map(|n| {
+                let tf = f64::from(n.min(TF_CAP));
+                tf / (tf + 1.2)
+            })
+            .collect();
+        assert_eq!(got.len(), want.len(), "{out}");
+        for (n, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!((g - w).abs() < 1e-12, "{n} occurrences: {g} against {w}");
+        }
+    }
 }
