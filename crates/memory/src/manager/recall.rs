@@ -56,6 +56,9 @@ impl SessionManager {
         query.snippets = false;
         // What this process has not archived yet is recent: in the window, not recalled.
         query.fresh = false;
+        // Recall keeps a few of the best matches: those holding only the question's most
+        // common word are the weakest, and need not be read when rarer words fill a page.
+        query.exhaustive = false;
         let mut recalled = Vec::with_capacity(limit);
         for _ in 0..RECALL_PAGES {
             let page = self.search(key.user(), &query).await?;

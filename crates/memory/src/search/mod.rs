@@ -54,6 +54,11 @@ pub struct SearchQuery {
     /// messages are recent, in the turn's window, and writing them would put an archive
     /// write into the turn.
     pub fresh: bool,
+    /// Whether the page must be exactly the best hits (a search). A turn's recall says
+    /// no: when the query's rarer words fill the page, the messages holding only its
+    /// most common word (its weakest matches) may be left out, and PostgreSQL then never
+    /// reads them: for a user with 100,000 messages, most of a recall's cost.
+    pub exhaustive: bool,
 }
 
 impl SearchQuery {
@@ -66,6 +71,7 @@ impl SearchQuery {
             cursor: None,
             snippets: true,
             fresh: true,
+            exhaustive: true,
         }
     }
 

@@ -80,6 +80,7 @@ pub async fn search_get(
             .transpose()?,
         snippets: true,
         fresh: true,
+        exhaustive: true,
     };
     let page = state.memory().search(&caller.user, &query).await?;
     Ok(Json(SearchResults {

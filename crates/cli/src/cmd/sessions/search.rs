@@ -50,6 +50,7 @@ impl SearchArgs {
                 .transpose()?,
             snippets: true,
             fresh: true,
+            exhaustive: true,
         };
         query.validate()?;
         Ok(query)

@@ -38,7 +38,9 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// the page and its last hit scores above the most the common term can add to a score
 /// ($11: `idf * TF_CAP / (TF_CAP + 1.2)`), no message holding only the common term can be
 /// on the page, and its many matches are never read. Otherwise the whole search runs, in
-/// the same statement: each branch is under a one-time filter, so only one is read.
+/// the same statement: each branch is under a one-time filter, so only one is read. A
+/// search that need not be exhaustive ([`SearchQuery::exhaustive`]) takes a full page of
+/// the rarer terms' matches as it is ($11 is minus infinity).
 ///
 /// The per-term queries and weights are made once per search (`MATERIALIZED`: inlined,
 /// they were recomputed for every candidate row) and the score inline from them (a
@@ -206,7 +208,12 @@ async fn run(
             .filter(|&(i, _)| i != common)
             .map(|(_, w)| w.as_str())
             .collect();
-        bound = idf[common] * f64::from(TF_CAP) / (f64::from(TF_CAP) + 1.2);
+        // Not exhaustive: a full page of the rarer terms' matches is enough.
+        bound = if query.exhaustive {
+            idf[common] * f64::from(TF_CAP) / (f64::from(TF_CAP) + 1.2)
+        } else {
+            f64::NEG_INFINITY
+        };
         params.push(&rarer);
         params.push(&bound);
     }
