@@ -6,7 +6,7 @@
 //! | store | index | ranking |
 //! |---|---|---|
 //! | `sqlite://` | FTS5 (porter), kept in the append's, delete's and retention's transaction by triggers | `bm25` |
-//! | `postgres://` | a generated `tsvector` (English configuration) + GIN | BM25-like: per-term `ts_rank_cd`, weighted by the column statistics |
+//! | `postgres://` | a generated `tsvector` (English configuration) + GIN | BM25-like: each term's occurrences (from `ts_rank`), weighted by the column statistics |
 //! | Redis with an archive | the archive's, after writing what this process appended and has not archived yet | the archive's |
 //! | Redis alone, `memory://` | none: [`MemoryError::Unsupported`] | |
 //!
