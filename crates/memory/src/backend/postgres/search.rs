@@ -40,7 +40,8 @@ type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 /// on the page, and its many matches are never read. Otherwise the whole search runs, in
 /// the same statement: each branch is under a one-time filter, so only one is read. A
 /// search that need not be exhaustive ([`SearchQuery::exhaustive`]) takes a full page of
-/// the rarer terms' matches as it is ($11 is minus infinity).
+/// the rarer terms' matches as it is ([`Plan::Rarer`], then [`Plan::Whole`] if they
+/// cannot fill it).
 ///
 /// The per-term queries and weights are made once per search (`MATERIALIZED`: inlined,
 /// they were recomputed for every candidate row) and the score inline from them (a
@@ -91,6 +92,7 @@ WITH w AS MATERIALIZED (
 )";
     match plan {
         Plan::Whole => format!("{weighted}\n{}", page("$2::text[]")),
+        Plan::Rarer => format!("{weighted}\n{}", page("$10::text[]")),
         Plan::Pruned => format!(
             "{weighted},
 pruned AS MATERIALIZED (
@@ -116,8 +118,11 @@ ORDER BY score DESC, session_id, seq",
 enum Plan {
     /// Every message holding any term.
     Whole,
-    /// First the messages holding a rarer term than the most common one.
+    /// First the messages holding a rarer term than the most common one, then every
+    /// message unless those made the page.
     Pruned,
+    /// Only the messages holding a rarer term than the most common one.
+    Rarer,
 }
 
 /// The most occurrences of a term that count: BM25 already saturates (three occurrences
@@ -176,14 +181,6 @@ async fn run(
     let words = terms.words();
     let idf = weights::weights(stats.as_deref(), words);
     let common = most_common(&idf);
-    let plan = if common.is_some() {
-        Plan::Pruned
-    } else {
-        Plan::Whole
-    };
-    let stmt = client
-        .prepare_cached(&search_sql(words.len(), plan))
-        .await?;
     let cursor = query.cursor.as_ref();
     let scope = scope_lexeme(user, query.session.as_deref());
     let score = cursor.map(|c| c.score);
@@ -201,23 +198,39 @@ async fn run(
         &limit,
         &idf,
     ];
-    let rarer: Vec<&str>;
-    let bound: f64;
-    if let Some(common) = common {
-        rarer = (words.iter().enumerate())
-            .filter(|&(i, _)| i != common)
-            .map(|(_, w)| w.as_str())
-            .collect();
-        // Not exhaustive: a full page of the rarer terms' matches is enough.
-        bound = if query.exhaustive {
-            idf[common] * f64::from(TF_CAP) / (f64::from(TF_CAP) + 1.2)
-        } else {
-            f64::NEG_INFINITY
-        };
-        params.push(&rarer);
-        params.push(&bound);
+    let Some(common) = common else {
+        return page(client, words.len(), Plan::Whole, &params).await;
+    };
+    let rarer: Vec<&str> = (words.iter().enumerate())
+        .filter(|&(i, _)| i != common)
+        .map(|(_, w)| w.as_str())
+        .collect();
+    params.push(&rarer);
+    if !query.exhaustive {
+        // A full page of the rarer terms' matches is enough; the whole search only
+        // when they cannot fill it (two statements: each plans in half the time of
+        // the one holding both, and the second is rarely needed).
+        let rows = page(client, words.len(), Plan::Rarer, &params).await?;
+        if rows.len() as i64 == limit {
+            return Ok(rows);
+        }
+        params.pop();
+        return page(client, words.len(), Plan::Whole, &params).await;
     }
-    client.query(&stmt, &params).await
+    let bound = idf[common] * f64::from(TF_CAP) / (f64::from(TF_CAP) + 1.2);
+    params.push(&bound);
+    page(client, words.len(), Plan::Pruned, &params).await
+}
+
+/// Runs the search statement for `terms` terms and `plan` with `params`.
+async fn page(
+    client: &impl GenericClient,
+    terms: usize,
+    plan: Plan,
+    params: &[&(dyn ToSql + Sync)],
+) -> PgResult<Vec<tokio_postgres::Row>> {
+    let stmt = client.prepare_cached(&search_sql(terms, plan)).await?;
+    client.query(&stmt, params).await
 }
 
 /// One page of `user`'s hits for `query`, best first.
