@@ -33,6 +33,10 @@ pub(super) struct RecallCost {
     /// The whole turn without it.
     pub plain_turn_p50_ms: f64,
     pub plain_turn_p99_ms: f64,
+    /// Storing the question and the answer, with recall and without (an answer that
+    /// quotes what it recalled is longer to store and index).
+    pub write_p50_ms: f64,
+    pub plain_write_p50_ms: f64,
     /// Messages recalled per turn, on average.
     pub mean_recalled: f64,
 }
@@ -74,6 +78,7 @@ pub(super) async fn measure(
     let mut rng = Lcg(2026);
     let histogram = || Histogram::<u64>::new(3);
     let (mut recall, mut with, mut without) = (histogram()?, histogram()?, histogram()?);
+    let (mut write, mut plain_write) = (histogram()?, histogram()?);
     let mut recalled = 0usize;
     for i in 0..2 * (warmup + turns) {
         let question = format!(
@@ -93,9 +98,11 @@ pub(super) async fn measure(
         if on {
             with.record(took)?;
             recall.record(outcome.timings.recall.as_nanos() as u64)?;
+            write.record(outcome.timings.memory_write.as_nanos() as u64)?;
             recalled += outcome.recalled.len();
         } else {
             without.record(took)?;
+            plain_write.record(outcome.timings.memory_write.as_nanos() as u64)?;
         }
     }
     manager.delete(&key).await?;
@@ -108,6 +115,8 @@ pub(super) async fn measure(
         turn_p99_ms: ms(&with, 0.99),
         plain_turn_p50_ms: ms(&without, 0.5),
         plain_turn_p99_ms: ms(&without, 0.99),
+        write_p50_ms: ms(&write, 0.5),
+        plain_write_p50_ms: ms(&plain_write, 0.5),
         mean_recalled: recalled as f64 / turns.max(1) as f64,
     })
 }

@@ -234,7 +234,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<Ex
             println!(
                 "recall in a chat turn ({} turns each way, {:.1} messages recalled per turn): \
                  recall p50 {:.2} ms, p99 {:.2} ms; turn with recall p50 {:.2} ms, p99 {:.2} ms; \
-                 without p50 {:.2} ms, p99 {:.2} ms",
+                 without p50 {:.2} ms, p99 {:.2} ms; storing the turn p50 {:.2} ms with recall, \
+                 {:.2} ms without",
                 r.turns,
                 r.mean_recalled,
                 r.recall_p50_ms,
@@ -242,7 +243,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: SearchBenchArgs) -> Result<Ex
                 r.turn_p50_ms,
                 r.turn_p99_ms,
                 r.plain_turn_p50_ms,
-                r.plain_turn_p99_ms
+                r.plain_turn_p99_ms,
+                r.write_p50_ms,
+                r.plain_write_p50_ms
             );
         }
     }
