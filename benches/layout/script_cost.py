@@ -1,0 +1,171 @@
+#!/usr/bin/env python3
+"""Redis time of one call of the append script, without ragchat's client around it.
+
+Loads common.lua + append.lua (or a variant of the pair, to try a change without
+rebuilding ragchat), fills one session with HISTORY messages through the script, then
+appends two 300-byte messages per call N times and prints the script's `usec_per_call`
+from INFO commandstats (which counts the Redis commands the script runs) and the time of
+those commands alone. It speaks RESP itself (no Python package needed).
+
+    benches/layout/script_cost.py PORT [--history 10000] [--max 10000] [--calls 5000]
+        [--depth 1] [--tracking] [--script FILE]
+
+--depth 1 sends one call per round trip, as a chat turn does; a deeper pipeline runs the
+calls back to back with warm CPU caches and hides what the session's size costs.
+--tracking turns client-side caching on (RESP3, CLIENT TRACKING ON) as ragchat does.
+Run it against a private redis-server: it deletes the session's keys (FLUSHALL) after.
+"""
+
+import argparse
+import socket
+import struct
+import time
+import uuid
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REDIS_DIR = HERE.parent.parent / "crates/memory/src/backend/redis"
+
+
+def encode(args):
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        if isinstance(arg, int):
+            arg = str(arg).encode()
+        elif isinstance(arg, str):
+            arg = arg.encode()
+        parts += [b"$%d\r\n" % len(arg), arg, b"\r\n"]
+    return b"".join(parts)
+
+
+class Connection:
+    """A RESP2/RESP3 connection that skips push frames (tracking invalidations)."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port))
+        self.buf = b""
+        self.pushes = 0
+
+    def _line(self):
+        while b"\r\n" not in self.buf:
+            self.buf += self.sock.recv(1 << 20)
+        line, self.buf = self.buf.split(b"\r\n", 1)
+        return line
+
+    def _bytes(self, n):
+        while len(self.buf) < n + 2:
+            self.buf += self.sock.recv(1 << 20)
+        data, self.buf = self.buf[:n], self.buf[n + 2 :]
+        return data
+
+    def _frame(self):
+        line = self._line()
+        kind, rest = line[:1], line[1:]
+        if kind == b"+":
+            return rest
+        if kind == b"-":
+            return RuntimeError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind in (b"$", b"="):
+            n = int(rest)
+            return None if n < 0 else self._bytes(n)
+        if kind in (b"*", b"~", b">"):
+            n = int(rest)
+            items = None if n < 0 else [self._frame() for _ in range(n)]
+            return ("push", items) if kind == b">" else items
+        if kind == b"%":
+            return [self._frame() for _ in range(2 * int(rest))]
+        if kind == b"_":
+            return None
+        if kind in (b",", b"#", b"("):
+            return rest
+        raise ValueError(f"unexpected reply {line!r}")
+
+    def _reply(self):
+        while True:
+            frame = self._frame()
+            if isinstance(frame, tuple):
+                self.pushes += 1
+                continue
+            if isinstance(frame, RuntimeError):
+                raise frame
+            return frame
+
+    def run(self, *commands):
+        self.sock.sendall(b"".join(encode(c) for c in commands))
+        return [self._reply() for _ in commands]
+
+
+def packed(content, role):
+    """A message as pack.rs packs it (tag 2, id, seq 0, created_at ms, role, status)."""
+    now = int(time.time() * 1000)
+    return (
+        bytes([2])
+        + uuid.uuid4().bytes
+        + struct.pack(">Qq", 0, now)
+        + role
+        + b"c"
+        + struct.pack(">I", 0)
+        + content
+    )
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("port", type=int)
+    ap.add_argument("--history", type=int, default=10000)
+    ap.add_argument("--max", type=int, default=10000, help="max_messages (0 = unbounded)")
+    ap.add_argument("--calls", type=int, default=5000)
+    ap.add_argument("--depth", type=int, default=1)
+    ap.add_argument("--tracking", action="store_true")
+    ap.add_argument("--script", type=Path, help="the whole script (default: the repo's)")
+    args = ap.parse_args()
+
+    if args.script:
+        script = args.script.read_text()
+    else:
+        script = (REDIS_DIR / "common.lua").read_text() + (REDIS_DIR / "append.lua").read_text()
+    conn = Connection(args.port)
+    if args.tracking:
+        conn.run(["HELLO", "3"], ["CLIENT", "TRACKING", "ON"])
+    (sha,) = conn.run(["SCRIPT", "LOAD", script])
+    base = "ragchat:{bench}:s:s1"
+    keys = [f"{base}:l", f"{base}:h", "ragchat:{bench}:sessions", "ragchat:{bench}:usage",
+            f"{base}:log", f"{base}:meta", f"{base}:ids"]
+    content = b"x" * 300
+
+    def append(messages):
+        # ARGV as session.rs sends them, with ragchat's default quotas.
+        return (["EVALSHA", sha, len(keys)] + keys
+                + [int(time.time() * 1000), 3600, args.max, "s1", len(messages), 0,
+                   16 << 20, 1000, 256 << 20, "", 0, 1] + messages)
+
+    filled = 0
+    while filled < args.history:
+        n = min(500, args.history - filled)
+        conn.run(append([packed(content, b"u") for _ in range(n)]))
+        filled += n
+    conn.run(["CONFIG", "RESETSTAT"])
+    for _ in range(0, args.calls, args.depth):
+        conn.run(*[append([packed(content, b"u"), packed(content, b"a")])
+                   for _ in range(args.depth)])
+    (stats,) = conn.run(["INFO", "commandstats"])
+    script_us, inner_us = 0.0, 0.0
+    for line in stats.decode().splitlines():
+        if not line.startswith("cmdstat_"):
+            continue
+        name, fields = line.split(":", 1)
+        values = dict(f.split("=") for f in fields.split(","))
+        if name == "cmdstat_evalsha":
+            script_us = float(values["usec_per_call"])
+        elif name != "cmdstat_config|resetstat":
+            inner_us += float(values["usec"])
+    print(f"history {args.history}, max {args.max}, depth {args.depth}, tracking "
+          f"{'on' if args.tracking else 'off'}: {script_us:.2f} us per call, of which "
+          f"{inner_us / args.calls:.2f} us in its Redis commands")
+    conn.run(["FLUSHALL"])
+
+
+if __name__ == "__main__":
+    main()
