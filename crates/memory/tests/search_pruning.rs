@@ -2,7 +2,9 @@
 //! (MaxScore, see `backend::postgres::search`); the pages must be the very pages of the
 //! full search. Checked by paging: five hits a page (pruned where it can be) against one
 //! page of a hundred (which the rarer words cannot fill), for queries pairing a word in
-//! every message with rarer ones, on a harness PostgreSQL with column statistics.
+//! every message with rarer ones, on a harness PostgreSQL with column statistics. A
+//! search that need not be exhaustive (a turn's recall) keeps the rarer words' page even
+//! where the full search would rank otherwise, and that is checked too.
 //! Skipped with a note where PostgreSQL is not installed.
 #![cfg(feature = "postgres")]
 

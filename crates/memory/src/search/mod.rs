@@ -57,7 +57,7 @@ pub struct SearchQuery {
     /// Whether the page must be exactly the best hits (a search). A turn's recall says
     /// no: when the query's rarer words fill the page, the messages holding only its
     /// most common word (its weakest matches) may be left out, and PostgreSQL then never
-    /// reads them: for a user with 100,000 messages, most of a recall's cost.
+    /// reads them (for a user with 100,000 messages, about a third of a recall's time).
     pub exhaustive: bool,
 }
 

@@ -23,9 +23,8 @@ use crate::search::{SearchHit, SearchPage, SearchQuery};
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
 
-/// The search for `terms` terms (1 to [`MAX_TERMS`](crate::search::terms::MAX_TERMS)), whole
-/// ([`Plan::Whole`]) or pruned ([`Plan::Pruned`]); one prepared statement per count and
-/// plan.
+/// The search for `terms` terms (1 to [`MAX_TERMS`](crate::search::terms::MAX_TERMS)) read
+/// as `plan` says ([`Plan`]); one prepared statement per count and plan.
 ///
 /// Candidates: the caller's messages that hold any term (GIN: the scope lexeme AND any
 /// term). Score: BM25-like, `sum over terms of idf * tf / (tf + 1.2)`, with `tf` the
