@@ -11,6 +11,8 @@
 //! moves a little when statistics are refreshed (read again once a minute, [`weights`];
 //! paging is stable in between) and says nothing about which messages other users hold.
 
+use std::sync::OnceLock;
+
 use deadpool_postgres::GenericClient;
 use tokio_postgres::types::ToSql;
 
@@ -18,7 +20,7 @@ use super::rows::decode_row;
 use super::schema::scope_lexeme;
 use super::weights;
 use crate::search::snippet::snippet;
-use crate::search::terms::Terms;
+use crate::search::terms::{Terms, MAX_TERMS};
 use crate::search::{SearchHit, SearchPage, SearchQuery};
 
 type PgResult<T> = std::result::Result<T, tokio_postgres::Error>;
@@ -110,6 +112,19 @@ ORDER BY score DESC, session_id, seq",
             whole = page("$2::text[]"),
         ),
     }
+}
+
+/// The text of [`search_sql`], made once per term count and plan (the connection's
+/// statement cache is keyed by it; building it for every search was wasted work).
+fn statement(terms: usize, plan: Plan) -> &'static str {
+    static MADE: [[OnceLock<String>; 3]; MAX_TERMS] =
+        [const { [const { OnceLock::new() }; 3] }; MAX_TERMS];
+    let slot = match plan {
+        Plan::Whole => 0,
+        Plan::Pruned => 1,
+        Plan::Rarer => 2,
+    };
+    MADE[terms - 1][slot].get_or_init(|| search_sql(terms, plan))
 }
 
 /// How a search reads its candidates (see [`search_sql`]).
@@ -228,7 +243,7 @@ async fn page(
     plan: Plan,
     params: &[&(dyn ToSql + Sync)],
 ) -> PgResult<Vec<tokio_postgres::Row>> {
-    let stmt = client.prepare_cached(&search_sql(terms, plan)).await?;
+    let stmt = client.prepare_cached(statement(terms, plan)).await?;
     client.query(&stmt, params).await
 }
 
