@@ -8,7 +8,7 @@ from INFO commandstats (which counts the Redis commands the script runs) and the
 those commands alone. It speaks RESP itself (no Python package needed).
 
     benches/layout/script_cost.py PORT [--history 10000] [--max 10000] [--calls 5000]
-        [--depth 1] [--tracking] [--script FILE]
+        [--depth 1] [--tracking] [--script FILE] [--turn]
 
 --depth 1 sends one call per round trip, as a chat turn does; a deeper pipeline runs the
 calls back to back with warm CPU caches and hides what the session's size costs.
@@ -97,13 +97,13 @@ class Connection:
         return [self._reply() for _ in commands]
 
 
-def packed(content, role):
-    """A message as pack.rs packs it (tag 2, id, seq 0, created_at ms, role, status)."""
+def packed(content, role, seq=0):
+    """A message as pack.rs packs it (tag 2, id, seq, created_at ms, role, status)."""
     now = int(time.time() * 1000)
     return (
         bytes([2])
         + uuid.uuid4().bytes
-        + struct.pack(">Qq", 0, now)
+        + struct.pack(">Qq", seq, now)
         + role
         + b"c"
         + struct.pack(">I", 0)
@@ -120,22 +120,29 @@ def main():
     ap.add_argument("--depth", type=int, default=1)
     ap.add_argument("--tracking", action="store_true")
     ap.add_argument("--script", type=Path, help="the whole script (default: the repo's)")
+    ap.add_argument("--turn", action="store_true",
+                    help="time turn.lua, the lean append (or --script, called as it is)")
     args = ap.parse_args()
 
+    repo_script = (REDIS_DIR / "common.lua").read_text() + (REDIS_DIR / "append.lua").read_text()
     if args.script:
         script = args.script.read_text()
+    elif args.turn:
+        script = (REDIS_DIR / "turn.lua").read_text()
     else:
-        script = (REDIS_DIR / "common.lua").read_text() + (REDIS_DIR / "append.lua").read_text()
+        script = repo_script
     conn = Connection(args.port)
     if args.tracking:
         conn.run(["HELLO", "3"], ["CLIENT", "TRACKING", "ON"])
+    # The session is filled by the repo's script; the timed calls run the variant.
+    (fill_sha,) = conn.run(["SCRIPT", "LOAD", repo_script])
     (sha,) = conn.run(["SCRIPT", "LOAD", script])
     base = "ragchat:{bench}:s:s1"
     keys = [f"{base}:l", f"{base}:h", "ragchat:{bench}:sessions", "ragchat:{bench}:usage",
             f"{base}:log", f"{base}:meta", f"{base}:ids"]
     content = b"x" * 300
 
-    def append(messages):
+    def append(messages, sha=sha):
         # ARGV as session.rs sends them, with ragchat's default quotas.
         return (["EVALSHA", sha, len(keys)] + keys
                 + [int(time.time() * 1000), 3600, args.max, "s1", len(messages), 0,
@@ -144,12 +151,28 @@ def main():
     filled = 0
     while filled < args.history:
         n = min(500, args.history - filled)
-        conn.run(append([packed(content, b"u") for _ in range(n)]))
+        conn.run(append([packed(content, b"u") for _ in range(n)], fill_sha))
         filled += n
+    (seq,) = conn.run(["HGET", keys[1], "seq"])
+    seq = int(seq)
+
+    def turn():
+        # ARGV as session.rs sends them to turn.lua: the values carry their seqs.
+        nonlocal seq
+        messages = [packed(content, b"u", seq + 1), packed(content, b"a", seq + 2)]
+        call = (["EVALSHA", sha, 4] + keys[:4]
+                + [int(time.time() * 1000), seq, args.max, "s1", 16 << 20, 256 << 20, "", 0,
+                   3600] + messages)
+        seq += 2
+        return call
+
     conn.run(["CONFIG", "RESETSTAT"])
     for _ in range(0, args.calls, args.depth):
-        conn.run(*[append([packed(content, b"u"), packed(content, b"a")])
-                   for _ in range(args.depth)])
+        replies = conn.run(*[turn() if args.turn else
+                             append([packed(content, b"u"), packed(content, b"a")])
+                             for _ in range(args.depth)])
+        if args.turn and any(r == b"FULL" for r in replies):
+            raise SystemExit("turn.lua answered FULL: the lean path was not taken")
     (stats,) = conn.run(["INFO", "commandstats"])
     script_us, inner_us = 0.0, 0.0
     for line in stats.decode().splitlines():

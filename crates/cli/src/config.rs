@@ -127,6 +127,12 @@ pub(crate) struct GlobalArgs {
     #[arg(long, global = true, env = "RAGCHAT_REDIS_V1_GUARD", value_name = "on|off", default_value = "on", value_parser = on_off)]
     pub redis_v1_guard: bool,
 
+    /// Redis: append a turn's messages with the lean script (a fraction of the full
+    /// one's Redis CPU) when the conversation's position is known from an earlier reply;
+    /// off, every append runs the full script. Both write the same data.
+    #[arg(long, global = true, env = "RAGCHAT_REDIS_LEAN_APPEND", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    pub redis_lean_append: bool,
+
     /// Seconds Redis keeps an idle conversation in RAM (sliding; 0 = no expiry). With
     /// an archive the conversation is loaded back on its next use; with Redis alone
     /// the TTL deletes it. SQLite and PostgreSQL ignore it.
@@ -284,6 +290,7 @@ impl GlobalArgs {
             command_timeout: t,
             lazy: self.store_is_remote(),
             v1_guard: self.redis_v1_guard,
+            lean_append: self.redis_lean_append,
             ..StoreOptions::default()
         }
     }

@@ -200,6 +200,10 @@ pub struct StoreOptions {
     /// has no v2 keys, so that what a v1 server writes during a rolling deploy is merged
     /// (see `backend::redis::keys`). One `EXISTS` per call; off once no v1 server runs.
     pub v1_guard: bool,
+    /// Redis: append a turn's messages with the lean script when the session's seq is
+    /// known from an earlier reply (`backend::redis` module docs); off, every append
+    /// runs the full script. For comparison, and a way back should the lean one misbehave.
+    pub lean_append: bool,
 }
 
 /// Default interval of the connection heartbeat.
@@ -213,6 +217,7 @@ impl Default for StoreOptions {
             lazy: false,
             heartbeat: DEFAULT_HEARTBEAT,
             v1_guard: true,
+            lean_append: true,
         }
     }
 }

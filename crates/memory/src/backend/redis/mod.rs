@@ -3,6 +3,10 @@
 //!
 //! Key layout in [`keys`]. Every operation on a session is one Lua script, so it is one
 //! round trip and atomic:
+//! - `turn.lua`: the lean append of a turn, for a session that exists and whose seq
+//!   this store saw in its last reply (the messages come packed with their seqs). It
+//!   handles the common case and declines, writing nothing, whatever else comes up
+//!   (`append.lua` then runs); see "The lean append" below;
 //! - `append.lua`: check the quotas, skip ids already stored, `RPUSH` the rest packed
 //!   ([`pack`]) in one command, update the figures and the dedupe buckets in one `HSET`,
 //!   trim beyond `max_messages` with one `LPOP` (the trimmed ids stay remembered),
@@ -54,6 +58,29 @@
 //! memory met its target (content + 94 bytes per message, v1 + 240) but Redis's CPU per
 //! turn did not fall: the Lua between the commands now costs about as much as the
 //! commands (BENCHMARKS.md, "Storage format v2").
+//!
+//! # The lean append
+//!
+//! Redis's Lua is slow next to its commands: every string a script makes is hashed in
+//! full, every `redis.call` converts its arguments and reply, and an `EVALSHA` pays for
+//! each key and argument before its first line runs. `append.lua` handles every case
+//! (creation, conversion, repair, quotas to recount, TTL refreshes, ids given twice) and
+//! pays for that generality on every turn: it re-packs each message to set its seq and
+//! walks tables of ids and buckets. `turn.lua` does a turn's work and nothing else, with
+//! four keys instead of seven:
+//! - the caller packs the messages with the seqs that follow the one it last saw
+//!   (`session::Seqs`, a bounded map filled from every append and read reply); the
+//!   script compares that seq with the hash's, so a stale guess is declined, never
+//!   written;
+//! - the same HMGET reads the figures and the messages' buckets; an id found there (a
+//!   replay), a quota it would have to recount, an evicted list or a missing session
+//!   sends the call to `append.lua`, which then costs a second round trip;
+//! - the writes are `append.lua`'s, command for command: `tests/redis_lean.rs` runs the
+//!   same calls through both and compares every key.
+//!
+//! A TTL refresh (at least every tenth of the TTL) always takes the full script, which
+//! also runs the v1 guard's check then. What the lean script saves is measured by
+//! `benches/layout/script_cost.py --turn` and `benches/layout/run` (BENCHMARKS.md).
 //!
 //! # From v1
 //!
@@ -118,11 +145,16 @@ pub struct RedisStore {
     tiered: bool,
     /// Look for v1 keys on every call (`StoreOptions::v1_guard`).
     v1_guard: bool,
+    /// The sessions' seqs as last seen, for the lean append.
+    seqs: session::Seqs,
+    /// Try the lean append first (see `session.rs`).
+    lean: bool,
 }
 
 #[derive(Clone)]
 struct Scripts {
     append: Script,
+    turn: Script,
     load: Script,
     delete: Script,
     title: Script,
@@ -136,6 +168,7 @@ impl Scripts {
                 include_str!("common.lua"),
                 include_str!("append.lua")
             )),
+            turn: Script::new(include_str!("turn.lua")),
             load: Script::new(concat!(
                 include_str!("common.lua"),
                 include_str!("load.lua")
@@ -212,6 +245,8 @@ impl RedisStore {
             hot: hot::HotScripts::load(),
             tiered: false,
             v1_guard: opts.v1_guard,
+            seqs: session::Seqs::new(),
+            lean: opts.lean_append,
         };
         if !opts.lazy {
             tokio::time::timeout(opts.connect_timeout + opts.command_timeout, store.ping())
@@ -249,6 +284,8 @@ impl RedisStore {
             hot: hot::HotScripts::load(),
             tiered: false,
             v1_guard: opts.v1_guard,
+            seqs: session::Seqs::new(),
+            lean: opts.lean_append,
         };
         if !opts.lazy {
             store.ping().await?;

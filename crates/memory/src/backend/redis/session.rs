@@ -1,5 +1,8 @@
-//! The two scripts every turn runs, called: the read (`load.lua`) and the append
-//! (`append.lua`).
+//! The scripts every turn runs, called: the read (`load.lua`) and the append (`turn.lua`,
+//! the lean one, else `append.lua`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use redis::Value;
 
@@ -10,10 +13,57 @@ use crate::backend::shared::{now_ms, report_corrupt};
 use crate::error::{MemoryError, Result};
 use crate::limits::{ReadFrom, ReadLimit};
 use crate::message::{Message, SessionKey};
-use crate::store::{AppendOptions, AppendOutcome, LoadedSession};
+use crate::store::{AppendOptions, AppendOutcome, LoadedSession, Stamp};
 use crate::title::title_of;
 
+/// Sessions whose seq a store remembers (the most recently used).
+const REMEMBERED_SEQS: u64 = 100_000;
+
+/// The seq of each session as of the last reply this store had from Redis (an append or
+/// a read), so that the next append can pack its messages with their seqs and take the
+/// lean script. Only a guess: `turn.lua` checks it, and a stale one costs a second call,
+/// never a wrong write.
+#[derive(Clone)]
+pub(super) struct Seqs {
+    seqs: moka::sync::Cache<String, u64>,
+    /// Appends the lean script took (see [`RedisStore::lean_appends`]).
+    lean: Arc<AtomicU64>,
+}
+
+impl Seqs {
+    pub(super) fn new() -> Self {
+        Seqs {
+            seqs: moka::sync::Cache::new(REMEMBERED_SEQS),
+            lean: Arc::default(),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<u64> {
+        self.seqs.get(hash)
+    }
+
+    fn note(&self, hash: &str, seq: u64) {
+        if self.seqs.get(hash) != Some(seq) {
+            self.seqs.insert(hash.to_string(), seq);
+        }
+    }
+
+    fn forget(&self, hash: &str) {
+        self.seqs.invalidate(hash);
+    }
+}
+
+/// The most messages one lean append (`turn.lua`) takes: a turn's question and answer,
+/// or a few more; bigger appends (imports, replays) go to `append.lua`.
+const LEAN_MESSAGES: usize = 8;
+
 impl RedisStore {
+    /// Appends that took the lean script (`turn.lua`) since this store was made.
+    #[doc(hidden)]
+    pub fn lean_appends(&self) -> u64 {
+        self.seqs.lean.load(Ordering::Relaxed)
+    }
+
     /// Runs the load script: `from` = `None` reads no entries; `ttl = -1` leaves
     /// TTLs alone.
     pub(super) async fn run_load(
@@ -49,6 +99,7 @@ impl RedisStore {
             other => return Err(self.corrupt(format!("load script returned {other:?}"))),
         };
         let meta = decode_meta(&items, 10, |what| self.corrupt(what))?;
+        self.seqs.note(&keys.hash, meta.last_seq);
         let (messages, corrupt) = match items.get(7) {
             Some(Value::Array(entries)) => pack::decode_messages(entries),
             _ => (Vec::new(), Vec::new()),
@@ -69,8 +120,10 @@ impl RedisStore {
         }))
     }
 
-    /// The append script with its `tier` argument (see `append.lua`); `Ok(None)` when
-    /// tier 2 found no session.
+    /// The append with its `tier` argument (see `append.lua`); `Ok(None)` when tier 2
+    /// found no session. The lean script (`turn.lua`) goes first when this store knows
+    /// the session's seq and no TTL refresh is due; it declines (writing nothing) whatever
+    /// it does not handle, and `append.lua` runs instead.
     pub(super) async fn append_with_tier(
         &self,
         key: &SessionKey,
@@ -79,6 +132,36 @@ impl RedisStore {
         tier: u8,
     ) -> Result<Option<AppendOutcome>> {
         let keys = SessionKeys::new(key);
+        let lean = self.lean && !opts.refresh_ttl && (1..=LEAN_MESSAGES).contains(&messages.len());
+        if let Some(seq) = lean.then(|| self.seqs.get(&keys.hash)).flatten() {
+            let title = title_of(messages).unwrap_or_default();
+            let mut inv = self.scripts.turn.prepare_invoke();
+            for k in keys.v2() {
+                inv.key(k);
+            }
+            inv.arg(now_ms())
+                .arg(seq)
+                .arg(opts.max_messages)
+                .arg(key.session())
+                .arg(opts.quotas.session_bytes)
+                .arg(opts.quotas.user_bytes)
+                .arg(title)
+                .arg(tier)
+                .arg(ttl_arg(opts.ttl));
+            for (m, s) in messages.iter().zip(seq + 1..) {
+                inv.arg(pack::pack(m, s));
+            }
+            let (value, stamp) = self
+                .invoke_stamped(&inv, key)
+                .await
+                .inspect_err(|_| self.seqs.forget(&keys.hash))?;
+            if !matches!(&value, Value::BulkString(b) if b == b"FULL") {
+                self.seqs.lean.fetch_add(1, Ordering::Relaxed);
+                return self
+                    .outcome(key, &keys, value, messages.len(), stamp)
+                    .map(Some);
+            }
+        }
         let mut inv = self.scripts.append.prepare_invoke();
         for k in keys.all() {
             inv.key(k);
@@ -101,8 +184,25 @@ impl RedisStore {
         let (value, stamp) = match self.invoke_stamped(&inv, key).await {
             Ok(reply) => reply,
             Err(MemoryError::NotFound(_)) if tier == 2 => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) => {
+                self.seqs.forget(&keys.hash);
+                return Err(e);
+            }
         };
+        self.outcome(key, &keys, value, messages.len(), stamp)
+            .map(Some)
+    }
+
+    /// An append script's reply (`append.lua`'s shape, which `turn.lua` shares), noting
+    /// the session's seq for the next lean append.
+    fn outcome(
+        &self,
+        key: &SessionKey,
+        keys: &SessionKeys,
+        value: Value,
+        sent: usize,
+        stamp: Option<Stamp>,
+    ) -> Result<AppendOutcome> {
         let Value::Array(items) = value else {
             return Err(self.corrupt(format!("append script returned {value:?}")));
         };
@@ -116,18 +216,18 @@ impl RedisStore {
             .skip(9)
             .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
             .collect::<Vec<_>>();
-        if seqs.len() != messages.len() {
+        if seqs.len() != sent {
             return Err(self.corrupt(format!(
-                "append script returned {} seqs for {} messages",
+                "append script returned {} seqs for {sent} messages",
                 seqs.len(),
-                messages.len()
             )));
         }
-        Ok(Some(AppendOutcome {
+        self.seqs.note(&keys.hash, meta.last_seq);
+        Ok(AppendOutcome {
             seqs,
             meta,
             stamp,
             repaired,
-        }))
+        })
     }
 }
