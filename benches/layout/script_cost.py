@@ -124,11 +124,12 @@ def main():
                     help="time turn.lua, the lean append (or --script, called as it is)")
     args = ap.parse_args()
 
-    repo_script = (REDIS_DIR / "common.lua").read_text() + (REDIS_DIR / "append.lua").read_text()
+    repo_script = "".join((REDIS_DIR / f).read_text()
+                          for f in ("buckets.lua", "common.lua", "append.lua"))
     if args.script:
         script = args.script.read_text()
     elif args.turn:
-        script = (REDIS_DIR / "turn.lua").read_text()
+        script = (REDIS_DIR / "buckets.lua").read_text() + (REDIS_DIR / "turn.lua").read_text()
     else:
         script = repo_script
     conn = Connection(args.port)
@@ -153,17 +154,21 @@ def main():
         n = min(500, args.history - filled)
         conn.run(append([packed(content, b"u") for _ in range(n)], fill_sha))
         filled += n
-    (seq,) = conn.run(["HGET", keys[1], "seq"])
-    seq = int(seq)
+    seq, buckets = conn.run(["HGET", keys[1], "seq"], ["HGET", keys[1], "lh"])
+    seq, buckets = int(seq), int(buckets or 256)
 
     def turn():
-        # ARGV as session.rs sends them to turn.lua: the values carry their seqs.
-        nonlocal seq
+        # ARGV as session.rs sends them to turn.lua: the values carry their seqs, and the
+        # bucket count follows buckets.lua's rule (two splits at most per append).
+        nonlocal seq, buckets
         messages = [packed(content, b"u", seq + 1), packed(content, b"a", seq + 2)]
         call = (["EVALSHA", sha, 4] + keys[:4]
-                + [int(time.time() * 1000), seq, args.max, "s1", 16 << 20, 256 << 20, "", 0,
-                   3600] + messages)
+                + [int(time.time() * 1000), seq, buckets, args.max, "s1", 16 << 20, 256 << 20,
+                   "", 0, 3600] + messages)
         seq += 2
+        for _ in range(2):
+            if seq > 16 * buckets:
+                buckets += 1
         return call
 
     conn.run(["CONFIG", "RESETSTAT"])

@@ -295,3 +295,35 @@ async fn in_front_of_an_archive_the_lean_append_keeps_unarchived_sessions() {
     pair.assert_same_keys(&server).await;
     assert!(pair.lean.lean_appends() >= 4);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_4096_ids_the_lean_append_splits_buckets_as_the_full_one_does() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let pair = Pair::new(&server, false).await;
+    let many: Vec<Message> = (0..4090)
+        .map(|i| Message::user(format!("early {i}")))
+        .collect();
+    pair.append(&many, opts(3000, true, Quotas::UNBOUNDED))
+        .await;
+    // Splits start past 16 ids a bucket (4096 for 256), one per 16 ids from then on;
+    // every fifth turn refreshes the TTL, so the full script splits some of them.
+    for i in 0..60 {
+        let refresh = i % 5 == 4;
+        pair.append(&turn(i), opts(3000, refresh, Quotas::UNBOUNDED))
+            .await;
+    }
+    pair.assert_same_keys(&server).await;
+    for chunk in many.chunks(2).step_by(101) {
+        let replayed = pair
+            .append(chunk, opts(3000, false, Quotas::UNBOUNDED))
+            .await;
+        assert!(replayed.starts_with("seqs [None, None]"), "{replayed}");
+    }
+    pair.assert_same_keys(&server).await;
+    let hash = ragchat_memory::backend::redis::keys::SessionKeys::new(&pair.lean_key).hash;
+    let buckets: u64 = server.cli(&["HGET", &hash, "lh"]).parse().unwrap();
+    assert!(buckets > 256, "the buckets split: {buckets}");
+    assert!(pair.lean.lean_appends() >= 40);
+}

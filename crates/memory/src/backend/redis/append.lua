@@ -10,7 +10,7 @@
 --       TTL is refreshed, at least every tenth of it, and when the session is new),
 --       then n packed messages (common.lua; their seq is set here)
 -- Returns: {count, bytes, created_at, updated_at, seq, trimmed, pttl, repaired, title,
---          seq_or_0 per message},
+--          buckets (the number of dedupe buckets, buckets.lua), seq_or_0 per message},
 --          or the error "QUOTA <which> <figure> <limit>" when the new messages would break
 --          a quota (then nothing was written), or "MISSING" (tier 2, no such session).
 local k = session_keys()
@@ -28,26 +28,14 @@ local tier = tonumber(ARGV[11])
 local guard = ARGV[12] == '1'
 local FIRST = 13
 
--- The buckets of the given ids are read with the figures, in one command.
-local ids, buckets, wanted = {}, {}, {}
-for i = 1, n do
-  local id = packed_id(ARGV[FIRST + i - 1])
-  ids[i] = id
-  local b = bucket_of(id)
-  buckets[i] = b
-  if not wanted[b] then
-    wanted[b] = FIGURES + 1 + #wanted
-    wanted[#wanted + 1] = b
-  end
-end
 -- The guard's EXISTS costs a tenth of a turn; what a v1 server wrote is merged by the
 -- next refreshing append or by any read that reaches Redis (load.lua checks every time).
-local m, repaired = session_figures(k, session, now, wanted, guard and refresh)
+local m, repaired = session_figures(k, session, now, {'lh'}, guard and refresh)
 if not m and tier == 2 then
   return redis.error_reply('MISSING')
 end
 local created, count, bytes, seq, trimmed, arch = nil, 0, 0, 0, 0, 0
-local held = {}
+local nb = BUCKETS
 if m then
   created = m[1]
   count = tonumber(m[3]) or 0
@@ -55,10 +43,33 @@ if m then
   seq = tonumber(m[5]) or 0
   trimmed = tonumber(m[6]) or 0
   arch = tonumber(m[9]) or 0
-  for _, b in ipairs(wanted) do
-    held[b] = m[wanted[b]] or nil
+  nb = tonumber(m[11]) or BUCKETS
+end
+
+-- Each id's bucket, and its home when that is another (buckets.lua), read in one command.
+local ids, buckets, homes, held = {}, {}, {}, {}
+local function place()
+  ids, buckets, homes, held = {}, {}, {}, {}
+  local wanted = {}
+  for i = 1, n do
+    local id = packed_id(ARGV[FIRST + i - 1])
+    ids[i] = id
+    buckets[i], homes[i] = bucket_fields(id, nb)
+    for _, f in ipairs({buckets[i], homes[i]}) do
+      if held[f] == nil then
+        held[f] = false
+        wanted[#wanted + 1] = f
+      end
+    end
+  end
+  if m and #wanted > 0 then
+    local got = call('HMGET', k.hash, unpack(wanted))
+    for j, f in ipairs(wanted) do
+      held[f] = got[j]
+    end
   end
 end
+place()
 local seq_before, was_new = seq, not created
 if not created or count == 0 or repaired then
   refresh = true
@@ -71,7 +82,8 @@ local function find_fresh()
   local seen = {}
   for i = 1, n do
     local id = ids[i]
-    if not seen[id] and not holds(held[buckets[i]], id) then
+    if not seen[id] and not holds(held[buckets[i]], id)
+        and not (homes[i] and holds(held[homes[i]], id)) then
       fresh[i] = true
       adding = adding + packed_bytes(ARGV[FIRST + i - 1])
     end
@@ -164,9 +176,10 @@ local push, last = build()
 if #push > 0 then
   if count > 0 and call('RPUSHX', k.list, unpack(push)) == 0 then
     forget_all(k.hash)
-    held = {}
+    nb = BUCKETS
     trimmed, count, bytes = seq, 0, 0
     repaired, refresh = true, true
+    place()
     find_fresh()
     push, last = build()
     call('RPUSH', k.list, unpack(push))
@@ -179,8 +192,8 @@ seq = last
 count = count + #push
 bytes = bytes + added
 
--- The dedupe buckets gain the new ids (in the same HSET as the figures).
-local update = {}
+-- The dedupe buckets gain the new ids, and split when due (in the same HSET as the
+-- figures).
 local grown = {}
 for i = 1, n do
   if fresh[i] then
@@ -188,9 +201,24 @@ for i = 1, n do
     grown[b] = (grown[b] or held[b] or '') .. ids[i]
   end
 end
+local nb_now = nb
+if seq > BUCKET_LOAD * nb then
+  local split = splitting()
+  local split_from = (split.next_split(nb))
+  if grown[split_from] == nil and held[split_from] ~= nil then
+    grown[split_from] = held[split_from] or ''
+  end
+  -- Two splits keep pace with a turn; a big append (an import, a replay) may do more.
+  nb_now = split.split_due(k.hash, nb, seq, grown, 2 + math.floor(#push / 8))
+end
+local update = {}
 for b, v in pairs(grown) do
   update[#update + 1] = b
   update[#update + 1] = v
+end
+if nb_now ~= nb then
+  update[#update + 1] = 'lh'
+  update[#update + 1] = nb_now
 end
 
 local trimmed_now = false
@@ -288,8 +316,8 @@ local fixed = 0
 if repaired then
   fixed = 1
 end
-local result = {count, bytes, created, now, seq, trimmed, pttl, fixed, title}
+local result = {count, bytes, created, now, seq, trimmed, pttl, fixed, title, nb_now}
 for i = 1, n do
-  result[9 + i] = out[i]
+  result[10 + i] = out[i]
 end
 return result

@@ -1,9 +1,8 @@
--- Shared by the v2 scripts (prepended to each). Layout (keys.rs):
+-- Shared by the v2 scripts (prepended to each, after buckets.lua). Layout (keys.rs):
 --   list  LIST of packed messages, oldest first; the element at index i has seq trimmed+1+i
 --   hash  HASH of the session's figures (created_at, updated_at, count, bytes, seq,
---         trimmed, title, auto, arch) and the dedupe buckets: field '#' + one byte b holds the
---         16-byte ids of every message the session ever stored whose id falls in that
---         bucket, concatenated (trimming does not forget them)
+--         trimmed, title, auto, arch) and the dedupe buckets (buckets.lua): the 16-byte
+--         ids of every message the session ever stored (trimming does not forget them)
 -- A packed message (built by pack.rs, read by unpack there):
 --   byte 1 tag (2), bytes 2-17 id, 18-25 seq (u64 BE), 26-33 created_at ms (i64 BE),
 --   34 role ('u' 'a' 's'), 35 status ('c' 'i'), 36-39 length of the sources JSON (u32 BE),
@@ -11,7 +10,6 @@
 -- A v1 entry that could not be converted is kept as tag 0 followed by the reason.
 local call = redis.call
 local HEAD = 39
-local BUCKETS = 256
 -- session_figures reads these many figures before any extra field.
 local FIGURES = 10
 
@@ -44,34 +42,13 @@ local function with_seq(v, seq)
   return string.sub(v, 1, 17) .. struct.pack('>I8', seq) .. string.sub(v, 26)
 end
 
--- The dedupe bucket (a hash field: '#' and one byte) of a 16-byte id: the XOR of its bytes.
-local function bucket_of(id)
-  return '#' .. string.char(bit.bxor(string.byte(id, 1, 16)))
-end
-
--- Whether `id` is one of the 16-byte ids concatenated in `ids`.
-local function holds(ids, id)
-  if not ids then
-    return false
-  end
-  local from = 1
-  while true do
-    local at = string.find(ids, id, from, true)
-    if not at then
-      return false
-    end
-    if (at - 1) % 16 == 0 then
-      return true
-    end
-    from = at + 1
-  end
-end
-
 -- Records ids (a list of 16-byte strings) in the hash's buckets, reading each bucket once.
+-- No bucket splits here: the appends that follow split what is due, two at a time.
 local function remember(hash, ids)
+  local n = tonumber(call('HGET', hash, 'lh')) or BUCKETS
   local grouped, order = {}, {}
   for _, id in ipairs(ids) do
-    local b = bucket_of(id)
+    local b = (bucket_fields(id, n))
     if not grouped[b] then
       grouped[b] = {}
       order[#order + 1] = b
@@ -95,11 +72,11 @@ end
 
 -- Forgets every id (the messages they named are gone: a replay must store them again).
 local function forget_all(hash)
-  local fields = {}
-  for i = 0, BUCKETS - 1 do
-    fields[#fields + 1] = '#' .. string.char(i)
+  local fields = splitting().all_fields(tonumber(call('HGET', hash, 'lh')) or BUCKETS)
+  for from = 1, #fields, 256 do
+    call('HDEL', hash, unpack(fields, from, math.min(#fields, from + 255)))
   end
-  call('HDEL', hash, unpack(fields))
+  call('HDEL', hash, 'lh')
 end
 
 -- Gives `key` the expiry `pttl` (ms) when it has none and `pttl` is one.
@@ -122,6 +99,12 @@ end
 -- What only a conversion or a repair needs, defined when one happens (the closures of
 -- every function defined at the top cost every call of every script).
 local function rare()
+  -- Whether the hash's buckets (`n` of them) hold `id`.
+  local function stored(hash, id, n)
+    local got = call('HMGET', hash, bucket_fields(id, n))
+    return holds(got[1], id) or holds(got[2], id)
+  end
+
   -- 16 raw bytes of a UUID written as text, or nil.
   local function uuid_raw(text)
     local hex = string.gsub(text or '', '-', '')
@@ -203,6 +186,7 @@ local function rare()
     local fig = call('HMGET', k.hash, 'seq', 'count', 'bytes')
     local seq, count, bytes = tonumber(fig[1]) or 0, tonumber(fig[2]) or 0, tonumber(fig[3]) or 0
     local packed, ids, seen, moved, used = {}, {}, {}, {}, 0
+    local buckets = tonumber(call('HGET', k.hash, 'lh')) or BUCKETS
     local chunk = call('XRANGE', k.v1log, '-', '+', 'COUNT', 64)
     for _, e in ipairs(chunk) do
       local f = e[2]
@@ -213,7 +197,7 @@ local function rare()
         end
       end
       moved[#moved + 1] = e[1]
-      if not id or not (seen[id] or holds(call('HGET', k.hash, bucket_of(id)), id)) then
+      if not id or not (seen[id] or stored(k.hash, id, buckets)) then
         seq = seq + 1
         local v = pack_v1(f, seq)
         packed[#packed + 1] = v

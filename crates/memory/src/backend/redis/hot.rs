@@ -83,16 +83,19 @@ impl HotScripts {
     pub(super) fn load() -> Self {
         HotScripts {
             claim: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("claim.lua")
             )),
             mark: Script::new(include_str!("mark.lua")),
             unlock: Script::new(include_str!("unlock.lua")),
             restore: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("restore.lua")
             )),
             rearchive: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 "local k = session_keys() \
                  if not session_figures(k, '', ARGV[1], nil, true) then return 0 end \

@@ -7,7 +7,9 @@
 //!                                             (common.lua); element i has seq trimmed+1+i
 //! ragchat:{<user>}:s:<session>:h      HASH    created_at, updated_at, count, bytes, seq, trimmed,
 //!                                             title (given), auto (first question), arch
-//!                                             (archive tier), and 256 dedupe buckets ('#' + a byte)
+//!                                             (archive tier), lh (the number of dedupe buckets,
+//!                                             absent: 256) and the buckets ('#' + one to three
+//!                                             bytes; buckets.lua)
 //! ragchat:{<user>}:sessions           ZSET    session -> updated_at in ms (listing, paged by it)
 //! ragchat:{<user>}:usage              HASH    bytes: stored bytes over the user's sessions (quota)
 //! ragchat:{<user>}:s:<session>:lock   STRING  the archive lock (hot tier only: archiving,

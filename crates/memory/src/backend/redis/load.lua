@@ -7,7 +7,8 @@
 --       no TTL, see append.lua), guard (1 = look for v1 keys on every call)
 -- Returns: false when the session does not exist, else
 --          {count, bytes, created_at, updated_at, seq, trimmed, pttl, messages, more,
---           repaired, title}, messages being packed (common.lua), oldest first.
+--           repaired, title, buckets}, messages being packed (common.lua), oldest first,
+--          buckets the number of dedupe buckets (buckets.lua).
 -- The run stops at max_messages, or as soon as its messages reach max_bytes: a read
 -- never walks a whole long session (it would keep Redis busy for every client).
 local k = session_keys()
@@ -21,7 +22,7 @@ local now = ARGV[7]
 local tier = ARGV[8] == '1'
 local guard = ARGV[9] == '1'
 
-local m, repaired = session_figures(k, session, now, nil, guard, true)
+local m, repaired = session_figures(k, session, now, {'lh'}, guard, true)
 if not m then
   return false
 end
@@ -136,4 +137,5 @@ local fixed = 0
 if repaired then
   fixed = 1
 end
-return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, messages, more, fixed, shown_title(m)}
+return {m[3], m[4], m[1], m[2], m[5], m[6], pttl, messages, more, fixed, shown_title(m),
+  tonumber(m[11]) or BUCKETS}

@@ -21,8 +21,8 @@
 //!   append sets the automatic one, `auto`, once);
 //! - `convert.lua`: one bounded step of moving a v1 session into v2.
 //!
-//! Each starts with `common.lua`: packing helpers, the dedupe buckets, the v1 conversion
-//! and the repair of a session whose keys Redis evicted one by one (under `maxmemory`;
+//! Each starts with `buckets.lua` (the dedupe buckets) and `common.lua`: packing helpers,
+//! the v1 conversion and the repair of a session whose keys Redis evicted one by one (under `maxmemory`;
 //! [`eviction`] tells the operator when Redis may do that). The scripts end by reading
 //! the session's hash after their writes: that keeps it in this connection's RESP3
 //! tracking table, so Redis tells this process when another one changes it and a cached
@@ -44,10 +44,13 @@
 //! - dedupe: a SET of the raw 16-byte ids costs about 64 bytes per id (an entry per
 //!   member), 256 hash fields of concatenated ids about 21, and they can live in the
 //!   session's own hash, read by the same HMGET as the figures and written by the same
-//!   HSET: no command of their own. A lookup is a `string.find` in one bucket (1/256 of
-//!   the ids). Trimming does not remove ids, so the record never forgets (8 MB of
-//!   history at the cap adds 16 bytes per message ever stored, and a bucket grows by
-//!   one id per 256 messages).
+//!   HSET: no command of their own. A lookup is a `string.find` in one bucket.
+//!   Trimming does not remove ids, so the record never forgets (16 bytes per message
+//!   ever stored). With 256 buckets a bucket grew by one id per 256 messages, and
+//!   every append copied two of them into Lua and back: 24 us a call at 1 000 ids,
+//!   51-58 us at 50 000. Past 16 ids a bucket the buckets now split one at a time
+//!   (linear hashing, `buckets.lua`), and the same call costs about the same at 10 000
+//!   and at 50 000 ids (BENCHMARKS.md, "Buckets that split").
 //! - ids that carry their own order (UUIDv7) or a high-water mark per writer were
 //!   rejected: ids from an `Idempotency-Key` are hashes, imported ids are anything,
 //!   and a journal replays after later direct appends, so "older than the mark" does
@@ -110,6 +113,8 @@ pub mod tracking;
 mod users;
 #[doc(hidden)]
 pub mod v1;
+#[doc(hidden)]
+pub mod v2_0;
 mod walk;
 
 use async_trait::async_trait;
@@ -165,23 +170,31 @@ impl Scripts {
     fn load() -> Self {
         Scripts {
             append: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("append.lua")
             )),
-            turn: Script::new(include_str!("turn.lua")),
+            turn: Script::new(concat!(
+                include_str!("buckets.lua"),
+                include_str!("turn.lua")
+            )),
             load: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("load.lua")
             )),
             delete: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("delete.lua")
             )),
             title: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("title.lua")
             )),
             convert: Script::new(concat!(
+                include_str!("buckets.lua"),
                 include_str!("common.lua"),
                 include_str!("convert.lua")
             )),

@@ -19,13 +19,13 @@ use crate::title::title_of;
 /// Sessions whose seq a store remembers (the most recently used).
 const REMEMBERED_SEQS: u64 = 100_000;
 
-/// The seq of each session as of the last reply this store had from Redis (an append or
-/// a read), so that the next append can pack its messages with their seqs and take the
-/// lean script. Only a guess: `turn.lua` checks it, and a stale one costs a second call,
-/// never a wrong write.
+/// The seq and the number of dedupe buckets of each session as of the last reply this
+/// store had from Redis (an append or a read), so that the next append can pack its
+/// messages with their seqs and name their buckets, and take the lean script. Only a
+/// guess: `turn.lua` checks it, and a stale one costs a second call, never a wrong write.
 #[derive(Clone)]
 pub(super) struct Seqs {
-    seqs: moka::sync::Cache<String, u64>,
+    seqs: moka::sync::Cache<String, Position>,
     /// Appends the lean script took (see [`RedisStore::lean_appends`]).
     lean: Arc<AtomicU64>,
 }
@@ -38,19 +38,30 @@ impl Seqs {
         }
     }
 
-    fn get(&self, hash: &str) -> Option<u64> {
+    fn get(&self, hash: &str) -> Option<Position> {
         self.seqs.get(hash)
     }
 
-    fn note(&self, hash: &str, seq: u64) {
-        if self.seqs.get(hash) != Some(seq) {
-            self.seqs.insert(hash.to_string(), seq);
+    fn note(&self, hash: &str, seq: u64, buckets: Option<u64>) {
+        let Some(buckets) = buckets else {
+            return self.forget(hash);
+        };
+        let position = Position { seq, buckets };
+        if self.seqs.get(hash) != Some(position) {
+            self.seqs.insert(hash.to_string(), position);
         }
     }
 
     fn forget(&self, hash: &str) {
         self.seqs.invalidate(hash);
     }
+}
+
+/// Where a session stood in a reply: its seq and its number of dedupe buckets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Position {
+    seq: u64,
+    buckets: u64,
 }
 
 /// The most messages one lean append (`turn.lua`) takes: a turn's question and answer,
@@ -99,7 +110,8 @@ impl RedisStore {
             other => return Err(self.corrupt(format!("load script returned {other:?}"))),
         };
         let meta = decode_meta(&items, 10, |what| self.corrupt(what))?;
-        self.seqs.note(&keys.hash, meta.last_seq);
+        let buckets = items.get(11).and_then(value_i64).map(|n| n as u64);
+        self.seqs.note(&keys.hash, meta.last_seq, buckets);
         let (messages, corrupt) = match items.get(7) {
             Some(Value::Array(entries)) => pack::decode_messages(entries),
             _ => (Vec::new(), Vec::new()),
@@ -133,14 +145,15 @@ impl RedisStore {
     ) -> Result<Option<AppendOutcome>> {
         let keys = SessionKeys::new(key);
         let lean = self.lean && !opts.refresh_ttl && (1..=LEAN_MESSAGES).contains(&messages.len());
-        if let Some(seq) = lean.then(|| self.seqs.get(&keys.hash)).flatten() {
+        if let Some(at) = lean.then(|| self.seqs.get(&keys.hash)).flatten() {
             let title = title_of(messages).unwrap_or_default();
             let mut inv = self.scripts.turn.prepare_invoke();
             for k in keys.v2() {
                 inv.key(k);
             }
             inv.arg(now_ms())
-                .arg(seq)
+                .arg(at.seq)
+                .arg(at.buckets)
                 .arg(opts.max_messages)
                 .arg(key.session())
                 .arg(opts.quotas.session_bytes)
@@ -148,7 +161,7 @@ impl RedisStore {
                 .arg(title)
                 .arg(tier)
                 .arg(ttl_arg(opts.ttl));
-            for (m, s) in messages.iter().zip(seq + 1..) {
+            for (m, s) in messages.iter().zip(at.seq + 1..) {
                 inv.arg(pack::pack(m, s));
             }
             let (value, stamp) = self
@@ -213,7 +226,7 @@ impl RedisStore {
         }
         let seqs = items
             .iter()
-            .skip(9)
+            .skip(10)
             .map(|v| value_i64(v).filter(|s| *s > 0).map(|s| s as u64))
             .collect::<Vec<_>>();
         if seqs.len() != sent {
@@ -222,7 +235,8 @@ impl RedisStore {
                 seqs.len(),
             )));
         }
-        self.seqs.note(&keys.hash, meta.last_seq);
+        let buckets = items.get(9).and_then(value_i64).map(|n| n as u64);
+        self.seqs.note(&keys.hash, meta.last_seq, buckets);
         Ok(AppendOutcome {
             seqs,
             meta,

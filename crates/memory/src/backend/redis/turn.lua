@@ -1,20 +1,23 @@
--- The common append, lean: a session that exists, whose seq the caller knows, gets new
--- messages with no TTL refresh due. It writes what append.lua would write for the same
--- call, with a fraction of the Lua (an EVALSHA spends more in Lua between its commands
--- than in them). Anything else — a seq that moved, an id already stored or given twice, a
--- quota to recount or refuse, a session to create, convert or repair — and it writes
--- nothing and returns 'FULL': the caller runs append.lua. Stand-alone: no common.lua.
+-- The common append, lean: a session that exists, whose seq and bucket count the caller
+-- knows, gets new messages with no TTL refresh due. It writes what append.lua would write
+-- for the same call, with a fraction of the Lua (an EVALSHA spends more in Lua between
+-- its commands than in them). Anything else (a seq or bucket count that moved, an id
+-- already stored or given twice, a quota to recount or refuse, a session to create,
+-- convert or repair) and it writes nothing and returns 'FULL': the caller runs
+-- append.lua. Prepended: buckets.lua only.
 -- KEYS: list, hash, index, usage
 -- ARGV: now_ms, seq (the session's seq the caller expects: the values carry the seqs
---       after it), max_messages, session, quota_session_bytes, quota_user_bytes,
---       auto_title, tier, ttl_secs, then the packed messages (common.lua's format)
+--       after it), buckets (the number of dedupe buckets the caller expects),
+--       max_messages, session, quota_session_bytes, quota_user_bytes, auto_title, tier,
+--       ttl_secs, then the packed messages (common.lua's format)
 -- Returns append.lua's reply (with repaired = 0), or 'FULL'.
 local call = redis.call
-local FIRST = 10
+local FIRST = 11
 local n = #ARGV - FIRST + 1
+local nb = tonumber(ARGV[3])
 local fields = {'seq', 'count', 'bytes', 'created_at', 'trimmed', 'title', 'auto', 'arch',
-  'converting'}
-local ids, seen = {}, {}
+  'converting', 'lh'}
+local ids, seen, buckets, homes, at = {}, {}, {}, {}, {}
 for i = 1, n do
   local id = string.sub(ARGV[FIRST + i - 1], 2, 17)
   if seen[id] then
@@ -22,42 +25,48 @@ for i = 1, n do
   end
   seen[id] = true
   ids[i] = id
-  fields[9 + i] = '#' .. string.char(bit.bxor(string.byte(id, 1, 16)))
+  buckets[i], homes[i] = bucket_fields(id, nb)
+end
+-- The bucket a split would read, when this append makes one due.
+local split, split_from = nil, nil
+if tonumber(ARGV[2]) + n > BUCKET_LOAD * nb then
+  split = splitting()
+  split_from = (split.next_split(nb))
+end
+for i = 1, 2 * n + 1 do
+  local f = buckets[i] or homes[i - n] or (i == 2 * n + 1 and split_from)
+  if f and not at[f] then
+    fields[#fields + 1] = f
+    at[f] = #fields
+  end
 end
 local m = call('HMGET', KEYS[2], unpack(fields))
 local seq = tonumber(m[1])
 local count = tonumber(m[2]) or 0
-if m[9] or not m[4] or count == 0 or seq ~= tonumber(ARGV[2]) then
+if m[9] or not m[4] or count == 0 or seq ~= tonumber(ARGV[2])
+    or (tonumber(m[10]) or BUCKETS) ~= nb then
   return 'FULL'
+end
+local held = {}
+for f, j in pairs(at) do
+  held[f] = m[j]
 end
 local adding = 0
 for i = 1, n do
-  local v = ARGV[FIRST + i - 1]
-  local ids_held = m[9 + i]
-  if ids_held then
-    local from = 1
-    while true do
-      local at = string.find(ids_held, ids[i], from, true)
-      if not at then
-        break
-      end
-      if (at - 1) % 16 == 0 then
-        return 'FULL'
-      end
-      from = at + 1
-    end
+  if holds(held[buckets[i]], ids[i]) or (homes[i] and holds(held[homes[i]], ids[i])) then
+    return 'FULL'
   end
-  adding = adding + #v - 39
+  adding = adding + #ARGV[FIRST + i - 1] - 39
 end
 local bytes = tonumber(m[3]) + adding
-local max = tonumber(ARGV[3])
-local quota_session_bytes = tonumber(ARGV[5])
+local max = tonumber(ARGV[4])
+local quota_session_bytes = tonumber(ARGV[6])
 if quota_session_bytes > 0 and bytes > quota_session_bytes then
   return 'FULL'
 end
 -- The user's running total, raised up front as append.lua does; a total just created or
 -- over the limit is append.lua's to recount.
-local quota_user_bytes = tonumber(ARGV[6])
+local quota_user_bytes = tonumber(ARGV[7])
 local counted = 0
 if quota_user_bytes > 0 and adding > 0 then
   local total = call('HINCRBY', KEYS[4], 'bytes', adding)
@@ -96,31 +105,40 @@ if max > 0 and count > max then
   update[4], update[6] = count, bytes
   update[9], update[10] = 'trimmed', trimmed
 end
--- The new ids join their buckets (two in one bucket: the first is already there).
+-- The new ids join their buckets, which split when due.
+local grown = {}
 for i = 1, n do
-  local b = fields[9 + i]
-  local had = m[9 + i]
-  for j = 1, i - 1 do
-    if fields[9 + j] == b then
-      had = update[#update - 2 * (i - 1 - j)]
-    end
+  local b = buckets[i]
+  grown[b] = (grown[b] or held[b] or '') .. ids[i]
+end
+local nb_now = nb
+if split then
+  if grown[split_from] == nil then
+    grown[split_from] = held[split_from] or ''
   end
+  nb_now = split.split_due(KEYS[2], nb, seq, grown, 2)
+end
+for b, v in pairs(grown) do
   update[#update + 1] = b
-  update[#update + 1] = (had or '') .. ids[i]
+  update[#update + 1] = v
+end
+if nb_now ~= nb then
+  update[#update + 1] = 'lh'
+  update[#update + 1] = nb_now
 end
 local title = m[6] or false
 if m[7] and m[7] ~= '' then
   title = title or m[7]
-elseif ARGV[7] ~= '' then
+elseif ARGV[8] ~= '' then
   update[#update + 1] = 'auto'
-  update[#update + 1] = ARGV[7]
-  title = title or ARGV[7]
+  update[#update + 1] = ARGV[8]
+  title = title or ARGV[8]
 end
 call('HSET', KEYS[2], unpack(update))
-call('ZADD', KEYS[3], ARGV[1], ARGV[4])
-local ttl = tonumber(ARGV[9])
+call('ZADD', KEYS[3], ARGV[1], ARGV[5])
+local ttl = tonumber(ARGV[10])
 -- In front of an archive, a session with messages the archive lacks never expires.
-local pending = tonumber(ARGV[8]) > 0 and ttl > 0
+local pending = tonumber(ARGV[9]) > 0 and ttl > 0
 if added ~= counted and call('HINCRBY', KEYS[4], 'bytes', added - counted) == added - counted
     and not pending and ttl > 0 and call('PTTL', KEYS[4]) == -1 then
   -- The user's total was just created: it gets the session's expiry.
@@ -139,8 +157,8 @@ if pending then
 else
   pttl = call('PTTL', KEYS[2])
 end
-local result = {count, bytes, m[4], ARGV[1], seq, trimmed, pttl, 0, title}
+local result = {count, bytes, m[4], ARGV[1], seq, trimmed, pttl, 0, title, nb_now}
 for i = 1, n do
-  result[9 + i] = seq - n + i
+  result[10 + i] = seq - n + i
 end
 return result
