@@ -223,3 +223,46 @@ async fn a_replay_of_a_trimmed_message_stores_nothing() {
     );
     assert_eq!(read.last().unwrap().0, 40);
 }
+
+/// During a rolling deploy from v1, a v2 server's cached copy of a conversation must not
+/// hide what a v1 server appends to it: Redis has to tell the v2 server (its tracking
+/// covers the v1 keys too), and the next read merges the v1 entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cached_copy_learns_of_a_v1_servers_append() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let manager = SessionManager::new(Arc::new(connect(&server).await), ManagerConfig::default());
+    let key = unique_key("v1cache");
+    for round in 0..3 {
+        manager
+            .append(
+                &key,
+                vec![
+                    Message::user(format!("question {round}")),
+                    Message::assistant(format!("answer {round}")),
+                ],
+            )
+            .await
+            .unwrap();
+    }
+    assert_eq!(manager.history(&key).await.unwrap().len(), 6);
+    let old = Message::user("written by a v1 server");
+    v1::append(&server.url(), &key, std::slice::from_ref(&old), 3600, 0)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let history = manager.history(&key).await.unwrap();
+        if history.iter().any(|m| m.id == old.id) {
+            assert_eq!(history.len(), 7);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cached copy still hides the v1 server's message: {:?}",
+            history.iter().map(|m| &m.content).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
