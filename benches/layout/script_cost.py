@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """Redis time of one call of the append script, without ragchat's client around it.
 
-Loads common.lua + append.lua (or a variant of the pair, to try a change without
-rebuilding ragchat), fills one session with HISTORY messages through the script, then
-appends two 300-byte messages per call N times and prints the script's `usec_per_call`
-from INFO commandstats (which counts the Redis commands the script runs) and the time of
-those commands alone. It speaks RESP itself (no Python package needed).
+Loads buckets.lua + common.lua + append.lua (or, with --turn, the lean append: buckets.lua
++ turn.lua; or a variant given whole with --script, to try a change without rebuilding
+ragchat), fills one session with HISTORY messages through the full script, then appends
+two 300-byte messages per call N times and prints the script's `usec_per_call` from INFO
+commandstats and the time of the Redis commands it runs. With --turn the calls pass the
+session's seq and bucket count as session.rs does (a call the lean script declines stops
+the run). It speaks RESP itself (no Python package needed).
 
     benches/layout/script_cost.py PORT [--history 10000] [--max 10000] [--calls 5000]
-        [--depth 1] [--tracking] [--script FILE] [--turn]
+        [--depth 1] [--tracking] [--turn] [--script FILE]
 
 --depth 1 sends one call per round trip, as a chat turn does; a deeper pipeline runs the
 calls back to back with warm CPU caches and hides what the session's size costs.

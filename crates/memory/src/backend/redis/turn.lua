@@ -33,9 +33,15 @@ if tonumber(ARGV[2]) + n > BUCKET_LOAD * nb then
   split = splitting()
   split_from = (split.next_split(nb))
 end
-for i = 1, 2 * n + 1 do
-  local f = buckets[i] or homes[i - n] or (i == 2 * n + 1 and split_from)
-  if f and not at[f] then
+-- Each field read once: the buckets, the homes (nil when a bucket is its own home), and
+-- the bucket a split would read.
+local wanted = {split_from}
+for i = 1, n do
+  wanted[#wanted + 1] = buckets[i]
+  wanted[#wanted + 1] = homes[i]
+end
+for _, f in ipairs(wanted) do
+  if not at[f] then
     fields[#fields + 1] = f
     at[f] = #fields
   end
