@@ -22,11 +22,11 @@
 //! - `convert.lua`: one bounded step of moving a v1 session into v2.
 //!
 //! Each starts with `buckets.lua` (the dedupe buckets) and `common.lua`: packing helpers,
-//! the v1 conversion and the repair of a session whose keys Redis evicted one by one (under `maxmemory`;
-//! [`eviction`] tells the operator when Redis may do that). The scripts end by reading
-//! the session's hash after their writes: that keeps it in this connection's RESP3
-//! tracking table, so Redis tells this process when another one changes it and a cached
-//! copy can be served without a round trip ([`tracking`]).
+//! the v1 conversion and the repair of a session whose keys Redis evicted one by one
+//! (under `maxmemory`; [`eviction`] tells the operator when Redis may do that). The
+//! scripts end by reading the session's hash after their writes: that keeps it in this
+//! connection's RESP3 tracking table, so Redis tells this process when another one
+//! changes it and a cached copy can be served without a round trip ([`tracking`]).
 //!
 //! # Layout v2, and why
 //!
@@ -108,6 +108,7 @@ mod identity;
 pub mod keys;
 mod list;
 mod pack;
+mod scripts;
 mod session;
 pub mod tracking;
 mod users;
@@ -124,7 +125,8 @@ use self::conn::{Conn, LazyCluster, SingleNode, Target};
 pub use self::decode::decode_entry;
 use self::decode::{classify, quota_breach, value_i64};
 pub use self::hot::{Claim, SweepWalk, Unarchived};
-use redis::{Client, RedisError, Script, Value};
+use self::scripts::Scripts;
+use redis::{Client, RedisError, Value};
 
 use self::keys::SessionKeys;
 use super::shared::now_ms;
@@ -154,52 +156,6 @@ pub struct RedisStore {
     seqs: session::Seqs,
     /// Try the lean append first (see `session.rs`).
     lean: bool,
-}
-
-#[derive(Clone)]
-struct Scripts {
-    append: Script,
-    turn: Script,
-    load: Script,
-    delete: Script,
-    title: Script,
-    convert: Script,
-}
-
-impl Scripts {
-    fn load() -> Self {
-        Scripts {
-            append: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("append.lua")
-            )),
-            turn: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("turn.lua")
-            )),
-            load: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("load.lua")
-            )),
-            delete: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("delete.lua")
-            )),
-            title: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("title.lua")
-            )),
-            convert: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("convert.lua")
-            )),
-        }
-    }
 }
 
 impl std::fmt::Debug for RedisStore {
