@@ -72,7 +72,7 @@
 //! walks tables of ids and buckets. `turn.lua` does a turn's work and nothing else, with
 //! four keys instead of seven:
 //! - the caller packs the messages with the seqs that follow the one it last saw
-//!   (`session::Seqs`, a bounded map filled from every append and read reply); the
+//!   (`session::Positions`, a bounded map filled from every append and read reply); the
 //!   script compares that seq with the hash's, so a stale guess is declined, never
 //!   written;
 //! - the same HMGET reads the figures and the messages' buckets; an id found there (a
@@ -152,8 +152,8 @@ pub struct RedisStore {
     tiered: bool,
     /// Look for v1 keys on every call (`StoreOptions::v1_guard`).
     v1_guard: bool,
-    /// The sessions' seqs as last seen, for the lean append.
-    seqs: session::Seqs,
+    /// The sessions' seqs and bucket counts as last seen, for the lean append.
+    positions: session::Positions,
     /// Try the lean append first (see `session.rs`).
     lean: bool,
 }
@@ -214,7 +214,7 @@ impl RedisStore {
             hot: hot::HotScripts::load(),
             tiered: false,
             v1_guard: opts.v1_guard,
-            seqs: session::Seqs::new(),
+            positions: session::Positions::new(),
             lean: opts.lean_append,
         };
         if !opts.lazy {
@@ -253,7 +253,7 @@ impl RedisStore {
             hot: hot::HotScripts::load(),
             tiered: false,
             v1_guard: opts.v1_guard,
-            seqs: session::Seqs::new(),
+            positions: session::Positions::new(),
             lean: opts.lean_append,
         };
         if !opts.lazy {

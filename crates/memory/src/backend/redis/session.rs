@@ -16,30 +16,30 @@ use crate::message::{Message, SessionKey};
 use crate::store::{AppendOptions, AppendOutcome, LoadedSession, Stamp};
 use crate::title::title_of;
 
-/// Sessions whose seq a store remembers (the most recently used).
-const REMEMBERED_SEQS: u64 = 100_000;
+/// Sessions whose position a store remembers (the most recently used).
+const REMEMBERED: u64 = 100_000;
 
 /// The seq and the number of dedupe buckets of each session as of the last reply this
 /// store had from Redis (an append or a read), so that the next append can pack its
 /// messages with their seqs and name their buckets, and take the lean script. Only a
 /// guess: `turn.lua` checks it, and a stale one costs a second call, never a wrong write.
 #[derive(Clone)]
-pub(super) struct Seqs {
-    seqs: moka::sync::Cache<String, Position>,
+pub(super) struct Positions {
+    known: moka::sync::Cache<String, Position>,
     /// Appends the lean script took (see [`RedisStore::lean_appends`]).
     lean: Arc<AtomicU64>,
 }
 
-impl Seqs {
+impl Positions {
     pub(super) fn new() -> Self {
-        Seqs {
-            seqs: moka::sync::Cache::new(REMEMBERED_SEQS),
+        Positions {
+            known: moka::sync::Cache::new(REMEMBERED),
             lean: Arc::default(),
         }
     }
 
     fn get(&self, hash: &str) -> Option<Position> {
-        self.seqs.get(hash)
+        self.known.get(hash)
     }
 
     fn note(&self, hash: &str, seq: u64, buckets: Option<u64>) {
@@ -47,13 +47,13 @@ impl Seqs {
             return self.forget(hash);
         };
         let position = Position { seq, buckets };
-        if self.seqs.get(hash) != Some(position) {
-            self.seqs.insert(hash.to_string(), position);
+        if self.known.get(hash) != Some(position) {
+            self.known.insert(hash.to_string(), position);
         }
     }
 
     fn forget(&self, hash: &str) {
-        self.seqs.invalidate(hash);
+        self.known.invalidate(hash);
     }
 }
 
@@ -72,7 +72,7 @@ impl RedisStore {
     /// Appends that took the lean script (`turn.lua`) since this store was made.
     #[doc(hidden)]
     pub fn lean_appends(&self) -> u64 {
-        self.seqs.lean.load(Ordering::Relaxed)
+        self.positions.lean.load(Ordering::Relaxed)
     }
 
     /// Runs the load script: `from` = `None` reads no entries; `ttl = -1` leaves
@@ -111,7 +111,7 @@ impl RedisStore {
         };
         let meta = decode_meta(&items, 10, |what| self.corrupt(what))?;
         let buckets = items.get(11).and_then(value_i64).map(|n| n as u64);
-        self.seqs.note(&keys.hash, meta.last_seq, buckets);
+        self.positions.note(&keys.hash, meta.last_seq, buckets);
         let (messages, corrupt) = match items.get(7) {
             Some(Value::Array(entries)) => pack::decode_messages(entries),
             _ => (Vec::new(), Vec::new()),
@@ -145,7 +145,7 @@ impl RedisStore {
     ) -> Result<Option<AppendOutcome>> {
         let keys = SessionKeys::new(key);
         let lean = self.lean && !opts.refresh_ttl && (1..=LEAN_MESSAGES).contains(&messages.len());
-        if let Some(at) = lean.then(|| self.seqs.get(&keys.hash)).flatten() {
+        if let Some(at) = lean.then(|| self.positions.get(&keys.hash)).flatten() {
             let title = title_of(messages).unwrap_or_default();
             let mut inv = self.scripts.turn.prepare_invoke();
             for k in keys.v2() {
@@ -167,9 +167,9 @@ impl RedisStore {
             let (value, stamp) = self
                 .invoke_stamped(&inv, key)
                 .await
-                .inspect_err(|_| self.seqs.forget(&keys.hash))?;
+                .inspect_err(|_| self.positions.forget(&keys.hash))?;
             if !matches!(&value, Value::BulkString(b) if b == b"FULL") {
-                self.seqs.lean.fetch_add(1, Ordering::Relaxed);
+                self.positions.lean.fetch_add(1, Ordering::Relaxed);
                 return self
                     .outcome(key, &keys, value, messages.len(), stamp)
                     .map(Some);
@@ -198,7 +198,7 @@ impl RedisStore {
             Ok(reply) => reply,
             Err(MemoryError::NotFound(_)) if tier == 2 => return Ok(None),
             Err(e) => {
-                self.seqs.forget(&keys.hash);
+                self.positions.forget(&keys.hash);
                 return Err(e);
             }
         };
@@ -236,7 +236,7 @@ impl RedisStore {
             )));
         }
         let buckets = items.get(9).and_then(value_i64).map(|n| n as u64);
-        self.seqs.note(&keys.hash, meta.last_seq, buckets);
+        self.positions.note(&keys.hash, meta.last_seq, buckets);
         Ok(AppendOutcome {
             seqs,
             meta,
