@@ -185,3 +185,39 @@ async fn a_first_release_server_beside_this_one_doubles_nothing_this_one_replays
     assert_eq!(texts.len(), 4500 + 400 + 40 + 600);
     assert_eq!(unique.len(), texts.len(), "a message stored twice");
 }
+
+/// A v1 conversation trimmed at its cap remembered only the ids it kept, so after its
+/// conversion the seq runs far ahead of the ids: splitting then meets empty buckets, and
+/// must not leave empty fields behind for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn splitting_past_what_a_converted_session_remembers_makes_no_empty_fields() {
+    let Some(server) = redis_or_skip() else {
+        return;
+    };
+    let key = unique_key("v1-capped");
+    let sent = batch(0, 5000);
+    for chunk in sent.chunks(100) {
+        ragchat_memory::backend::redis::v1::append(&server.url(), &key, chunk, 3600, 100)
+            .await
+            .unwrap();
+    }
+    let store = connect(&server).await;
+    assert_eq!(stored_texts(&store, &key).await.len(), 100, "converted");
+    for t in 0..200 {
+        store
+            .append(&key, &batch(10_000 + 2 * t, 2), opts(100, false))
+            .await
+            .unwrap();
+    }
+    let (count, sizes, ids) = buckets(&server, &key).await;
+    assert!(count > 256, "the buckets split: {count}");
+    assert!(
+        sizes.iter().all(|&s| s > 0),
+        "an empty bucket field: {sizes:?}"
+    );
+    assert_eq!(ids.len(), 100 + 400, "the kept ids and the new ones");
+    for pair in sent[4900..].chunks(2) {
+        let outcome = store.append(&key, pair, opts(100, false)).await.unwrap();
+        assert_eq!(outcome.stored(), 0);
+    }
+}

@@ -206,7 +206,7 @@ if seq > BUCKET_LOAD * nb then
   local split = splitting()
   local split_from = (split.next_split(nb))
   if grown[split_from] == nil and held[split_from] ~= nil then
-    grown[split_from] = held[split_from] or ''
+    grown[split_from] = held[split_from]
   end
   -- Two splits keep pace with a turn; a big append (an import, a replay) may do more.
   nb_now = split.split_due(k.hash, nb, seq, grown, 2 + math.floor(#push / 8))

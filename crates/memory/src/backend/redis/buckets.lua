@@ -91,9 +91,11 @@ local function splitting()
 
   -- Splits buckets while the session holds more than BUCKET_LOAD ids per bucket (`seq`
   -- counts them), at most `most` times. `vals` maps bucket fields to their values where
-  -- the caller has them (false: known to be empty), and receives the buckets split (a
-  -- home that split is left as '' for first-release servers to write into); the others
-  -- are read here. Returns the new number of buckets.
+  -- the caller has them (false: known to be absent), and receives the buckets split; the
+  -- others are read here. No empty field is made (a session repaired or converted with
+  -- fewer ids than its seq says splits empty buckets); a home that split is left as ''
+  -- when it was there, for first-release servers to write into. Returns the new number
+  -- of buckets.
   local function split_due(hash, n, seq, vals, most)
     while most > 0 and seq > BUCKET_LOAD * n do
       local from, bit_at = next_split(n)
@@ -114,11 +116,14 @@ local function splitting()
       end
       local s = n - bit_at * BUCKETS
       n = n + 1
-      if #from == 2 then
-        vals[from] = ''
+      local kept, moved = table.concat(keep), table.concat(move)
+      vals[from] = v and '' or nil
+      if kept ~= '' then
+        vals[name(s, n)] = kept
       end
-      vals[name(s, n)] = table.concat(keep)
-      vals[name(n - 1, n)] = table.concat(move)
+      if moved ~= '' then
+        vals[name(n - 1, n)] = moved
+      end
       most = most - 1
     end
     return n

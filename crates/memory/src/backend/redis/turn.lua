@@ -120,7 +120,7 @@ end
 local nb_now = nb
 if split then
   if grown[split_from] == nil then
-    grown[split_from] = held[split_from] or ''
+    grown[split_from] = held[split_from]
   end
   nb_now = split.split_due(KEYS[2], nb, seq, grown, 2)
 end
