@@ -212,34 +212,20 @@ async fn the_lean_append_writes_what_the_full_one_writes() {
     };
     let now = pair.append(&turn(17), plain).await;
     let bytes = used(&now);
-    let refused = pair
-        .append(
-            &turn(18),
-            opts(
-                0,
-                false,
-                Quotas {
-                    session_bytes: bytes + 10,
-                    ..Quotas::UNBOUNDED
-                },
-            ),
-        )
-        .await;
-    assert!(refused.starts_with("error"), "{refused}");
-    let refused = pair
-        .append(
-            &turn(18),
-            opts(
-                0,
-                false,
-                Quotas {
-                    user_bytes: bytes + 10,
-                    ..Quotas::UNBOUNDED
-                },
-            ),
-        )
-        .await;
-    assert!(refused.starts_with("error"), "{refused}");
+    let just_too_small = [
+        Quotas {
+            session_bytes: bytes + 10,
+            ..Quotas::UNBOUNDED
+        },
+        Quotas {
+            user_bytes: bytes + 10,
+            ..Quotas::UNBOUNDED
+        },
+    ];
+    for quotas in just_too_small {
+        let refused = pair.append(&turn(18), opts(0, false, quotas)).await;
+        assert!(refused.starts_with("error"), "{quotas:?}: {refused}");
+    }
     // Within generous quotas the lean script keeps the user's running total.
     let roomy = Quotas {
         session_bytes: 1 << 20,

@@ -11,6 +11,22 @@ use crate::error::{MemoryError, Result};
 use crate::message::{Message, SessionKey};
 use crate::title::title_of;
 
+/// A connection of its own for a fixture's server (a single node at `url`).
+///
+/// # Errors
+/// `Unavailable` when Redis cannot be reached.
+pub(super) async fn fixture_connection(url: &str) -> Result<redis::aio::MultiplexedConnection> {
+    let unavailable = |e: redis::RedisError| MemoryError::Unavailable {
+        store: url.to_string(),
+        reason: e.to_string(),
+    };
+    let client = redis::Client::open(url).map_err(unavailable)?;
+    client
+        .get_multiplexed_async_connection()
+        .await
+        .map_err(unavailable)
+}
+
 /// A v1 server's append, on the Redis at `url` (a single node): the messages' seqs, 0
 /// for each one it already had.
 ///
@@ -23,15 +39,7 @@ pub async fn append(
     ttl_secs: u64,
     max_messages: u64,
 ) -> Result<Vec<u64>> {
-    let unavailable = |e: redis::RedisError| MemoryError::Unavailable {
-        store: url.to_string(),
-        reason: e.to_string(),
-    };
-    let client = redis::Client::open(url).map_err(unavailable)?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(unavailable)?;
+    let mut conn = fixture_connection(url).await?;
     let script = Script::new(concat!(
         include_str!("v1/repair.lua"),
         include_str!("v1/append.lua")

@@ -24,15 +24,7 @@ pub async fn append(
     ttl_secs: u64,
     max_messages: u64,
 ) -> Result<Vec<u64>> {
-    let unavailable = |e: redis::RedisError| MemoryError::Unavailable {
-        store: url.to_string(),
-        reason: e.to_string(),
-    };
-    let client = redis::Client::open(url).map_err(unavailable)?;
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .map_err(unavailable)?;
+    let mut conn = super::v1::fixture_connection(url).await?;
     let script = Script::new(concat!(
         include_str!("v2_0/common.lua"),
         include_str!("v2_0/append.lua")
