@@ -1,6 +1,6 @@
 //! Reliability under fire, against real redis-server processes: Redis killed with
-//! SIGKILL under load (with `appendfsync always` and `everysec`), Redis unreachable for
-//! ten seconds under load. Each case asserts its counts (every acknowledged message
+//! SIGKILL under load (with `appendfsync always` and `everysec`, and beside a v1 server
+//! appending to the same conversations), Redis unreachable for ten seconds under load. Each case asserts its counts (every acknowledged message
 //! once, in order), not timings: the phases wait for the load to have done something
 //! (so many messages acknowledged, so many journaled) rather than for a fixed time, so
 //! a saturated machine slows them down without failing them.
@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use ragchat_memory::backend::redis::v1;
 use ragchat_memory::journal::JournalConfig;
 use ragchat_memory::manager::BreakerConfig;
 use ragchat_memory::testing::{assert_writer_order, wait_drained};
@@ -68,6 +69,8 @@ fn key(client: usize) -> SessionKey {
 struct Progress {
     by_redis: AtomicUsize,
     by_journal: AtomicUsize,
+    /// Appends a v1 server beside this one had acknowledged.
+    by_v1: AtomicUsize,
 }
 
 /// The longest a phase may wait for the load to get somewhere: long enough for a
@@ -140,9 +143,38 @@ async fn load(
     out
 }
 
+/// A server of the last v1 release appending to the load's conversations, one message
+/// at a time, round robin, until `stop` or its first error: the messages Redis
+/// acknowledged.
+async fn v1_load(
+    url: String,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    progress: Arc<Progress>,
+) -> Vec<(usize, Message)> {
+    let mut acknowledged = Vec::new();
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let c = i % CLIENTS;
+        let m = Message::user(format!("v1 server msg {i}"));
+        if v1::append(&url, &key(c), std::slice::from_ref(&m), 3600, 0)
+            .await
+            .is_err()
+        {
+            break;
+        }
+        acknowledged.push((c, m));
+        progress.by_v1.fetch_add(1, Ordering::SeqCst);
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    acknowledged
+}
+
 /// Kills Redis (SIGKILL) under load, restarts it, and counts acknowledged messages
-/// that are gone. Returns (acknowledged, lost).
-async fn kill_under_load(appendfsync: &str) -> Option<(usize, usize)> {
+/// that are gone or stored twice. With `beside_v1`, a v1 server appends to the same
+/// conversations meanwhile (a rolling deploy), and its acknowledged messages count too.
+/// Returns (acknowledged, lost).
+async fn kill_under_load(appendfsync: &str, beside_v1: bool) -> Option<(usize, usize)> {
     let mut server = RedisServer::builder()
         .appendonly(true)
         .appendfsync(appendfsync)
@@ -151,6 +183,8 @@ async fn kill_under_load(appendfsync: &str) -> Option<(usize, usize)> {
     let manager = Arc::new(plain(&server.url(), &opts).await);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
+    let old =
+        beside_v1.then(|| tokio::spawn(v1_load(server.url(), stop.clone(), progress.clone())));
     let load = tokio::spawn(load(manager.clone(), stop.clone(), true, progress.clone()));
     wait_for(
         "acknowledged before the kill",
@@ -158,32 +192,51 @@ async fn kill_under_load(appendfsync: &str) -> Option<(usize, usize)> {
         CLIENTS * 12,
     )
     .await;
+    if beside_v1 {
+        wait_for(
+            "acknowledged by the v1 server",
+            &progress.by_v1,
+            CLIENTS * 2,
+        )
+        .await;
+    }
     tokio::task::block_in_place(|| server.stop());
     // Every client stops at its first error; let them all see the dead server.
     tokio::time::sleep(Duration::from_millis(300)).await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let results = load.await.unwrap();
+    let mut from_v1 = vec![Vec::new(); CLIENTS];
+    if let Some(old) = old {
+        for (c, m) in old.await.unwrap() {
+            from_v1[c].push(m);
+        }
+    }
     tokio::task::block_in_place(|| server.start_again());
     let reader = plain(&server.url(), &StoreOptions::default()).await;
     let mut acknowledged = 0;
     let mut lost = 0;
     for (c, (by_redis, _, _)) in results.iter().enumerate() {
-        let stored: std::collections::HashSet<MessageId> = reader
-            .history(&key(c))
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| m.id)
-            .collect();
-        acknowledged += by_redis.len();
-        lost += by_redis.iter().filter(|m| !stored.contains(&m.id)).count();
+        let history = reader.history(&key(c)).await.unwrap();
+        let stored: std::collections::HashSet<MessageId> = history.iter().map(|m| m.id).collect();
+        assert_eq!(stored.len(), history.len(), "a message stored twice in {c}");
+        for sent in [by_redis, &from_v1[c]] {
+            acknowledged += sent.len();
+            lost += sent.iter().filter(|m| !stored.contains(&m.id)).count();
+        }
+    }
+    if beside_v1 {
+        let by_v1: usize = from_v1.iter().map(Vec::len).sum();
+        assert!(
+            by_v1 >= CLIENTS * 2,
+            "the v1 server did too little: {by_v1}"
+        );
     }
     Some((acknowledged, lost))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_appendfsync_always_loses_no_acknowledged_message() {
-    let Some((acknowledged, lost)) = kill_under_load("always").await else {
+    let Some((acknowledged, lost)) = kill_under_load("always", false).await else {
         return;
     };
     eprintln!("appendfsync always: {acknowledged} acknowledged, {lost} lost after SIGKILL");
@@ -195,8 +248,21 @@ async fn sigkill_with_appendfsync_always_loses_no_acknowledged_message() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_beside_a_v1_server_loses_and_doubles_no_acknowledged_message() {
+    let Some((acknowledged, lost)) = kill_under_load("always", true).await else {
+        return;
+    };
+    eprintln!("beside a v1 server: {acknowledged} acknowledged, {lost} lost after SIGKILL");
+    assert!(
+        acknowledged > CLIENTS * 10,
+        "too little load to mean anything: {acknowledged}"
+    );
+    assert_eq!(lost, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_with_appendfsync_everysec_loss_is_measured() {
-    let Some((acknowledged, lost)) = kill_under_load("everysec").await else {
+    let Some((acknowledged, lost)) = kill_under_load("everysec", false).await else {
         return;
     };
     // Redis promises at most about one second of writes lost with everysec; what this
