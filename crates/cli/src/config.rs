@@ -124,13 +124,13 @@ pub(crate) struct GlobalArgs {
     /// server wrote (needed while a rolling deploy from v1 runs); off saves one EXISTS
     /// per call once no v1 server is left. Conversations Redis holds only in v1 are
     /// converted on first use either way.
-    #[arg(long, global = true, env = "RAGCHAT_REDIS_V1_GUARD", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    #[arg(long, global = true, env = "RAGCHAT_REDIS_V1_GUARD", value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     pub redis_v1_guard: bool,
 
     /// Redis: append a turn's messages with the lean script (a fraction of the full
     /// one's Redis CPU) when the conversation's position is known from an earlier reply;
     /// off, every append runs the full script. Both write the same data.
-    #[arg(long, global = true, env = "RAGCHAT_REDIS_LEAN_APPEND", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    #[arg(long, global = true, env = "RAGCHAT_REDIS_LEAN_APPEND", value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     pub redis_lean_append: bool,
 
     /// Seconds Redis keeps an idle conversation in RAM (sliding; 0 = no expiry). With

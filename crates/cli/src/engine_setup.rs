@@ -63,7 +63,7 @@ pub(crate) struct EngineArgs {
     /// Bring earlier messages of the conversation that match a question back into its
     /// context (cited as "conversation `trip`, 2026-11-20"), within the same token budget.
     /// Needs a store that searches (SQLite, PostgreSQL, Redis with --archive).
-    #[arg(long, env = "RAGCHAT_RECALL", value_name = "on|off", default_value = "on", value_parser = on_off)]
+    #[arg(long, env = "RAGCHAT_RECALL", value_name = "on|off", default_value = "on", value_parser = on_off, action = clap::ArgAction::Set)]
     pub recall: bool,
 
     /// Also recall from the user's other conversations [default: on for `chat`, off for

@@ -122,3 +122,41 @@ fn init_logging() {
         .with_target(false)
         .try_init();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every `on|off` option takes its value as the README writes it (`--recall off`), not
+    /// only from its environment variable.
+    #[test]
+    fn on_off_options_take_a_value() {
+        let cli = Cli::try_parse_from([
+            "ragchat",
+            "--redis-v1-guard",
+            "off",
+            "--redis-lean-append",
+            "off",
+            "chat",
+            "--recall",
+            "off",
+            "--recall-across",
+            "off",
+        ])
+        .unwrap();
+        assert!(!cli.global.redis_v1_guard);
+        assert!(!cli.global.redis_lean_append);
+        let Command::Chat(chat) = cli.command else {
+            panic!("not chat: {:?}", cli.command);
+        };
+        assert!(!chat.engine.recall);
+        assert_eq!(chat.engine.recall_across, Some(false));
+
+        let cli = Cli::try_parse_from(["ragchat", "serve", "--recall", "on"]).unwrap();
+        assert!(cli.global.redis_v1_guard && cli.global.redis_lean_append);
+        let Command::Serve(serve) = cli.command else {
+            panic!("not serve: {:?}", cli.command);
+        };
+        assert!(serve.engine.recall);
+    }
+}
