@@ -72,6 +72,46 @@ async fn message_ids_once(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_keeps_every_answered_turn_once() {
+    kill_9_under_load(false).await;
+}
+
+/// The same beside a server of the last v1 release, which appends to the same
+/// conversations straight to Redis all along (a rolling deploy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_beside_a_v1_server_keeps_every_acknowledged_message_once() {
+    kill_9_under_load(true).await;
+}
+
+/// A v1 server's appends to the load's sessions, round robin, until `stop`: the ids of
+/// those Redis acknowledged, by session.
+async fn v1_server(url: String, stop: Arc<AtomicBool>) -> HashMap<String, Vec<String>> {
+    let mut acknowledged: HashMap<String, Vec<String>> = HashMap::new();
+    let mut i = 0;
+    while !stop.load(Ordering::SeqCst) {
+        let session = format!("load-{}", i % CLIENTS);
+        let key = ragchat_memory::SessionKey::new("alice", session.as_str()).unwrap();
+        let m = ragchat_memory::Message::user(format!("from a v1 server ({i})"));
+        let sent = ragchat_memory::backend::redis::v1::append(
+            &url,
+            &key,
+            std::slice::from_ref(&m),
+            3600,
+            0,
+        )
+        .await;
+        if sent.is_ok() {
+            acknowledged
+                .entry(session)
+                .or_default()
+                .push(m.id.to_string());
+        }
+        i += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    acknowledged
+}
+
+async fn kill_9_under_load(beside_v1: bool) {
     let Some(redis) = ragchat_testkit::durable_redis_or_skip() else {
         return;
     };
@@ -88,6 +128,7 @@ async fn kill_9_under_load_keeps_every_answered_turn_once() {
     let survivor = Server::start(&args);
     let victim_url = victim.url();
     let stop = Arc::new(AtomicBool::new(false));
+    let old = beside_v1.then(|| tokio::spawn(v1_server(redis.url(), stop.clone())));
     let turns = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let clients: Vec<_> = (0..CLIENTS)
         .map(|c| {
@@ -144,12 +185,23 @@ async fn kill_9_under_load_keeps_every_answered_turn_once() {
     for c in clients {
         results.push(c.await.unwrap());
     }
+    let mut from_v1 = match old {
+        Some(old) => old.await.unwrap(),
+        None => HashMap::new(),
+    };
+    if beside_v1 {
+        let total: usize = from_v1.values().map(Vec::len).sum();
+        assert!(total >= CLIENTS, "the v1 server did too little: {total}");
+    }
     tokio::task::block_in_place(|| victim.restart());
     let mut answered_total = 0;
     let mut failed_total = 0;
-    for (session, answered, failed) in &results {
+    for (session, answered, failed) in &mut results {
         answered_total += answered.len() / 2;
-        failed_total += failed;
+        failed_total += *failed;
+        // The v1 server's acknowledged messages must be there, once, too.
+        answered.extend(from_v1.remove(session.as_str()).unwrap_or_default());
+        let answered = &*answered;
         for base in [victim.url(), survivor.url()] {
             let stored = message_ids_once(&base, session, |ids| {
                 answered.iter().all(|id| ids.contains(id))
