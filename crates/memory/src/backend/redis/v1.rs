@@ -74,13 +74,26 @@ pub async fn append(
             .arg(m.created_at_millis())
             .arg(m.status.as_str());
     }
+    fixture_seqs(&inv, &mut conn, "v1").await
+}
+
+/// Runs a fixture's append script and reads the messages' seqs from its reply (after
+/// the nine figures; 0 for a message it already had).
+///
+/// # Errors
+/// The script's errors, and a reply of another shape, as `Corrupt`.
+pub(super) async fn fixture_seqs(
+    inv: &redis::ScriptInvocation<'_>,
+    conn: &mut redis::aio::MultiplexedConnection,
+    layout: &str,
+) -> Result<Vec<u64>> {
     let reply: Value = inv
-        .invoke_async(&mut conn)
+        .invoke_async(conn)
         .await
-        .map_err(|e| MemoryError::Corrupt(format!("the v1 append script failed: {e}")))?;
+        .map_err(|e| MemoryError::Corrupt(format!("the {layout} append script failed: {e}")))?;
     let Value::Array(items) = reply else {
         return Err(MemoryError::Corrupt(format!(
-            "v1 append returned {reply:?}"
+            "{layout} append returned {reply:?}"
         )));
     };
     Ok(items

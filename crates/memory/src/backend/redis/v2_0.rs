@@ -2,13 +2,12 @@
 //! were, with 256 dedupe buckets that never split), kept to test a rolling deploy from it:
 //! what an old server writes next to a server of this version.
 
-use redis::{Script, Value};
+use redis::Script;
 
-use super::decode::value_i64;
 use super::keys::SessionKeys;
 use super::pack;
 use crate::backend::shared::now_ms;
-use crate::error::{MemoryError, Result};
+use crate::error::Result;
 use crate::message::{Message, SessionKey};
 use crate::title::title_of;
 
@@ -49,18 +48,5 @@ pub async fn append(
     for m in messages {
         inv.arg(pack::pack(m, 0));
     }
-    let reply: Value = inv
-        .invoke_async(&mut conn)
-        .await
-        .map_err(|e| MemoryError::Corrupt(format!("the v2.0 append script failed: {e}")))?;
-    let Value::Array(items) = reply else {
-        return Err(MemoryError::Corrupt(format!(
-            "v2.0 append returned {reply:?}"
-        )));
-    };
-    Ok(items
-        .iter()
-        .skip(9)
-        .map(|v| value_i64(v).unwrap_or(0).max(0) as u64)
-        .collect())
+    super::v1::fixture_seqs(&inv, &mut conn, "v2.0").await
 }
