@@ -1,9 +1,10 @@
 //! Reliability under fire, against real redis-server processes: Redis killed with
-//! SIGKILL under load (with `appendfsync always` and `everysec`, and beside a v1 server
-//! appending to the same conversations), Redis unreachable for ten seconds under load. Each case asserts its counts (every acknowledged message
-//! once, in order), not timings: the phases wait for the load to have done something
-//! (so many messages acknowledged, so many journaled) rather than for a fixed time, so
-//! a saturated machine slows them down without failing them.
+//! SIGKILL under load (with `appendfsync always` and `everysec`), Redis unreachable for
+//! ten seconds under load, each of the two also beside a v1 server appending to the
+//! same conversations (a rolling deploy). Each case asserts its counts (every
+//! acknowledged message once, in order), not timings: the phases wait for the load to
+//! have done something (so many messages acknowledged, so many journaled) rather than
+//! for a fixed time, so a saturated machine slows them down without failing them.
 #![cfg(all(feature = "redis", feature = "sqlite"))]
 
 use std::collections::HashMap;
@@ -332,8 +333,12 @@ fn relabel(messages: &[Message], client: usize) -> Vec<Message> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn redis_unreachable_for_ten_seconds_under_load() {
+/// Cuts Redis off for ten seconds under load (through a proxy), then restores it, and
+/// checks every session: each message acknowledged by Redis or by the journal stored
+/// once, in the writer's order. With `beside_v1`, a v1 server keeps appending to the
+/// same conversations straight to Redis the whole time (a rolling deploy: the cut is
+/// this server's alone), and each message it acknowledged is stored once too.
+async fn outage_under_load(beside_v1: bool) {
     let Some(server) = RedisServer::builder().appendonly(true).start_or_skip() else {
         return;
     };
@@ -342,6 +347,8 @@ async fn redis_unreachable_for_ten_seconds_under_load() {
     let manager = Arc::new(journaled(&proxy.redis_url(), dir.path()).await);
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let progress = Arc::new(Progress::default());
+    let old =
+        beside_v1.then(|| tokio::spawn(v1_load(server.url(), stop.clone(), progress.clone())));
     let load = tokio::spawn(load(manager.clone(), stop.clone(), false, progress.clone()));
     wait_for(
         "acknowledged before the cut",
@@ -350,6 +357,7 @@ async fn redis_unreachable_for_ten_seconds_under_load() {
     )
     .await;
     proxy.cut();
+    let v1_before_cut = progress.by_v1.load(Ordering::SeqCst);
     tokio::time::sleep(Duration::from_secs(10)).await;
     wait_for(
         "journaled during the outage",
@@ -357,6 +365,14 @@ async fn redis_unreachable_for_ten_seconds_under_load() {
         CLIENTS * 2,
     )
     .await;
+    if beside_v1 {
+        wait_for(
+            "acknowledged by the v1 server during the outage",
+            &progress.by_v1,
+            v1_before_cut + CLIENTS * 2,
+        )
+        .await;
+    }
     proxy.restore();
     let after = progress.by_redis.load(Ordering::SeqCst);
     wait_for(
@@ -367,6 +383,12 @@ async fn redis_unreachable_for_ten_seconds_under_load() {
     .await;
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let results = load.await.unwrap();
+    let mut from_v1 = vec![Vec::new(); CLIENTS];
+    if let Some(old) = old {
+        for (c, m) in old.await.unwrap() {
+            from_v1[c].push(m);
+        }
+    }
     wait_drained(&manager, PHASE_CAP).await;
     let reader = plain(&server.url(), &StoreOptions::default()).await;
     let mut counts: HashMap<&str, usize> = HashMap::new();
@@ -376,18 +398,55 @@ async fn redis_unreachable_for_ten_seconds_under_load() {
             "client {c}: no request may fail during the outage"
         );
         let stored = reader.history(&key(c)).await.unwrap().to_vec();
+        let (own, by_v1): (Vec<Message>, Vec<Message>) = stored
+            .into_iter()
+            .partition(|m| m.content.starts_with("task "));
         assert_eq!(
-            stored.len(),
+            own.len(),
             by_redis.len() + by_journal.len(),
             "client {c}: once each"
         );
-        assert_writer_order(&relabel(&stored, c), 1, stored.len());
+        assert_writer_order(&relabel(&own, c), 1, own.len());
+        // The v1 server's messages: each acknowledged one once, in its order. (It stops
+        // at its first error, so at most the one it was sending then may be there
+        // unacknowledged.)
+        let stored_v1: Vec<MessageId> = by_v1.iter().map(|m| m.id).collect();
+        let sent_v1: Vec<MessageId> = from_v1[c].iter().map(|m| m.id).collect();
+        assert!(
+            stored_v1.len() == sent_v1.len() || stored_v1.len() == sent_v1.len() + 1,
+            "client {c}: {} of the v1 server's messages stored, {} acknowledged",
+            stored_v1.len(),
+            sent_v1.len()
+        );
+        assert_eq!(
+            stored_v1[..sent_v1.len()],
+            sent_v1[..],
+            "client {c}: the v1 server's messages, once each, in order"
+        );
         *counts.entry("redis").or_default() += by_redis.len();
         *counts.entry("journal").or_default() += by_journal.len();
+        *counts.entry("v1").or_default() += sent_v1.len();
     }
-    eprintln!("10 s outage under load: {counts:?}");
+    eprintln!("10 s outage under load (beside a v1 server: {beside_v1}): {counts:?}");
     assert!(
         counts["journal"] > CLIENTS,
         "the outage should have been served from the journal"
     );
+    if beside_v1 {
+        assert!(
+            counts["v1"] >= CLIENTS * 4,
+            "the v1 server did too little: {}",
+            counts["v1"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_for_ten_seconds_under_load() {
+    outage_under_load(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_unreachable_for_ten_seconds_beside_a_v1_server() {
+    outage_under_load(true).await;
 }
