@@ -174,12 +174,14 @@ impl SessionManager {
         let existed = self.call(|| self.inner.store.delete(key)).await?;
         let mut journaled = 0;
         if let Some(journal) = &self.inner.journal {
+            let appends = self.journaled_appends();
             journaled = journal.remove_session(key).await?;
-            self.inner
-                .pending
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(key);
+            let mut pending = self.inner.pending.lock().unwrap_or_else(|e| e.into_inner());
+            // Not if an append was journaled meanwhile (it may be this session's, and
+            // outlive the removal): the next replay clears the count when it finds none.
+            if self.journaled_appends() == appends {
+                pending.remove(key);
+            }
         }
         self.inner.cache.invalidate(key);
         Ok(existed || journaled > 0)

@@ -203,7 +203,7 @@ impl SessionManager {
     }
 
     /// How many appends this process journaled so far.
-    fn journaled_appends(&self) -> u64 {
+    pub(super) fn journaled_appends(&self) -> u64 {
         self.inner.journaled_appends.load(Ordering::SeqCst)
     }
 }
