@@ -10,11 +10,13 @@ session's seq and bucket count as session.rs does (a call the lean script declin
 the run). It speaks RESP itself (no Python package needed).
 
     benches/layout/script_cost.py PORT [--history 10000] [--max 10000] [--calls 5000]
-        [--depth 1] [--tracking] [--turn] [--script FILE]
+        [--depth 1] [--tracking] [--turn] [--script FILE] [--fcall]
 
 --depth 1 sends one call per round trip, as a chat turn does; a deeper pipeline runs the
 calls back to back with warm CPU caches and hides what the session's size costs.
 --tracking turns client-side caching on (RESP3, CLIENT TRACKING ON) as ragchat does.
+--fcall runs the timed script as a Redis Function (Redis 7): what it prepends is defined
+once, at FUNCTION LOAD, where an EVALSHA makes every function of it again on each call.
 Run it against a private redis-server: it deletes the session's keys (FLUSHALL) after.
 """
 
@@ -124,37 +126,56 @@ def main():
     ap.add_argument("--script", type=Path, help="the whole script (default: the repo's)")
     ap.add_argument("--turn", action="store_true",
                     help="time turn.lua, the lean append (or --script, called as it is)")
+    ap.add_argument("--fcall", action="store_true",
+                    help="call the timed script as a Redis Function (FCALL): the files it "
+                         "prepends (buckets.lua, common.lua) are the library's top level, "
+                         "run once when it loads, and the script proper is the function")
     args = ap.parse_args()
 
-    repo_script = "".join((REDIS_DIR / f).read_text()
-                          for f in ("buckets.lua", "common.lua", "append.lua"))
+    def read(*names):
+        return "".join((REDIS_DIR / f).read_text() for f in names)
+
+    repo_script = read("buckets.lua", "common.lua", "append.lua")
+    # The timed script as the files it prepends and the script proper.
     if args.script:
-        script = args.script.read_text()
+        prelude, proper = "", args.script.read_text()
     elif args.turn:
-        script = (REDIS_DIR / "buckets.lua").read_text() + (REDIS_DIR / "turn.lua").read_text()
+        prelude, proper = read("buckets.lua"), read("turn.lua")
     else:
-        script = repo_script
+        prelude, proper = read("buckets.lua", "common.lua"), read("append.lua")
+    script = prelude + proper
     conn = Connection(args.port)
     if args.tracking:
         conn.run(["HELLO", "3"], ["CLIENT", "TRACKING", "ON"])
     # The session is filled by the repo's script; the timed calls run the variant.
     (fill_sha,) = conn.run(["SCRIPT", "LOAD", repo_script])
     (sha,) = conn.run(["SCRIPT", "LOAD", script])
+    if args.fcall:
+        # A function gets its keys and arguments as parameters, not as the globals KEYS
+        # and ARGV the scripts read, and redis.call does not exist while a library loads:
+        # the library declares all three at its top level and each call sets them.
+        prelude = prelude.replace("local call = redis.call", "")
+        library = ("#!lua name=script_cost\nlocal KEYS, ARGV, call\n" + prelude
+                   + "\nlocal function timed(keys, args)\n"
+                   + "KEYS, ARGV, call = keys, args, redis.call\n" + proper + "\nend\n"
+                   + "redis.register_function('timed', timed)\n")
+        conn.run(["FUNCTION", "LOAD", "REPLACE", library])
+    invoke = ["FCALL", "timed"] if args.fcall else ["EVALSHA", sha]
     base = "ragchat:{bench}:s:s1"
     keys = [f"{base}:l", f"{base}:h", "ragchat:{bench}:sessions", "ragchat:{bench}:usage",
             f"{base}:log", f"{base}:meta", f"{base}:ids"]
     content = b"x" * 300
 
-    def append(messages, sha=sha):
+    def append(messages, invoke=invoke):
         # ARGV as session.rs sends them, with ragchat's default quotas.
-        return (["EVALSHA", sha, len(keys)] + keys
+        return (invoke + [len(keys)] + keys
                 + [int(time.time() * 1000), 3600, args.max, "s1", len(messages), 0,
                    16 << 20, 1000, 256 << 20, "", 0, 1] + messages)
 
     filled = 0
     while filled < args.history:
         n = min(500, args.history - filled)
-        conn.run(append([packed(content, b"u") for _ in range(n)], fill_sha))
+        conn.run(append([packed(content, b"u") for _ in range(n)], ["EVALSHA", fill_sha]))
         filled += n
     seq, buckets = conn.run(["HGET", keys[1], "seq"], ["HGET", keys[1], "lh"])
     seq, buckets = int(seq), int(buckets or 256)
@@ -164,7 +185,7 @@ def main():
         # bucket count follows buckets.lua's rule (two splits at most per append).
         nonlocal seq, buckets
         messages = [packed(content, b"u", seq + 1), packed(content, b"a", seq + 2)]
-        call = (["EVALSHA", sha, 4] + keys[:4]
+        call = (invoke + [4] + keys[:4]
                 + [int(time.time() * 1000), seq, buckets, args.max, "s1", 16 << 20, 256 << 20,
                    "", 0, 3600] + messages)
         seq += 2
@@ -187,7 +208,7 @@ def main():
             continue
         name, fields = line.split(":", 1)
         values = dict(f.split("=") for f in fields.split(","))
-        if name == "cmdstat_evalsha":
+        if name in ("cmdstat_evalsha", "cmdstat_fcall"):
             script_us = float(values["usec_per_call"])
         elif name != "cmdstat_config|resetstat":
             inner_us += float(values["usec"])
@@ -195,6 +216,8 @@ def main():
           f"{'on' if args.tracking else 'off'}: {script_us:.2f} us per call, of which "
           f"{inner_us / args.calls:.2f} us in its Redis commands")
     conn.run(["FLUSHALL"])
+    if args.fcall:
+        conn.run(["FUNCTION", "DELETE", "script_cost"])
 
 
 if __name__ == "__main__":
