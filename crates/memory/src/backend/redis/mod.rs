@@ -86,8 +86,8 @@
 //! `benches/layout/script_cost.py --turn` and `benches/layout/run` (BENCHMARKS.md).
 //!
 //! What is left is the commands themselves: the lean append's six, issued from a script
-//! with none of its logic (`benches/layout/floor.lua`), cost Redis 2.0x the CPU of an
-//! RPUSH of 300 bytes, where the lean append costs 2.6x. Redis Functions were measured
+//! with none of its logic (`benches/layout/floor.lua`), cost Redis 1.9-2.1x the CPU of an
+//! RPUSH of 300 bytes, where the lean append costs 2.4-2.7x. Redis Functions were measured
 //! and do not lower the lean append's cost (it defines two small functions; a library
 //! saves only their making), so the scripts stay `EVALSHA`s, which need no loading per
 //! release or per cluster master.
