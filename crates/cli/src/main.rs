@@ -16,6 +16,12 @@ use clap::{Parser, Subcommand};
 
 use crate::config::GlobalArgs;
 
+/// mimalloc rather than the system's malloc (the `mimalloc` feature, on by default): see
+/// the feature's note in Cargo.toml.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A chatbot over your own documents that never loses a conversation.
 #[derive(Debug, Parser)]
 #[command(name = "ragchat", version, about, long_about = None)]
