@@ -295,3 +295,37 @@ async fn recall_off_recalls_nothing_and_across_off_stays_in_the_conversation() {
         )
     );
 }
+
+/// The questions a newcomer asks after a few turns of the README's walk-through: the
+/// first question by its place, and the last one after a question about the conversation.
+#[tokio::test]
+async fn the_first_and_the_last_question_are_quoted_by_their_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = open_store(&url, &StoreOptions::default()).await.unwrap();
+    let engine = engine(store, RecallConfig::default());
+    let key = SessionKey::new("u", "s").unwrap();
+    for question in ["What is overfitting?", "How do I avoid it?"] {
+        engine.turn(&key, question, &mut |_| {}).await.unwrap();
+    }
+    for (question, expected) in [
+        (
+            "What was my first question?",
+            "The first question of yours I still have from this conversation: \"What is \
+             overfitting?\"",
+        ),
+        (
+            "What did I ask first?",
+            "The first question of yours I still have from this conversation: \"What is \
+             overfitting?\"",
+        ),
+        (
+            "What did we talk about earlier?",
+            "You last asked: \"How do I avoid it?\"",
+        ),
+    ] {
+        let outcome = engine.turn(&key, question, &mut |_| {}).await.unwrap();
+        assert_eq!(outcome.answer.content, expected, "{question}");
+        assert!(outcome.answer.sources.is_empty(), "{question}");
+    }
+}

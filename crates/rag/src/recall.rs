@@ -60,6 +60,16 @@ const PAST_CUES: &[&str] = &[
     "did", "have", "had", "earlier", "before", "previously", "ago", "last", "once",
 ];
 
+/// Words that name a message by its place in the conversation: "my first question".
+const FIRST_WORDS: &[&str] = &["first", "initial", "original", "earliest"];
+const LAST_WORDS: &[&str] = &["last", "previous", "latest", "recent"];
+
+/// Kinds of message that "my", "your" or "our" and a place name: "your last answer".
+#[rustfmt::skip]
+const MESSAGE_NOUNS: &[&str] = &[
+    "question", "questions", "message", "messages", "answer", "answers", "reply", "replies",
+];
+
 /// Words a recall search leaves out: they say how the question refers back, not what
 /// it is about.
 #[rustfmt::skip]
@@ -75,6 +85,9 @@ const META_WORDS: &[&str] = &[
     "command", "commands", "question", "questions", "answer", "answers", "advice", "tip",
     "tips", "example", "examples", "link", "links", "suggestion", "suggestions", "name", "word",
     "words",
+    // A message's place in the conversation, and what kind of message: "my first question".
+    "first", "initial", "original", "earliest", "previous", "latest", "recent", "most",
+    "message", "messages", "reply", "replies",
 ];
 
 /// The lowercased words of `text`, apostrophes kept inside words.
@@ -91,7 +104,9 @@ fn words(text: &str) -> Vec<String> {
 ///
 /// A saying verb with "I", "you" or "we" counts when the question also places it in the
 /// past ("did", "have", "earlier", "last week", a past tense such as "you told me"), or
-/// says "remind me". "What do you recommend?" asks the documents.
+/// says "remind me". "What do you recommend?" asks the documents. So does a message
+/// named by its place: "my first question", "your most recent answer" ("my first model"
+/// and "my question is" do not).
 pub fn asks_about_conversation(question: &str) -> Option<AskedOf> {
     let words = words(question);
     let remind = words
@@ -99,6 +114,28 @@ pub fn asks_about_conversation(question: &str) -> Option<AskedOf> {
         .any(|w| w[0] == "remind" && matches!(w[1].as_str(), "me" | "us"));
     let past = remind || words.iter().any(|w| PAST_CUES.contains(&w.as_str()));
     for (i, word) in words.iter().enumerate() {
+        let owner = match word.as_str() {
+            "my" => Some(AskedOf::User),
+            "your" => Some(AskedOf::Assistant),
+            "our" => Some(AskedOf::Either),
+            _ => None,
+        };
+        if let Some(owner) = owner {
+            let after: Vec<&str> = words[i + 1..].iter().take(3).map(String::as_str).collect();
+            let named = |place: &str, noun: &str| {
+                (FIRST_WORDS.contains(&place) || LAST_WORDS.contains(&place))
+                    && MESSAGE_NOUNS.contains(&noun)
+            };
+            let placed = match after.as_slice() {
+                ["most" | "very", place, noun] if named(place, noun) => true,
+                [place, noun, ..] => named(place, noun),
+                _ => false,
+            };
+            if placed {
+                return Some(owner);
+            }
+            continue;
+        }
         let subject = match word.as_str() {
             "i" => AskedOf::User,
             "you" => AskedOf::Assistant,
@@ -121,6 +158,14 @@ pub fn asks_about_conversation(question: &str) -> Option<AskedOf> {
         }
     }
     None
+}
+
+/// Whether a question about the conversation asks for its first message of the kind
+/// ("what was my first question?", "what did I ask first?") rather than its last.
+pub(crate) fn asks_for_first(question: &str) -> bool {
+    words(question)
+        .iter()
+        .any(|w| FIRST_WORDS.contains(&w.as_str()))
 }
 
 /// What to search the user's conversations for: the question's words without those that
@@ -165,6 +210,16 @@ mod tests {
             ("How do I prevent it?", None),
             ("Why did the model overfit?", None),
             ("What did Turing say about machines?", None),
+            ("What was my first question?", Some(AskedOf::User)),
+            ("What was your last answer?", Some(AskedOf::Assistant)),
+            (
+                "What was your most recent answer?",
+                Some(AskedOf::Assistant),
+            ),
+            ("Repeat my previous message", Some(AskedOf::User)),
+            ("What is the first step of a RAG pipeline?", None),
+            ("My question is about dropout", None),
+            ("Is my first model overfitting?", None),
         ];
         for (question, expected) in cases {
             assert_eq!(asks_about_conversation(question), expected, "{question}");
@@ -182,6 +237,8 @@ mod tests {
             "backup"
         );
         assert_eq!(recall_query("what did I ask last week?"), "");
+        assert_eq!(recall_query("What did I ask first?"), "");
+        assert_eq!(recall_query("What was my first question?"), "");
         assert_eq!(
             recall_query("How do I prevent overfitting?"),
             "how prevent overfitting"

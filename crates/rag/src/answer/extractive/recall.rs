@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use super::sentence::truncate_chars;
 use super::{plain, Answer, AnswerRequest, Source};
-use crate::recall::{asks_about_conversation, recall_query, AskedOf, RecalledTurn};
+use crate::recall::{asks_about_conversation, asks_for_first, recall_query, AskedOf, RecalledTurn};
 use crate::replies::NOTHING_RECALLED_REPLY;
 use crate::text::analyze;
 use ragchat_core::Role;
@@ -39,7 +39,7 @@ pub(super) fn answer(
         .collect();
     let total: f64 = topic.iter().map(|(_, w)| w).sum();
     if topic.is_empty() || total <= 0.0 {
-        return last_question(request);
+        return by_place(request, asked, asks_for_first(question));
     }
     let coverage = |content: &str| {
         let terms: HashSet<String> = analyze(content).into_iter().collect();
@@ -127,6 +127,9 @@ const RECALL_OPENINGS: &[&str] = &[
     "In conversation `",
     "A little earlier in this conversation ",
     "You last asked: ",
+    "I last said: ",
+    "The first question of yours I still have ",
+    "The first answer of mine I still have ",
 ];
 
 /// Where and when a recalled message was said.
@@ -153,15 +156,44 @@ fn quote(said: &Said<'_>, place: String) -> String {
     )
 }
 
-/// "What did I ask?" with no topic: the user's last question in the recent conversation.
-fn last_question(request: &AnswerRequest) -> Answer {
-    match request.history.iter().rev().find(|t| t.role == Role::User) {
-        Some(turn) => plain(&format!(
-            "You last asked: \"{}\"",
-            truncate_chars(turn.content.trim(), MAX_QUOTE_CHARS)
-        )),
-        None => plain(NOTHING_RECALLED_REPLY),
-    }
+/// A question about the conversation with no topic ("what did I ask?", "what was your
+/// first answer?"): the first or the last message of the kind asked for in the recent
+/// conversation, questions about the conversation and their answers aside. "We" counts
+/// as the user's questions. The first is only the first the window still holds, and the
+/// answer says so.
+fn by_place(request: &AnswerRequest, asked: AskedOf, first: bool) -> Answer {
+    let wanted = |role: Role| match asked {
+        AskedOf::Either => role == Role::User,
+        asked => asked.wants(role),
+    };
+    let mut candidates = request
+        .history
+        .iter()
+        .map(|t| Said {
+            role: t.role,
+            content: &t.content,
+            recalled: None,
+        })
+        .filter(|said| wanted(said.role) && !is_about_recall(said));
+    let found = if first {
+        candidates.next()
+    } else {
+        candidates.next_back()
+    };
+    let Some(said) = found else {
+        return plain(NOTHING_RECALLED_REPLY);
+    };
+    let text = truncate_chars(&without_markers(said.content.trim()), MAX_QUOTE_CHARS);
+    plain(&match (first, said.role) {
+        (false, Role::User) => format!("You last asked: \"{text}\""),
+        (false, _) => format!("I last said: \"{text}\""),
+        (true, Role::User) => {
+            format!("The first question of yours I still have from this conversation: \"{text}\"")
+        }
+        (true, _) => {
+            format!("The first answer of mine I still have from this conversation: \"{text}\"")
+        }
+    })
 }
 
 /// `text` without its citation markers (`[1]`, `[2][3]`): they numbered the sources of
@@ -307,6 +339,67 @@ mod tests {
             ..AnswerRequest::default()
         };
         let answer = answer(&request.question, AskedOf::User, &request, &|_| 1.0);
+        assert_eq!(answer.text, "You last asked: \"What is dropout?\"");
+    }
+
+    /// A conversation of two questions and their answers, and a recall question after them.
+    fn positional(question: &str) -> Answer {
+        let request = AnswerRequest {
+            question: question.into(),
+            history: vec![
+                HistoryTurn::user("What is dropout?"),
+                HistoryTurn::assistant("Dropout drops units [1]."),
+                HistoryTurn::user("What did I ask about dropout?"),
+                HistoryTurn::assistant(
+                    "A little earlier in this conversation you asked: \"What is dropout?\"",
+                ),
+                HistoryTurn::user("And batch norm?"),
+                HistoryTurn::assistant("Batch norm rescales activations [1]."),
+            ],
+            ..AnswerRequest::default()
+        };
+        let asked = crate::recall::asks_about_conversation(question).expect("a recall question");
+        answer(question, asked, &request, &|_| 1.0)
+    }
+
+    #[test]
+    fn the_first_or_last_message_is_quoted_when_the_question_names_a_position() {
+        for question in ["What was my first question?", "What did I ask first?"] {
+            assert_eq!(
+                positional(question).text,
+                "The first question of yours I still have from this conversation: \"What is \
+                 dropout?\"",
+                "{question}"
+            );
+        }
+        assert_eq!(
+            positional("What was my last question?").text,
+            "You last asked: \"And batch norm?\""
+        );
+        assert_eq!(
+            positional("What was your last answer?").text,
+            "I last said: \"Batch norm rescales activations.\""
+        );
+        assert_eq!(
+            positional("What was your first answer?").text,
+            "The first answer of mine I still have from this conversation: \"Dropout drops \
+             units.\""
+        );
+    }
+
+    #[test]
+    fn the_last_question_skips_questions_about_the_conversation() {
+        let request = AnswerRequest {
+            question: "What did we talk about earlier?".into(),
+            history: vec![
+                HistoryTurn::user("What is dropout?"),
+                HistoryTurn::assistant("Dropout drops units [1]."),
+                HistoryTurn::user("What was my first question?"),
+                HistoryTurn::assistant("The first question of yours I still have from this conversation: \"What is dropout?\""),
+            ],
+            ..AnswerRequest::default()
+        };
+        let answer = answer(&request.question, AskedOf::Either, &request, &|_| 1.0);
         assert_eq!(answer.text, "You last asked: \"What is dropout?\"");
     }
 
