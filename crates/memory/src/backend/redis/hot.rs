@@ -15,6 +15,7 @@ use redis::{Script, Value};
 use super::decode::value_i64;
 use super::keys::{archive_lock, parse_session_key, SessionKeys, META_PATTERN};
 use super::pack;
+use super::scripts::session_script;
 use super::walk::KeyWalk;
 use super::RedisStore;
 use crate::backend::shared::{now_ms, report_corrupt};
@@ -82,26 +83,16 @@ pub(super) struct HotScripts {
 impl HotScripts {
     pub(super) fn load() -> Self {
         HotScripts {
-            claim: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("claim.lua")
-            )),
+            claim: session_script!(include_str!("claim.lua")),
             mark: Script::new(include_str!("mark.lua")),
             unlock: Script::new(include_str!("unlock.lua")),
-            restore: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("restore.lua")
-            )),
-            rearchive: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
+            restore: session_script!(include_str!("restore.lua")),
+            rearchive: session_script!(
                 "local k = session_keys() \
                  if not session_figures(k, '', ARGV[1], nil, true) then return 0 end \
                  call('HSET', k.hash, 'arch', 0) \
-                 call('PERSIST', k.list) call('PERSIST', k.hash) return 1",
-            )),
+                 call('PERSIST', k.list) call('PERSIST', k.hash) return 1"
+            ),
         }
     }
 }

@@ -2,8 +2,21 @@
 
 use redis::Script;
 
-/// The session scripts, each with the shared Lua in front (`buckets.lua`, `common.lua`;
-/// `turn.lua` takes only the first).
+/// A script that works on sessions: `buckets.lua` and `common.lua` (packing, figures,
+/// conversion, repair), then its own Lua (`include_str!` of its file, or the text itself).
+macro_rules! session_script {
+    ($($own:tt)+) => {
+        redis::Script::new(concat!(
+            include_str!("buckets.lua"),
+            include_str!("common.lua"),
+            $($own)+
+        ))
+    };
+}
+pub(super) use session_script;
+
+/// The session scripts. `turn.lua` takes only `buckets.lua` in front: it needs none of
+/// `common.lua`, and an EVALSHA pays for every function its script defines.
 #[derive(Clone)]
 pub(super) struct Scripts {
     pub(super) append: Script,
@@ -17,35 +30,15 @@ pub(super) struct Scripts {
 impl Scripts {
     pub(super) fn load() -> Self {
         Scripts {
-            append: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("append.lua")
-            )),
+            append: session_script!(include_str!("append.lua")),
             turn: Script::new(concat!(
                 include_str!("buckets.lua"),
                 include_str!("turn.lua")
             )),
-            load: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("load.lua")
-            )),
-            delete: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("delete.lua")
-            )),
-            title: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("title.lua")
-            )),
-            convert: Script::new(concat!(
-                include_str!("buckets.lua"),
-                include_str!("common.lua"),
-                include_str!("convert.lua")
-            )),
+            load: session_script!(include_str!("load.lua")),
+            delete: session_script!(include_str!("delete.lua")),
+            title: session_script!(include_str!("title.lua")),
+            convert: session_script!(include_str!("convert.lua")),
         }
     }
 }
