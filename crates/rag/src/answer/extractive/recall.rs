@@ -121,15 +121,21 @@ fn is_about_recall(said: &Said<'_>) -> bool {
     }
 }
 
+/// How the answers that quote a message by its place start (see [`by_place`]).
+const LAST_ASKED: &str = "You last asked: ";
+const LAST_SAID: &str = "I last said: ";
+const FIRST_ASKED: &str = "The first question of yours I still have from this conversation: ";
+const FIRST_SAID: &str = "The first answer of mine I still have from this conversation: ";
+
 /// How this module's answers start.
 const RECALL_OPENINGS: &[&str] = &[
     "Earlier in this conversation (",
     "In conversation `",
     "A little earlier in this conversation ",
-    "You last asked: ",
-    "I last said: ",
-    "The first question of yours I still have ",
-    "The first answer of mine I still have ",
+    LAST_ASKED,
+    LAST_SAID,
+    FIRST_ASKED,
+    FIRST_SAID,
 ];
 
 /// Where and when a recalled message was said.
@@ -184,16 +190,13 @@ fn by_place(request: &AnswerRequest, asked: AskedOf, first: bool) -> Answer {
         return plain(NOTHING_RECALLED_REPLY);
     };
     let text = truncate_chars(&without_markers(said.content.trim()), MAX_QUOTE_CHARS);
-    plain(&match (first, said.role) {
-        (false, Role::User) => format!("You last asked: \"{text}\""),
-        (false, _) => format!("I last said: \"{text}\""),
-        (true, Role::User) => {
-            format!("The first question of yours I still have from this conversation: \"{text}\"")
-        }
-        (true, _) => {
-            format!("The first answer of mine I still have from this conversation: \"{text}\"")
-        }
-    })
+    let opening = match (first, said.role) {
+        (false, Role::User) => LAST_ASKED,
+        (false, _) => LAST_SAID,
+        (true, Role::User) => FIRST_ASKED,
+        (true, _) => FIRST_SAID,
+    };
+    plain(&format!("{opening}\"{text}\""))
 }
 
 /// `text` without its citation markers (`[1]`, `[2][3]`): they numbered the sources of
