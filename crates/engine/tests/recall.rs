@@ -329,3 +329,38 @@ async fn the_first_and_the_last_question_are_quoted_by_their_place() {
         assert!(outcome.answer.sources.is_empty(), "{question}");
     }
 }
+
+/// "My first question about X" is the oldest question on X, where "what did I ask about
+/// X?" quotes the most recent ones first.
+#[tokio::test]
+async fn the_first_question_on_a_topic_is_the_oldest_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("s.db").display());
+    let store = open_store(&url, &StoreOptions::default()).await.unwrap();
+    let engine = engine(store, RecallConfig::default());
+    let key = SessionKey::new("u", "s").unwrap();
+    for question in ["What is overfitting?", "How do I reduce overfitting?"] {
+        engine.turn(&key, question, &mut |_| {}).await.unwrap();
+    }
+    let first = engine
+        .turn(
+            &key,
+            "What was my first question about overfitting?",
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        first.answer.content,
+        "A little earlier in this conversation you asked: \"What is overfitting?\""
+    );
+    let any = engine
+        .turn(&key, "What did I ask about overfitting?", &mut |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        any.answer.content,
+        "A little earlier in this conversation you asked: \"How do I reduce overfitting?\" A \
+         little earlier in this conversation you asked: \"What is overfitting?\""
+    );
+}

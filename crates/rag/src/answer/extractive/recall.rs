@@ -62,26 +62,41 @@ pub(super) fn answer(
         content: &t.content,
         recalled: Some(t),
     });
-    let mut candidates: Vec<(f64, bool, usize, Said<'_>)> = recent
+    // "My first question about X": the oldest message on the topic, where otherwise the
+    // most recent one (or the search's best) comes first.
+    let first = asks_for_first(question);
+    let oldest_first = oldest_first(request);
+    let mut candidates: Vec<Candidate<'_>> = recent
         .chain(recalled)
-        .filter(|said| !is_about_recall(said))
         .enumerate()
-        .map(|(rank, said)| (coverage(said.content), asked.wants(said.role), rank, said))
-        .filter(|(covered, _, _, _)| *covered >= MIN_TOPIC_COVERAGE)
+        .filter(|(_, said)| !is_about_recall(said))
+        .map(|(rank, said)| Candidate {
+            covered: coverage(said.content),
+            wanted: asked.wants(said.role),
+            order: if first { oldest_first(rank) } else { rank },
+            said,
+        })
+        .filter(|c| c.covered >= MIN_TOPIC_COVERAGE)
         .collect();
     // Most of the topic first, then whose words were asked for, then the most recent
-    // message or the search's rank.
-    candidates.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(&b.2)));
-    let Some(&(best_coverage, best_wanted, _, _)) = candidates.first() else {
+    // message or the search's rank (the oldest message, asked for the first).
+    candidates.sort_by(|a, b| {
+        b.covered
+            .total_cmp(&a.covered)
+            .then(b.wanted.cmp(&a.wanted))
+            .then(a.order.cmp(&b.order))
+    });
+    let Some(best) = candidates.first() else {
         return plain(NOTHING_RECALLED_REPLY);
     };
+    let (best_coverage, best_wanted) = (best.covered, best.wanted);
     let chosen = candidates
         .iter()
-        .filter(|(covered, wanted, _, _)| *covered == best_coverage && *wanted == best_wanted)
-        .take(MAX_QUOTES);
+        .filter(|c| c.covered == best_coverage && c.wanted == best_wanted)
+        .take(if first { 1 } else { MAX_QUOTES });
     let mut parts = Vec::with_capacity(MAX_QUOTES);
     let mut sources = Vec::with_capacity(MAX_QUOTES);
-    for (_, _, _, said) in chosen {
+    for Candidate { said, .. } in chosen {
         match said.recalled {
             Some(turn) => {
                 sources.push(Source::from(turn));
@@ -103,6 +118,35 @@ struct Said<'a> {
     role: Role,
     content: &'a str,
     recalled: Option<&'a RecalledTurn>,
+}
+
+/// A message on the question's topic, with what ranks it.
+struct Candidate<'a> {
+    /// Share of the topic it holds.
+    covered: f64,
+    /// Whether it is by whom the question asks about.
+    wanted: bool,
+    /// Its place in the order asked for: newest (or best found) first, or oldest first.
+    order: usize,
+    said: Said<'a>,
+}
+
+/// For the rank of a message among the window's, newest first, then the recalled ones:
+/// its place in time, oldest first. The recalled messages go by when they were written
+/// (they are older than the window, or from other conversations), then the window's,
+/// which hold no time but their order.
+fn oldest_first(request: &AnswerRequest) -> impl Fn(usize) -> usize {
+    let (window, recalled) = (request.history.len(), &request.recalled);
+    let mut written: Vec<usize> = (0..recalled.len()).collect();
+    written.sort_by_key(|&i| (recalled[i].at.created_at.clone(), recalled[i].at.seq));
+    let mut age = vec![0; recalled.len()];
+    for (place, &i) in written.iter().enumerate() {
+        age[i] = place;
+    }
+    move |rank| match rank.checked_sub(window) {
+        Some(i) => age[i],
+        None => age.len() + window - 1 - rank,
+    }
 }
 
 /// Whether a message is itself about recalling ("what did I ask about X?", or an answer
@@ -388,6 +432,57 @@ mod tests {
             "The first answer of mine I still have from this conversation: \"Dropout drops \
              units.\""
         );
+    }
+
+    #[test]
+    fn the_first_question_on_a_topic_is_the_oldest_one() {
+        let request = |question: &str| AnswerRequest {
+            question: question.into(),
+            history: vec![
+                HistoryTurn::user("What is dropout?"),
+                HistoryTurn::assistant("Dropout drops units [1]."),
+                HistoryTurn::user("How much dropout should I use?"),
+                HistoryTurn::assistant("Start with a dropout rate of 0.5 [1]."),
+            ],
+            ..AnswerRequest::default()
+        };
+        let first = request("What was my first question about dropout?");
+        assert_eq!(
+            answer(&first.question, AskedOf::User, &first, &|_| 1.0).text,
+            "A little earlier in this conversation you asked: \"What is dropout?\""
+        );
+        // Without a place, both are quoted, the most recent first.
+        let any = request("What did I ask about dropout?");
+        assert_eq!(
+            answer(&any.question, AskedOf::User, &any, &|_| 1.0).text,
+            "A little earlier in this conversation you asked: \"How much dropout should I \
+             use?\" A little earlier in this conversation you asked: \"What is dropout?\""
+        );
+    }
+
+    #[test]
+    fn the_first_recalled_question_on_a_topic_goes_by_when_it_was_written() {
+        let written = |day: &str, content: &str, score: f64| {
+            let mut turn = recalled("here", Role::User, content, score);
+            turn.at.created_at = format!("{day}T09:30:00Z");
+            turn
+        };
+        // The search ranks the newer message first; the window holds a newer one still.
+        let request = AnswerRequest {
+            question: "What was my first question about dropout?".into(),
+            history: vec![HistoryTurn::user("Does dropout slow training?")],
+            recalled: vec![
+                written("2026-11-21", "How much dropout should I use?", 5.0),
+                written("2026-11-20", "What is dropout?", 2.0),
+            ],
+            ..AnswerRequest::default()
+        };
+        let answer = answer(&request.question, AskedOf::User, &request, &|_| 1.0);
+        assert_eq!(
+            answer.text,
+            "Earlier in this conversation (2026-11-20) you asked: \"What is dropout?\" [1]"
+        );
+        assert_eq!(answer.sources.len(), 1);
     }
 
     #[test]
