@@ -190,7 +190,7 @@ fn text(bytes: usize, i: u64) -> String {
     s
 }
 
-/// Per-client latency histograms (nanoseconds).
+/// Latency histograms (nanoseconds) of the timed turns.
 struct Latencies {
     total: Histogram<u64>,
     reads: Histogram<u64>,
@@ -204,6 +204,16 @@ impl Latencies {
             reads: Histogram::new(3)?,
             appends: Histogram::new(3)?,
         })
+    }
+
+    /// Adds one client's turns, each its read and its append time.
+    fn add(&mut self, turns: &[(Duration, Duration)]) -> Result<()> {
+        for &(read, append) in turns {
+            self.total.record(nanos(read + append))?;
+            self.reads.record(nanos(read))?;
+            self.appends.record(nanos(append))?;
+        }
+        Ok(())
     }
 }
 
@@ -255,7 +265,10 @@ async fn turn(
     Ok((n, t1 - t0, t1.elapsed()))
 }
 
-/// One client: warm-up turns, then (after every client is warm) `turns` timed turns.
+/// One client: warm-up turns, then (after every client is warm) `turns` timed turns, each
+/// its read and its append time. The times go into a vector made before the clock
+/// starts: histograms that grew while it ran took fresh memory (and the kernel's time to
+/// clear it) from the turns they measured.
 async fn client(
     manager: SessionManager,
     key: SessionKey,
@@ -264,22 +277,21 @@ async fn client(
     warmup: u64,
     message_bytes: usize,
     start: std::sync::Arc<tokio::sync::Barrier>,
-) -> Result<Latencies> {
+) -> Result<Vec<(Duration, Duration)>> {
     for i in 0..warmup {
         turn(&manager, &key, i, message_bytes).await?;
     }
+    let mut times = Vec::with_capacity(usize::try_from(turns)?);
+    times.resize(times.capacity(), (Duration::ZERO, Duration::ZERO));
     start.wait().await;
-    let mut lat = Latencies::new()?;
-    for i in 0..turns {
+    for (i, time) in (0..turns).zip(times.iter_mut()) {
         let (n, read, append) = turn(&manager, &key, i, message_bytes).await?;
         if n == 0 && history > 0 {
             bail!("the session lost its history during the benchmark");
         }
-        lat.total.record(nanos(read + append))?;
-        lat.reads.record(nanos(read))?;
-        lat.appends.record(nanos(append))?;
+        *time = (read, append);
     }
-    Ok(lat)
+    Ok(times)
 }
 
 async fn bench_memory(
@@ -319,13 +331,14 @@ async fn bench_memory(
     start.wait().await;
     let started = Instant::now();
     let mut all = Latencies::new()?;
+    let mut times = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let lat = task.await??;
-        all.total.add(&lat.total)?;
-        all.reads.add(&lat.reads)?;
-        all.appends.add(&lat.appends)?;
+        times.push(task.await??);
     }
     let elapsed = started.elapsed();
+    for client in &times {
+        all.add(client)?;
+    }
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let archive_lag_max_s = match lag {
         Some(task) => Some(task.await?),
