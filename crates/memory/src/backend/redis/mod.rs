@@ -92,6 +92,11 @@
 //! saves only their making), so the scripts stay `EVALSHA`s, which need no loading per
 //! release or per cluster master.
 //!
+//! On a machine of two cores, the rates are bounded by more than Redis: through redis-rs
+//! (the `redis_client_floor` example), `floor.lua` at one client runs at 0.45-0.78x
+//! redis-benchmark's RPUSH rate, and at 50 clients a turn is held back as much by the
+//! client's own work per turn as by Redis's (BENCHMARKS.md, "What the client costs").
+//!
 //! # From v1
 //!
 //! A v2 server reads v1 sessions by converting them: the first script that finds one
