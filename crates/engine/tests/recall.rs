@@ -330,10 +330,10 @@ async fn the_first_and_the_last_question_are_quoted_by_their_place() {
     }
 }
 
-/// "My first question about X" is the oldest question on X, where "what did I ask about
-/// X?" quotes the most recent ones first.
+/// "My first question about X" is the oldest question on X and "my last question about X"
+/// the newest, where "what did I ask about X?" quotes the most recent ones first.
 #[tokio::test]
-async fn the_first_question_on_a_topic_is_the_oldest_one() {
+async fn the_first_and_the_last_question_on_a_topic_are_quoted_by_their_place() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("s.db").display());
     let store = open_store(&url, &StoreOptions::default()).await.unwrap();
@@ -353,6 +353,18 @@ async fn the_first_question_on_a_topic_is_the_oldest_one() {
     assert_eq!(
         first.answer.content,
         "A little earlier in this conversation you asked: \"What is overfitting?\""
+    );
+    let last = engine
+        .turn(
+            &key,
+            "What was my last question about overfitting?",
+            &mut |_| {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        last.answer.content,
+        "A little earlier in this conversation you asked: \"How do I reduce overfitting?\""
     );
     let any = engine
         .turn(&key, "What did I ask about overfitting?", &mut |_| {})

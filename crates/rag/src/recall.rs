@@ -160,12 +160,28 @@ pub fn asks_about_conversation(question: &str) -> Option<AskedOf> {
     None
 }
 
-/// Whether a question about the conversation asks for its first message of the kind
-/// ("what was my first question?", "what did I ask first?") rather than its last.
-pub(crate) fn asks_for_first(question: &str) -> bool {
-    words(question)
-        .iter()
-        .any(|w| FIRST_WORDS.contains(&w.as_str()))
+/// A message of the conversation named by its place: "my first question", "your last
+/// answer".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    /// "first", "initial", "original", "earliest".
+    First,
+    /// "last", "previous", "latest", "most recent", before a kind of message: "my last
+    /// question" (not "last week").
+    Last,
+}
+
+/// The place a question about the conversation names, if it names one: "what was my
+/// first question?", "what did I ask first?", "my last question about dropout".
+pub(crate) fn asked_place(question: &str) -> Option<Place> {
+    let words = words(question);
+    if words.iter().any(|w| FIRST_WORDS.contains(&w.as_str())) {
+        return Some(Place::First);
+    }
+    words
+        .windows(2)
+        .any(|w| LAST_WORDS.contains(&w[0].as_str()) && MESSAGE_NOUNS.contains(&w[1].as_str()))
+        .then_some(Place::Last)
 }
 
 /// What to search the user's conversations for: the question's words without those that
@@ -223,6 +239,26 @@ mod tests {
         ];
         for (question, expected) in cases {
             assert_eq!(asks_about_conversation(question), expected, "{question}");
+        }
+    }
+
+    #[test]
+    fn a_place_is_named_by_first_words_or_by_last_words_before_a_kind_of_message() {
+        let cases = [
+            ("What was my first question?", Some(Place::First)),
+            ("What did I ask first?", Some(Place::First)),
+            (
+                "What was my last question about dropout?",
+                Some(Place::Last),
+            ),
+            ("What was your most recent answer?", Some(Place::Last)),
+            ("Repeat my previous message", Some(Place::Last)),
+            ("What did you tell me about dropout last week?", None),
+            ("What did I ask last?", None),
+            ("What did I ask about dropout?", None),
+        ];
+        for (question, expected) in cases {
+            assert_eq!(asked_place(question), expected, "{question}");
         }
     }
 

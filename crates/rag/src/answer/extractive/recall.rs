@@ -6,7 +6,9 @@ use std::collections::HashSet;
 
 use super::sentence::truncate_chars;
 use super::{plain, Answer, AnswerRequest, Source};
-use crate::recall::{asks_about_conversation, asks_for_first, recall_query, AskedOf, RecalledTurn};
+use crate::recall::{
+    asked_place, asks_about_conversation, recall_query, AskedOf, Place, RecalledTurn,
+};
 use crate::replies::NOTHING_RECALLED_REPLY;
 use crate::text::analyze;
 use ragchat_core::Role;
@@ -28,6 +30,7 @@ pub(super) fn answer(
     request: &AnswerRequest,
     weight: &dyn Fn(&str) -> f64,
 ) -> Answer {
+    let named = asked_place(question);
     let topic: Vec<(String, f64)> = analyze(&recall_query(question))
         .into_iter()
         .collect::<HashSet<_>>()
@@ -39,7 +42,7 @@ pub(super) fn answer(
         .collect();
     let total: f64 = topic.iter().map(|(_, w)| w).sum();
     if topic.is_empty() || total <= 0.0 {
-        return by_place(request, asked, asks_for_first(question));
+        return by_place(request, asked, named == Some(Place::First));
     }
     let coverage = |content: &str| {
         let terms: HashSet<String> = analyze(content).into_iter().collect();
@@ -62,10 +65,12 @@ pub(super) fn answer(
         content: &t.content,
         recalled: Some(t),
     });
-    // "My first question about X": the oldest message on the topic, where otherwise the
-    // most recent one (or the search's best) comes first.
-    let first = asks_for_first(question);
+    // "My first question about X" is the oldest message on the topic, "my last question
+    // about X" the newest, by when it was written; otherwise the window's most recent
+    // comes first, then the search's best.
     let oldest_first = oldest_first(request);
+    let newest_first =
+        |rank| request.history.len() + request.recalled.len() - 1 - oldest_first(rank);
     let mut candidates: Vec<Candidate<'_>> = recent
         .chain(recalled)
         .enumerate()
@@ -73,13 +78,16 @@ pub(super) fn answer(
         .map(|(rank, said)| Candidate {
             covered: coverage(said.content),
             wanted: asked.wants(said.role),
-            order: if first { oldest_first(rank) } else { rank },
+            order: match named {
+                Some(Place::First) => oldest_first(rank),
+                Some(Place::Last) => newest_first(rank),
+                None => rank,
+            },
             said,
         })
         .filter(|c| c.covered >= MIN_TOPIC_COVERAGE)
         .collect();
-    // Most of the topic first, then whose words were asked for, then the most recent
-    // message or the search's rank (the oldest message, asked for the first).
+    // Most of the topic first, then whose words were asked for, then the order above.
     candidates.sort_by(|a, b| {
         b.covered
             .total_cmp(&a.covered)
@@ -93,7 +101,7 @@ pub(super) fn answer(
     let chosen = candidates
         .iter()
         .filter(|c| c.covered == best_coverage && c.wanted == best_wanted)
-        .take(if first { 1 } else { MAX_QUOTES });
+        .take(if named.is_some() { 1 } else { MAX_QUOTES });
     let mut parts = Vec::with_capacity(MAX_QUOTES);
     let mut sources = Vec::with_capacity(MAX_QUOTES);
     for Candidate { said, .. } in chosen {
@@ -483,6 +491,37 @@ mod tests {
             "Earlier in this conversation (2026-11-20) you asked: \"What is dropout?\" [1]"
         );
         assert_eq!(answer.sources.len(), 1);
+    }
+
+    #[test]
+    fn the_last_question_on_a_topic_is_the_newest_one_alone() {
+        let written = |day: &str, content: &str, score: f64| {
+            let mut turn = recalled("here", Role::User, content, score);
+            turn.at.created_at = format!("{day}T09:30:00Z");
+            turn
+        };
+        // The search ranks the older message first.
+        let request = AnswerRequest {
+            question: "What was my last question about dropout?".into(),
+            recalled: vec![
+                written("2026-11-20", "What is dropout?", 5.0),
+                written("2026-11-21", "How much dropout should I use?", 2.0),
+            ],
+            ..AnswerRequest::default()
+        };
+        let answer = answer(&request.question, AskedOf::User, &request, &|_| 1.0);
+        assert_eq!(
+            answer.text,
+            "Earlier in this conversation (2026-11-21) you asked: \"How much dropout should I \
+             use?\" [1]"
+        );
+        // "Last week" is when, not which message: both are quoted, the search's best first.
+        let when = AnswerRequest {
+            question: "What did I ask about dropout last week?".into(),
+            ..request.clone()
+        };
+        let answer = super::answer(&when.question, AskedOf::User, &when, &|_| 1.0);
+        assert_eq!(answer.sources.len(), 2, "{}", answer.text);
     }
 
     #[test]
