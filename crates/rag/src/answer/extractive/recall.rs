@@ -134,7 +134,8 @@ struct Candidate<'a> {
     covered: f64,
     /// Whether it is by whom the question asks about.
     wanted: bool,
-    /// Its place in the order asked for: newest (or best found) first, or oldest first.
+    /// Its place in the order asked for: by time (oldest or newest first) when the
+    /// question names a place, else the window's newest first, then the search's best.
     order: usize,
     said: Said<'a>,
 }
@@ -146,7 +147,10 @@ struct Candidate<'a> {
 fn oldest_first(request: &AnswerRequest) -> impl Fn(usize) -> usize {
     let (window, recalled) = (request.history.len(), &request.recalled);
     let mut written: Vec<usize> = (0..recalled.len()).collect();
-    written.sort_by_key(|&i| (recalled[i].at.created_at.clone(), recalled[i].at.seq));
+    written.sort_by(|&a, &b| {
+        let (a, b) = (&recalled[a].at, &recalled[b].at);
+        (a.created_at.as_str(), a.seq).cmp(&(b.created_at.as_str(), b.seq))
+    });
     let mut age = vec![0; recalled.len()];
     for (place, &i) in written.iter().enumerate() {
         age[i] = place;
@@ -290,6 +294,13 @@ mod tests {
             score,
             same_session: session == "here",
         }
+    }
+
+    /// A question of the user's in this conversation, written on `day`.
+    fn written_on(day: &str, content: &str, score: f64) -> RecalledTurn {
+        let mut turn = recalled("here", Role::User, content, score);
+        turn.at.created_at = format!("{day}T09:30:00Z");
+        turn
     }
 
     fn ask(question: &str, recalled_turns: Vec<RecalledTurn>) -> Answer {
@@ -470,18 +481,13 @@ mod tests {
 
     #[test]
     fn the_first_recalled_question_on_a_topic_goes_by_when_it_was_written() {
-        let written = |day: &str, content: &str, score: f64| {
-            let mut turn = recalled("here", Role::User, content, score);
-            turn.at.created_at = format!("{day}T09:30:00Z");
-            turn
-        };
         // The search ranks the newer message first; the window holds a newer one still.
         let request = AnswerRequest {
             question: "What was my first question about dropout?".into(),
             history: vec![HistoryTurn::user("Does dropout slow training?")],
             recalled: vec![
-                written("2026-11-21", "How much dropout should I use?", 5.0),
-                written("2026-11-20", "What is dropout?", 2.0),
+                written_on("2026-11-21", "How much dropout should I use?", 5.0),
+                written_on("2026-11-20", "What is dropout?", 2.0),
             ],
             ..AnswerRequest::default()
         };
@@ -495,17 +501,12 @@ mod tests {
 
     #[test]
     fn the_last_question_on_a_topic_is_the_newest_one_alone() {
-        let written = |day: &str, content: &str, score: f64| {
-            let mut turn = recalled("here", Role::User, content, score);
-            turn.at.created_at = format!("{day}T09:30:00Z");
-            turn
-        };
         // The search ranks the older message first.
         let request = AnswerRequest {
             question: "What was my last question about dropout?".into(),
             recalled: vec![
-                written("2026-11-20", "What is dropout?", 5.0),
-                written("2026-11-21", "How much dropout should I use?", 2.0),
+                written_on("2026-11-20", "What is dropout?", 5.0),
+                written_on("2026-11-21", "How much dropout should I use?", 2.0),
             ],
             ..AnswerRequest::default()
         };
