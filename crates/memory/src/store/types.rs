@@ -12,7 +12,7 @@ use crate::message::Message;
 ///
 /// Only stores that keep sessions in RAM honour it (Redis, `memory://`): it bounds
 /// how long an idle session occupies that RAM. Durable stores (SQLite, PostgreSQL)
-/// ignore it; what deletes there is retention ([`SessionStore::purge_idle`]).
+/// ignore it; what deletes there is retention ([`SessionStore::purge_idle`](crate::store::SessionStore::purge_idle)).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ttl {
     /// Seconds of idleness after which a store that honours it drops the session;
@@ -87,7 +87,7 @@ pub struct SessionMeta {
 
 /// When a store command was sent, as a store that hears about changes (Redis with
 /// client-side caching) can tell: a copy of a session made from that command's reply
-/// is current while [`SessionStore::unchanged_since`] says so.
+/// is current while [`SessionStore::unchanged_since`](crate::store::SessionStore::unchanged_since) says so.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     pub(crate) generation: u64,
@@ -136,8 +136,8 @@ pub struct LoadedSession {
     /// When the read was sent, for stores that report changes (else `None`).
     pub stamp: Option<Stamp>,
     /// The read's bound left entries of its range out: newer ones after the last
-    /// entry (for [`ReadFrom::After`]), or older ones before the first (for
-    /// [`ReadFrom::Newest`]).
+    /// entry (for [`ReadFrom::After`](crate::limits::ReadFrom::After)), or older ones before the first (for
+    /// [`ReadFrom::Newest`](crate::limits::ReadFrom::Newest)).
     pub more: bool,
     /// The session's keys were partly missing (evicted) and were rebuilt first.
     pub repaired: bool,
@@ -191,7 +191,7 @@ pub enum Tier {
     Archived,
 }
 
-/// How the archive behind a Redis store is doing (see [`SessionStore::archive_status`]).
+/// How the archive behind a Redis store is doing (see [`SessionStore::archive_status`](crate::store::SessionStore::archive_status)).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(utoipa::ToSchema))]
 pub struct ArchiveStatus {
@@ -232,7 +232,7 @@ pub struct SessionPage {
 }
 
 /// What a store keeps on disk, as the store itself reports it (see
-/// [`SessionStore::durability`]).
+/// [`SessionStore::durability`](crate::store::SessionStore::durability)).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 #[non_exhaustive]

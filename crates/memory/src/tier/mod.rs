@@ -20,7 +20,7 @@
 //!   it runs under the session's archive lock, so two servers store it once;
 //! - **delete** takes the same lock, so it cannot interleave with an archiver that
 //!   read the session before it (which would write it back) or a rehydration;
-//! - **listing** merges both tiers, each conversation once, with its [`Tier`];
+//! - **listing** merges both tiers, each conversation once, with its [`Tier`](crate::store::Tier);
 //! - **search** is the archive's, after writing there what this process appended
 //!   and has not archived yet ([`search`]).
 

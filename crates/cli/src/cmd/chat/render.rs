@@ -27,9 +27,9 @@ pub(super) fn yellow(text: &str) -> String {
     colour("33", text)
 }
 
-/// "  [1] path › heading (lines a-b)" for each source of an answer; one line is
-/// "(line a)", as on the web page; a recalled message is "  [2] conversation `trip`,
-/// 2026-11-20".
+/// `  [1] path › heading (lines a-b)` for each source of an answer; one line is
+/// `(line a)`, as on the web page; a recalled message is `` [2] conversation `trip`,
+/// 2026-11-20``.
 pub(super) fn source_lines(answer: &Message) -> Vec<String> {
     answer
         .sources
