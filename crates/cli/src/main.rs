@@ -54,9 +54,9 @@ enum Command {
 /// Transparent huge pages off for this process, unless `MIMALLOC_ALLOW_THP` is set (then
 /// mimalloc does as it says). mimalloc asks the kernel for huge pages, which clears 2 MB at
 /// the first touch of each, and a growing conversation cache touches new ones all the
-/// time: in `bench memory` at 50 clients, with them off, the process used 53 MB at its peak
-/// instead of 65, and the 99th-percentile turn took 2.0-2.6 ms instead of 5.0-5.8 (BENCHMARKS.md,
-/// "The allocator"). Redis asks for the same of the machines it runs on.
+/// time. With them off, `ragchat serve` peaked at 46-47 MB instead of 88 at one client and
+/// `bench memory` at 50 clients at 56 MB instead of 62-65, serving as many turns a second
+/// (BENCHMARKS.md, "Transparent huge pages off"). Redis asks the same of its machines.
 #[cfg(all(feature = "mimalloc", target_os = "linux"))]
 fn without_huge_pages() {
     if std::env::var_os("MIMALLOC_ALLOW_THP").is_none() {

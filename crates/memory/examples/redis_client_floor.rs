@@ -39,6 +39,7 @@ async fn one_client(
     let packed = "v".repeat(339);
     let list = format!("client-floor:{me}");
     let tag = format!("client-floor:{{{me}}}");
+    let keys = ["l", "h", "index", "usage"].map(|k| format!("{tag}:{k}"));
     for _ in 0..ops {
         match mode {
             Mode::Rpush => {
@@ -51,11 +52,8 @@ async fn one_client(
             Mode::Floor => {
                 let _: redis::Value = redis::cmd("EVALSHA")
                     .arg(&sha)
-                    .arg(4)
-                    .arg(format!("{tag}:l"))
-                    .arg(format!("{tag}:h"))
-                    .arg(format!("{tag}:index"))
-                    .arg(format!("{tag}:usage"))
+                    .arg(keys.len())
+                    .arg(&keys)
                     .arg(1_764_400_000_000_u64)
                     .arg(10)
                     .arg(256)

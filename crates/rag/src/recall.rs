@@ -122,13 +122,9 @@ pub fn asks_about_conversation(question: &str) -> Option<AskedOf> {
         };
         if let Some(owner) = owner {
             let after: Vec<&str> = words[i + 1..].iter().take(3).map(String::as_str).collect();
-            let named = |place: &str, noun: &str| {
-                (FIRST_WORDS.contains(&place) || LAST_WORDS.contains(&place))
-                    && MESSAGE_NOUNS.contains(&noun)
-            };
             let placed = match after.as_slice() {
-                ["most" | "very", place, noun] if named(place, noun) => true,
-                [place, noun, ..] => named(place, noun),
+                ["most" | "very", place, noun] if names_a_message(place, noun) => true,
+                [place, noun, ..] => names_a_message(place, noun),
                 _ => false,
             };
             if placed {
@@ -180,8 +176,14 @@ pub(crate) fn asked_place(question: &str) -> Option<Place> {
     }
     words
         .windows(2)
-        .any(|w| LAST_WORDS.contains(&w[0].as_str()) && MESSAGE_NOUNS.contains(&w[1].as_str()))
+        .any(|w| LAST_WORDS.contains(&w[0].as_str()) && names_a_message(&w[0], &w[1]))
         .then_some(Place::Last)
+}
+
+/// Whether `place` then `noun` name a message by its place: "first question", "last
+/// answer", "previous message".
+fn names_a_message(place: &str, noun: &str) -> bool {
+    (FIRST_WORDS.contains(&place) || LAST_WORDS.contains(&place)) && MESSAGE_NOUNS.contains(&noun)
 }
 
 /// What to search the user's conversations for: the question's words without those that
